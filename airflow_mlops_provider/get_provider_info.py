@@ -1,0 +1,82 @@
+"""Provider metadata read by Airflow's providers manager. Keep it import-light: no hook modules here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+PACKAGE = "airflow_mlops_provider"
+
+
+def _string_option(description: str, default: str | None, example: str | None = None) -> dict[str, Any]:
+    return {
+        "description": description,
+        "version_added": "0.1.0",
+        "type": "string",
+        "example": example,
+        "default": default,
+    }
+
+
+def get_provider_info() -> dict[str, Any]:
+    """Describe the provider: hooks, connection types, operators, links and its config section."""
+    from airflow_mlops_provider import __version__
+
+    return {
+        "package-name": "airflow-mlops-provider",
+        "name": "MLOps (continuous training)",
+        "description": "Continuous training on Airflow: Feast features, Great Expectations gates, "
+        "GPU training on Kubernetes, MLflow registry and promotion, Evidently drift.",
+        "versions": [__version__],
+        "integrations": [
+            {"integration-name": "MLflow", "external-doc-url": "https://mlflow.org/", "tags": ["software"]},
+        ],
+        "hooks": [
+            {"integration-name": "MLflow", "python-modules": [f"{PACKAGE}.hooks.mlflow"]},
+            {"integration-name": "MLflow", "python-modules": [f"{PACKAGE}.hooks.storage"]},
+        ],
+        "operators": [
+            {
+                "integration-name": "MLflow",
+                "python-modules": [f"{PACKAGE}.operators.training", f"{PACKAGE}.operators.registry"],
+            }
+        ],
+        "connection-types": [_connection_type("mlflow"), _connection_type("storage")],
+        "extra-links": [
+            f"{PACKAGE}.links.mlflow.MlflowRunLink",
+            f"{PACKAGE}.links.mlflow.MlflowModelVersionLink",
+        ],
+        "config": {
+            "mlops": {
+                "description": "Settings of the MLOps (continuous training) provider.",
+                "options": {
+                    "training_backend": _string_option(
+                        "Where GPUTrainingOperator runs the trainer: ``local`` (a subprocess of the worker, "
+                        "the embedded default) or ``kubernetes`` (a GPU pod).",
+                        "local",
+                        "kubernetes",
+                    ),
+                    "trainer_image": _string_option(
+                        "The trainer image for the kubernetes backend.",
+                        "airflow-mlops-provider/trainer:0.1.0",
+                    ),
+                    "namespace": _string_option("Namespace of training pods (default: the connection's).", None),
+                },
+            }
+        },
+    }
+
+
+def _connection_type(module: str) -> dict[str, Any]:
+    """Read the declarative connection form from a hook module's source without importing it."""
+    import ast
+    from pathlib import Path
+
+    source = (Path(__file__).parent / "hooks" / f"{module}.py").read_text()
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.AnnAssign | ast.Assign):
+            targets = [node.target] if isinstance(node, ast.AnnAssign) else node.targets
+            if any(isinstance(t, ast.Name) and t.id == "CONNECTION_TYPE_INFO" for t in targets):
+                assert node.value is not None
+                info: dict[str, Any] = ast.literal_eval(node.value)
+                return info
+    raise LookupError(f"hooks/{module}.py defines no CONNECTION_TYPE_INFO")

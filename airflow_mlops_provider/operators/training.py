@@ -1,0 +1,287 @@
+"""GPU training: the bundled PyTorch trainer as a Kubernetes pod, or as a local process (embedded stack)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+from airflow.sdk import conf
+from kubernetes.client import models as k8s
+
+from airflow_mlops_provider.hooks.mlflow import MlflowHook
+from airflow_mlops_provider.hooks.storage import ObjectStorageHook
+from airflow_mlops_provider.links.mlflow import MlflowRunLink
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+BACKENDS = ("local", "kubernetes")
+TRAINER_MODULE = "airflow_mlops_provider.training"
+DEFAULT_TRAINER_IMAGE = "airflow-mlops-provider/trainer:0.1.0"
+GPU_TOLERATION = k8s.V1Toleration(key="nvidia.com/gpu", operator="Exists", effect="NoSchedule")
+
+
+def training_backend(explicit: str | None = None) -> str:
+    """The backend to train on: ``explicit``, else ``[mlops] training_backend`` (env
+    ``AIRFLOW__MLOPS__TRAINING_BACKEND``), else ``local``.
+
+    :param explicit: a backend named by the task, overriding configuration.
+    """
+    backend = explicit or conf.get("mlops", "training_backend", fallback="local")
+    if backend not in BACKENDS:
+        raise ValueError(f"Unknown training backend {backend!r}; choose one of {BACKENDS}")
+    return backend
+
+
+class GPUTrainingOperator(KubernetesPodOperator):
+    """Train a model with the bundled PyTorch trainer, tracked in MLflow.
+
+    The operator creates the MLflow run first and hands its id to the trainer as ``MLFLOW_RUN_ID``, so it
+    knows the run without a sidecar. On the ``kubernetes`` backend the trainer runs in a GPU pod; on the
+    ``local`` backend (the embedded default) the same entrypoint runs as a subprocess with the same env.
+    A retry after a finished training reuses that run instead of training again. Returns (XCom)
+    ``{run_id, experiment_id, model_uri, metrics, dataset_uri, dataset_digest}``.
+
+    :param dataset_uri: the training set (parquet or CSV, local path or ``s3://``), with a split column.
+    :param target: the label column.
+    :param numeric_features: numeric feature columns.
+    :param categorical_features: categorical feature columns.
+    :param task: ``binary`` or ``regression``.
+    :param split_column: the column holding ``train``/``validation``/``holdout``.
+    :param hyperparameters: trainer options, e.g. ``{"epochs": 10, "learning_rate": 1e-3}`` (templated).
+    :param experiment_name: the MLflow experiment (created when missing).
+    :param backend: ``local`` or ``kubernetes``; by default ``[mlops] training_backend``.
+    :param gpus: the count of ``gpu_resource`` to request and limit (0 for a CPU pod).
+    :param gpu_resource: the extended resource name of the GPUs.
+    :param shm_size: the size of the memory-backed ``/dev/shm`` (PyTorch data loaders need more than 64M).
+    :param cpu: CPU request.
+    :param memory: memory request and limit.
+    :param mlflow_conn_id: the ``mlflow`` connection.
+    :param storage_conn_id: the ``mlops_s3`` connection for ``s3://`` datasets and artifacts.
+    :param secret_name: the Kubernetes Secret holding the secret env keys (MLflow token or password,
+        S3 keys), referenced with ``secretKeyRef``; secret values are never put in the pod spec.
+    """
+
+    template_fields: Sequence[str] = (
+        *KubernetesPodOperator.template_fields,
+        "dataset_uri",
+        "hyperparameters",
+        "experiment_name",
+        "backend",
+    )
+    operator_extra_links = (MlflowRunLink(),)
+
+    def __init__(
+        self,
+        *,
+        dataset_uri: str,
+        target: str,
+        numeric_features: Sequence[str] = (),
+        categorical_features: Sequence[str] = (),
+        task: str = "binary",
+        split_column: str = "split",
+        hyperparameters: dict[str, Any] | None = None,
+        experiment_name: str = "continuous-training",
+        backend: str | None = None,
+        gpus: int = 1,
+        gpu_resource: str = "nvidia.com/gpu",
+        shm_size: str = "8Gi",
+        cpu: str = "4",
+        memory: str = "16Gi",
+        mlflow_conn_id: str = MlflowHook.default_conn_name,
+        storage_conn_id: str | None = None,
+        secret_name: str = "mlops-trainer",
+        image: str | None = None,
+        namespace: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if gpus:
+            kwargs.setdefault("tolerations", [GPU_TOLERATION])
+        kwargs.setdefault("container_resources", self._resources(gpus, gpu_resource, cpu, memory))
+        kwargs.setdefault("volumes", []).append(
+            k8s.V1Volume(name="dshm", empty_dir=k8s.V1EmptyDirVolumeSource(medium="Memory", size_limit=shm_size))
+        )
+        kwargs.setdefault("volume_mounts", []).append(k8s.V1VolumeMount(name="dshm", mount_path="/dev/shm"))
+        super().__init__(
+            image=image or conf.get("mlops", "trainer_image", fallback=DEFAULT_TRAINER_IMAGE),
+            namespace=namespace or conf.get("mlops", "namespace", fallback=None),
+            cmds=["python", "-m", TRAINER_MODULE],
+            **kwargs,
+        )
+        if task not in ("binary", "regression"):
+            raise ValueError(f"task must be 'binary' or 'regression', not {task!r}")
+        self.dataset_uri = dataset_uri
+        self.target = target
+        self.numeric_features = list(numeric_features)
+        self.categorical_features = list(categorical_features)
+        self.task = task
+        self.split_column = split_column
+        self.hyperparameters = hyperparameters or {}
+        self.experiment_name = experiment_name
+        self.backend = backend
+        self.mlflow_conn_id = mlflow_conn_id
+        self.storage_conn_id = storage_conn_id
+        self.secret_name = secret_name
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @staticmethod
+    def _resources(gpus: int, gpu_resource: str, cpu: str, memory: str) -> k8s.V1ResourceRequirements:
+        limits = {"memory": memory, **({gpu_resource: str(gpus)} if gpus else {})}
+        return k8s.V1ResourceRequirements(requests={"cpu": cpu, "memory": memory}, limits=limits)
+
+    def trainer_arguments(self) -> list[str]:
+        """The trainer's command-line arguments, from the rendered fields."""
+        args = [
+            "--data-uri", self.dataset_uri,
+            "--target", self.target,
+            "--task", self.task,
+            "--split-column", self.split_column,
+        ]  # fmt: skip
+        if self.numeric_features:
+            args += ["--numeric-features", ",".join(self.numeric_features)]
+        if self.categorical_features:
+            args += ["--categorical-features", ",".join(self.categorical_features)]
+        for key, value in sorted(self.hyperparameters.items()):
+            if isinstance(value, list | tuple):
+                value = ",".join(str(v) for v in value)
+            args += [f"--{key.replace('_', '-')}", str(value)]
+        return args
+
+    def _hooks(self) -> tuple[MlflowHook, ObjectStorageHook]:
+        return MlflowHook(self.mlflow_conn_id), ObjectStorageHook(self.storage_conn_id)
+
+    def _run_tags(self, context: Context) -> dict[str, str]:
+        ti = context["ti"]
+        return {
+            "mlops.dag_id": ti.dag_id,
+            "mlops.run_id": ti.run_id,
+            "mlops.task_id": ti.task_id,
+            "mlops.try_number": str(ti.try_number),
+            "mlops.trainer_backend": training_backend(self.backend),
+            "mlops.trainer_image": self.image or "",
+        }
+
+    def _start_run(self, context: Context, mlflow_hook: MlflowHook) -> tuple[str, bool]:
+        """Reuse a finished run of this task instance (a retry after training), else create a new run."""
+        tags = self._run_tags(context)
+        identity = {key: tags[key] for key in ("mlops.dag_id", "mlops.run_id", "mlops.task_id")}
+        client = mlflow_hook.get_conn()
+        for run_id in mlflow_hook.find_runs_by_tags(self.experiment_name, identity):
+            run = client.get_run(run_id)
+            if run.info.status == "FINISHED" and "mlops.model_uri" in run.data.tags:
+                self.log.info("Reusing run %s: this task instance already trained a model", run_id)
+                return run_id, True
+        run_name = f"{tags['mlops.dag_id']}.{tags['mlops.task_id']}.{tags['mlops.run_id']}.try{tags['mlops.try_number']}"
+        return mlflow_hook.create_run(self.experiment_name, run_name, tags), False
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Create or reuse the MLflow run, train on the chosen backend, and read the result back."""
+        mlflow_hook, storage_hook = self._hooks()
+        run_id, reused = self._start_run(context, mlflow_hook)
+        run = mlflow_hook.get_conn().get_run(run_id)
+        MlflowRunLink.persist(context, mlflow_hook.run_url(run_id, run.info.experiment_id))
+        if not reused:
+            try:
+                if training_backend(self.backend) == "local":
+                    self._train_locally(run_id, mlflow_hook, storage_hook)
+                else:
+                    self._train_in_pod(context, run_id, mlflow_hook, storage_hook)
+            except BaseException:
+                self._fail_run_if_running(mlflow_hook, run_id)
+                raise
+        return self._result(mlflow_hook, run_id)
+
+    def trigger_reentry(self, context: Context, event: dict[str, Any]) -> Any:
+        """Resume after a deferred pod finished: find this try's run and read the result back."""
+        super().trigger_reentry(context, event)
+        mlflow_hook = MlflowHook(self.mlflow_conn_id)
+        tags = self._run_tags(context)
+        runs = mlflow_hook.find_runs_by_tags(self.experiment_name, tags)
+        if not runs:
+            raise RuntimeError(f"No MLflow run tagged {tags} in experiment {self.experiment_name!r}")
+        return self._result(mlflow_hook, runs[0])
+
+    def _train_in_pod(
+        self, context: Context, run_id: str, mlflow_hook: MlflowHook, storage_hook: ObjectStorageHook
+    ) -> None:
+        self.arguments = self.trainer_arguments()
+        self.env_vars = [*self._as_list(self.env_vars), *self.pod_env(run_id, mlflow_hook, storage_hook)]
+        super().execute(context)
+
+    @staticmethod
+    def _as_list(env_vars: Any) -> list[k8s.V1EnvVar]:
+        if isinstance(env_vars, dict):
+            return [k8s.V1EnvVar(name=key, value=str(value)) for key, value in env_vars.items()]
+        return list(env_vars or [])
+
+    def pod_env(self, run_id: str, mlflow_hook: MlflowHook, storage_hook: ObjectStorageHook) -> list[k8s.V1EnvVar]:
+        """The pod's env: plain values, and ``secretKeyRef`` entries for every secret key.
+
+        :param run_id: the MLflow run the trainer logs into.
+        :param mlflow_hook: source of the MLflow settings.
+        :param storage_hook: source of the S3 settings.
+        """
+        secret_keys = {*mlflow_hook.secret_env_keys(), *storage_hook.secret_env_keys()}
+        env = {**mlflow_hook.env(), **storage_hook.env(), "MLFLOW_RUN_ID": run_id}
+        out = []
+        for name in sorted(env):
+            if name in secret_keys:
+                ref = k8s.V1SecretKeySelector(name=self.secret_name, key=name)
+                out.append(k8s.V1EnvVar(name=name, value_from=k8s.V1EnvVarSource(secret_key_ref=ref)))
+            else:
+                out.append(k8s.V1EnvVar(name=name, value=env[name]))
+        return out
+
+    def _train_locally(self, run_id: str, mlflow_hook: MlflowHook, storage_hook: ObjectStorageHook) -> None:
+        env = {**os.environ, **mlflow_hook.env(), **storage_hook.env(), "MLFLOW_RUN_ID": run_id}
+        env.update({e.name: e.value for e in self._as_list(self.env_vars) if e.value is not None})
+        command = [sys.executable, "-u", "-m", TRAINER_MODULE, *self.trainer_arguments()]
+        self.log.info("Training locally: %s", " ".join(command))
+        self._process = subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        assert self._process.stdout is not None
+        for line in self._process.stdout:
+            self.log.info("trainer: %s", line.decode(errors="replace").rstrip())
+        code = self._process.wait()
+        if code:
+            kind = "rejected its input" if code == 2 else "failed"
+            raise RuntimeError(f"The trainer {kind} (exit code {code}); its output is above in this log")
+
+    def on_kill(self) -> None:
+        """Stop the local trainer process group, or delete the pod."""
+        if self._process is not None and self._process.poll() is None:
+            os.killpg(self._process.pid, signal.SIGTERM)
+            try:
+                self._process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self._process.pid, signal.SIGKILL)
+            return
+        super().on_kill()
+
+    @staticmethod
+    def _fail_run_if_running(mlflow_hook: MlflowHook, run_id: str) -> None:
+        client = mlflow_hook.get_conn()
+        if client.get_run(run_id).info.status == "RUNNING":
+            client.set_terminated(run_id, status="FAILED")
+
+    def _result(self, mlflow_hook: MlflowHook, run_id: str) -> dict[str, Any]:
+        run = mlflow_hook.get_conn().get_run(run_id)
+        tags = run.data.tags
+        if run.info.status != "FINISHED" or "mlops.model_uri" not in tags:
+            raise RuntimeError(
+                f"MLflow run {run_id} ended {run.info.status} without a logged model; see the trainer output"
+            )
+        return {
+            "run_id": run_id,
+            "experiment_id": run.info.experiment_id,
+            "model_uri": tags["mlops.model_uri"],
+            "metrics": dict(run.data.metrics),
+            "dataset_uri": tags.get("mlops.dataset_uri"),
+            "dataset_digest": tags.get("mlops.dataset_digest"),
+        }
