@@ -209,9 +209,18 @@ class GPUTrainingOperator(KubernetesPodOperator):
     def _train_in_pod(
         self, context: Context, run_id: str, mlflow_hook: MlflowHook, storage_hook: ObjectStorageHook
     ) -> None:
+        self.prepare_pod(run_id, mlflow_hook, storage_hook)
+        super().execute(context)
+
+    def prepare_pod(self, run_id: str, mlflow_hook: MlflowHook, storage_hook: ObjectStorageHook) -> None:
+        """Set the trainer's arguments and env on the pod, before the pod is built.
+
+        :param run_id: the MLflow run the trainer logs into.
+        :param mlflow_hook: source of the MLflow settings.
+        :param storage_hook: source of the S3 settings.
+        """
         self.arguments = self.trainer_arguments()
         self.env_vars = [*self._as_list(self.env_vars), *self.pod_env(run_id, mlflow_hook, storage_hook)]
-        super().execute(context)
 
     @staticmethod
     def _as_list(env_vars: Any) -> list[k8s.V1EnvVar]:

@@ -1,0 +1,33 @@
+# The two commands a newcomer runs: `make demo` and `make test`. Both create .venv and install what is
+# missing from the pinned constraints; when everything is installed they go straight to work.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+CONSTRAINTS := constraints/constraints-3.11.txt
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint install constraints clean
+
+$(STAMP): pyproject.toml $(CONSTRAINTS)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -e ".[all,dev]" -c $(CONSTRAINTS)
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) scripts/demo.py
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test: lint
+	$(PY) -m pytest
+
+constraints:
+	scripts/update-constraints.sh
+
+clean:
+	rm -rf $(VENV) .demo
