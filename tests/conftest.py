@@ -1,0 +1,1 @@
+pytest_plugins = ["tests.fixtures.s3_server", "tests.fixtures.mlflow_server", "tests.fixtures.task_context"]

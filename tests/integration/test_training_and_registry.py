@@ -1,0 +1,184 @@
+"""The CT chain's operators against a real MLflow server, with real torch training in a local process.
+
+One registry story, in order: a weak first model becomes champion; a model trained on shuffled labels is
+rejected; a well-trained model beats the champion; registration is idempotent; rollback restores the old
+champion.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from mlflow import MlflowClient
+
+from airflow_mlops_provider.core import demo_data
+from airflow_mlops_provider.core.datasets import write_dataset
+from airflow_mlops_provider.operators.registry import (
+    PromoteModelOperator,
+    RegisterModelOperator,
+    RollbackModelOperator,
+)
+from airflow_mlops_provider.operators.training import GPUTrainingOperator
+
+pytestmark = pytest.mark.integration
+MODEL = "churn_it"
+Context = Callable[..., dict[str, Any]]
+
+
+@pytest.fixture(scope="module")
+def datasets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A clean training set, and the same rows with train/validation labels shuffled (holdout kept)."""
+    root = tmp_path_factory.mktemp("data")
+    frame = demo_data.assign_splits(demo_data.generate_batch(4000, "2026-01-01", days=7, seed=3))
+    noisy = frame.copy()
+    fit = noisy["split"] != "holdout"
+    noisy.loc[fit, "churned"] = np.random.default_rng(0).permutation(noisy.loc[fit, "churned"].to_numpy())
+    uris = {"clean": str(root / "clean.parquet"), "noisy": str(root / "noisy.parquet")}
+    write_dataset(frame, uris["clean"])
+    write_dataset(noisy, uris["noisy"])
+    return uris
+
+
+def _train(
+    context: Context, run_id: str, dataset_uri: str, backend: str = "local", **hyper: Any
+) -> dict[str, Any]:
+    op = GPUTrainingOperator(
+        task_id="train_model",
+        dataset_uri=dataset_uri,
+        target=demo_data.TARGET,
+        numeric_features=demo_data.FEATURES_NUMERIC,
+        categorical_features=demo_data.FEATURES_CATEGORICAL,
+        experiment_name=MODEL,
+        hyperparameters={"seed": 7, "batch_size": 128, **hyper},
+        backend=backend,
+        namespace="unused",
+    )
+    result: dict[str, Any] = op.execute(context("train_model", run_id))
+    return result
+
+
+def _register(context: Context, run_id: str, mlflow_run_id: str) -> dict[str, Any]:
+    op = RegisterModelOperator(task_id="register_model", model_name=MODEL, run_id=mlflow_run_id)
+    result: dict[str, Any] = op.execute(context("register_model", run_id))
+    return result
+
+
+def _promote(context: Context, run_id: str, version: str, holdout_uri: str, **kw: Any) -> dict[str, Any]:
+    op = PromoteModelOperator(
+        task_id="promote_model",
+        model_name=MODEL,
+        version=version,
+        holdout_uri=holdout_uri,
+        target=demo_data.TARGET,
+        metric="roc_auc",
+        min_value=0.55,
+        min_improvement=0.01,
+        **kw,
+    )
+    result: dict[str, Any] = op.execute(context("promote_model", run_id))
+    return result
+
+
+def _aliases(client: MlflowClient) -> dict[str, str]:
+    return {alias: version for alias, version in client.get_registered_model(MODEL).aliases.items()}
+
+
+def test_registry_story(mlflow_connection: str, datasets: dict[str, str], task_context: Context) -> None:
+    client = MlflowClient(mlflow_connection)
+
+    weak = _train(task_context, "run_1", datasets["clean"], epochs=1, learning_rate=3e-4)
+    assert weak["model_uri"] and weak["metrics"]["holdout_roc_auc"] > 0
+    assert weak["dataset_digest"] and weak["dataset_uri"] == datasets["clean"]
+    run = client.get_run(weak["run_id"])
+    assert run.data.tags["mlops.dag_id"] == "ct_test" and run.data.tags["mlops.try_number"] == "1"
+    v1 = _register(task_context, "run_1", weak["run_id"])
+    assert v1["created"] and v1["version"] == "1"
+    first = _promote(task_context, "run_1", "1", datasets["clean"])
+    assert first["promote"] and first["champion_version"] is None
+    assert _aliases(client) == {"champion": "1"}
+
+    noise = _train(task_context, "run_2", datasets["noisy"], epochs=4, learning_rate=3e-3)
+    v2 = _register(task_context, "run_2", noise["run_id"])
+    rejected = _promote(task_context, "run_2", v2["version"], datasets["clean"])
+    assert not rejected["promote"], rejected["reason"]
+    assert rejected["challenger_score"] < rejected["champion_score"]
+    tags = client.get_model_version(MODEL, v2["version"]).tags
+    assert tags["rejected"] == rejected["reason"]
+    assert tags["mlops.promotion.decision"] == "rejected"
+    assert json.loads(tags["mlops.promotion"])["policy"]["min_improvement"] == 0.01
+    assert _aliases(client) == {"champion": "1"}
+
+    good = _train(task_context, "run_3", datasets["clean"], epochs=10, learning_rate=3e-3)
+    v3 = _register(task_context, "run_3", good["run_id"])
+    won = _promote(task_context, "run_3", v3["version"], datasets["clean"])
+    assert won["promote"], won["reason"]
+    assert won["challenger_score"] > won["champion_score"] + 0.01
+    assert won["holdout_rows"] == 600
+    assert _aliases(client) == {"champion": v3["version"], "previous_champion": "1"}
+    version_tags = client.get_model_version(MODEL, v3["version"]).tags
+    assert version_tags["mlops.dataset_digest"] == good["dataset_digest"]
+    assert version_tags["mlops.dataset_uri"] == datasets["clean"]
+    assert version_tags["mlops.trainer_backend"] == "local"
+    assert version_tags["mlops.registered_by"] == "ct_test/run_3/register_model"
+
+    # A retried registration of the same run reuses the version; a retried promotion changes nothing.
+    again = _register(task_context, "run_3", good["run_id"])
+    assert not again["created"] and again["version"] == v3["version"]
+    assert len(client.search_model_versions(f"name = '{MODEL}'")) == 3
+    assert _promote(task_context, "run_3", v3["version"], datasets["clean"])["version"] == v3["version"]
+    assert _aliases(client) == {"champion": v3["version"], "previous_champion": "1"}
+
+    rollback = RollbackModelOperator(task_id="rollback", model_name=MODEL, reason="bad canary")
+    assert rollback.execute(task_context("rollback"))["champion"] == "1"
+    assert _aliases(client)["champion"] == "1"
+    assert client.get_model_version(MODEL, v3["version"]).tags["mlops.rolled_back"] == "bad canary"
+
+
+def test_retry_after_training_reuses_the_run(
+    mlflow_connection: str, datasets: dict[str, str], task_context: Context
+) -> None:
+    first = _train(task_context, "retry_run", datasets["clean"], epochs=1)
+    retried = _train(task_context, "retry_run", datasets["clean"], epochs=1)
+    assert retried["run_id"] == first["run_id"]
+
+
+def test_trainer_rejecting_input_fails_the_task_and_the_run(
+    mlflow_connection: str, tmp_path: Path, task_context: Context
+) -> None:
+    bad = demo_data.assign_splits(demo_data.generate_batch(500, "2026-01-01", seed=1)).drop(columns=["plan"])
+    uri = str(tmp_path / "bad.parquet")
+    write_dataset(bad, uri)
+    with pytest.raises(RuntimeError, match="rejected its input"):
+        _train(task_context, "bad_run", uri, epochs=1)
+    client = MlflowClient(mlflow_connection)
+    (run,) = client.search_runs(
+        [client.get_experiment_by_name(MODEL).experiment_id], "tags.`mlops.run_id` = 'bad_run'"
+    )
+    assert run.info.status == "FAILED"
+
+
+def test_kubernetes_backend_runs_the_same_entrypoint_with_the_pod_env(
+    mlflow_connection: str, datasets: dict[str, str], task_context: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No API server exists here: the pod's container is run as a process with exactly the pod's env."""
+    import subprocess
+
+    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+
+    def run_pod(self: GPUTrainingOperator, context: dict[str, Any]) -> None:
+        container = self.build_pod_request_obj(dry_run=True).spec.containers[0]
+        env = {e.name: e.value for e in container.env if e.value is not None}
+        assert container.command[:2] == ["python", "-m"]
+        subprocess.run([sys.executable, *container.command[1:], *container.args], env=env, check=True)
+
+    monkeypatch.setattr(KubernetesPodOperator, "execute", run_pod)
+    result = _train(task_context, "k8s_run", datasets["clean"], backend="kubernetes", epochs=1)
+    run = MlflowClient(mlflow_connection).get_run(result["run_id"])
+    assert run.data.tags["mlops.trainer_backend"] == "kubernetes"
+    assert run.info.status == "FINISHED" and result["model_uri"]
