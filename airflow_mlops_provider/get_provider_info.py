@@ -60,6 +60,10 @@ def get_provider_info() -> dict[str, Any]:
                         "airflow-mlops-provider/trainer:0.1.0",
                     ),
                     "namespace": _string_option("Namespace of training pods (default: the connection's).", None),
+                    "data_dir": _string_option(
+                        "Where the example DAGs write generated data (local path or s3:// URI).",
+                        "/tmp/airflow-mlops",
+                    ),
                 },
             }
         },
