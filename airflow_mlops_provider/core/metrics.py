@@ -1,0 +1,78 @@
+"""Model quality metrics in plain numpy (no scikit-learn), shared by the trainer and the promotion gate."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+TASKS = ("regression", "binary")
+
+METRIC_DIRECTIONS: dict[str, str] = {
+    "rmse": "minimize",
+    "mae": "minimize",
+    "r2": "maximize",
+    "roc_auc": "maximize",
+    "accuracy": "maximize",
+    "log_loss": "minimize",
+}
+
+_EPS = 1e-15
+
+
+def compute_metrics(task: str, y_true: npt.ArrayLike, y_pred: npt.ArrayLike) -> dict[str, float]:
+    """Compute the metrics of ``task`` for predictions against ground truth.
+
+    :param task: ``"regression"`` (rmse, mae, r2) or ``"binary"`` (roc_auc, accuracy, log_loss).
+    :param y_true: true values; for ``binary`` labels in {0, 1}.
+    :param y_pred: predictions; for ``binary`` the probability of class 1.
+    :raises ValueError: unknown task, empty or NaN input, length mismatch, non-binary labels.
+    """
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
+    true = np.asarray(y_true, dtype=np.float64).ravel()
+    pred = np.asarray(y_pred, dtype=np.float64).ravel()
+    if true.size != pred.size:
+        raise ValueError(f"length mismatch: y_true has {true.size} values, y_pred has {pred.size}")
+    if true.size == 0:
+        raise ValueError("cannot compute metrics on empty input")
+    if np.isnan(true).any() or np.isnan(pred).any():
+        raise ValueError("y_true and y_pred must not contain NaN")
+    return _regression(true, pred) if task == "regression" else _binary(true, pred)
+
+
+def _regression(true: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    err = pred - true
+    ss_tot = float(np.sum((true - true.mean()) ** 2))
+    r2 = 1.0 - float(np.sum(err**2)) / ss_tot if ss_tot > 0 else 0.0
+    return {"rmse": float(np.sqrt(np.mean(err**2))), "mae": float(np.mean(np.abs(err))), "r2": r2}
+
+
+def _binary(true: np.ndarray, prob: np.ndarray) -> dict[str, float]:
+    if not np.isin(true, (0.0, 1.0)).all():
+        raise ValueError("binary y_true must contain only 0 and 1")
+    clipped = np.clip(prob, _EPS, 1.0 - _EPS)
+    log_loss = -float(np.mean(true * np.log(clipped) + (1.0 - true) * np.log(1.0 - clipped)))
+    accuracy = float(np.mean((prob >= 0.5) == (true == 1.0)))
+    return {"roc_auc": roc_auc(true, prob), "accuracy": accuracy, "log_loss": log_loss}
+
+
+def roc_auc(true: np.ndarray, score: np.ndarray) -> float:
+    """Area under the ROC curve by the Mann-Whitney rank formula, ties given their average rank.
+
+    :param true: labels in {0, 1}.
+    :param score: scores, higher meaning more likely class 1.
+    :raises ValueError: only one class present (AUC undefined).
+    """
+    n_pos = int(np.sum(true == 1.0))
+    n_neg = true.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        raise ValueError("roc_auc needs both classes in y_true")
+    order = np.argsort(score, kind="mergesort")
+    sorted_scores = score[order]
+    # average 1-based rank for each group of tied scores
+    _, starts, counts = np.unique(sorted_scores, return_index=True, return_counts=True)
+    group_ranks = starts + (counts + 1) / 2.0
+    ranks = np.empty(score.size, dtype=np.float64)
+    ranks[order] = np.repeat(group_ranks, counts)
+    rank_sum = float(np.sum(ranks[true == 1.0]))
+    return (rank_sum - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)

@@ -1,0 +1,43 @@
+"""CLI entry point: ``python -m airflow_mlops_provider.training --help``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from airflow_mlops_provider.training.config import parse_config
+from airflow_mlops_provider.training.errors import TrainerInputError
+
+log = logging.getLogger("airflow_mlops_provider.training")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the trainer; print a JSON summary on stdout and return the exit code (0, 1 or 2).
+
+    :param argv: arguments without the program name; ``sys.argv[1:]`` by default.
+    """
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        config = parse_config(argv)
+        missing = [name for name in ("MLFLOW_TRACKING_URI", "MLFLOW_RUN_ID") if not os.environ.get(name)]
+        if missing:
+            raise TrainerInputError(f"environment variables not set: {missing}")
+        from airflow_mlops_provider.training.trainer import run_training  # heavy: torch, mlflow
+
+        summary = run_training(config, os.environ["MLFLOW_RUN_ID"])
+    except TrainerInputError as err:
+        print(f"trainer error: {err}", file=sys.stderr)
+        return 2
+    except Exception as err:
+        log.exception("training failed")
+        print(f"trainer failed: {type(err).__name__}: {err}", file=sys.stderr)
+        return 1
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""Load the training dataset and check it, failing with messages that name the offending columns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from pandas.api.types import is_numeric_dtype
+
+from airflow_mlops_provider.core.datasets import read_dataset
+from airflow_mlops_provider.core.storage import ObjectStore
+from airflow_mlops_provider.training.config import TrainConfig
+from airflow_mlops_provider.training.errors import TrainerInputError
+
+SPLITS = ("train", "validation", "holdout")
+
+
+@dataclass(frozen=True)
+class Splits:
+    """The dataset cut by its split column.
+
+    :param train: rows to fit on.
+    :param validation: rows for per-epoch validation and early stopping.
+    :param holdout: rows for the final unbiased metrics, if any.
+    """
+
+    train: pd.DataFrame
+    validation: pd.DataFrame
+    holdout: pd.DataFrame | None
+
+
+def load_dataset(uri: str, store: ObjectStore | None = None) -> pd.DataFrame:
+    """Read the dataset at ``uri``.
+
+    :param uri: local path, ``file://`` or ``s3://`` URI.
+    :param store: object store to read through.
+    :raises TrainerInputError: nothing at ``uri``, or an unreadable or unsupported file.
+    """
+    try:
+        return read_dataset(uri, store)
+    except FileNotFoundError as err:
+        raise TrainerInputError(f"dataset not found: {uri}") from err
+    except ValueError as err:
+        raise TrainerInputError(str(err)) from err
+
+
+def split_dataset(df: pd.DataFrame, config: TrainConfig) -> Splits:
+    """Validate ``df`` against ``config`` and cut it into splits.
+
+    :param df: the whole dataset.
+    :param config: the trainer configuration (columns and task).
+    :raises TrainerInputError: on any problem, naming the columns or values at fault.
+    """
+    if df.empty:
+        raise TrainerInputError(f"dataset {config.data_uri} is empty")
+    missing = [c for c in [*config.features, config.target, config.split_column] if c not in df.columns]
+    if missing:
+        raise TrainerInputError(
+            f"dataset is missing columns {missing}; it has {sorted(map(str, df.columns))}"
+        )
+    _check_numeric_features(df, list(config.numeric_features))
+    _check_target(df, config)
+
+    split = df[config.split_column].astype("string")
+    unknown = sorted(set(split.dropna()) - set(SPLITS))
+    if unknown or split.isna().any():
+        raise TrainerInputError(
+            f"split column {config.split_column!r} must only hold {SPLITS}; found {unknown or ['<missing>']}"
+        )
+    parts = {name: df[(split == name).to_numpy()].reset_index(drop=True) for name in SPLITS}
+    for name in ("train", "validation"):
+        if parts[name].empty:
+            raise TrainerInputError(f"split column {config.split_column!r} has no {name!r} rows")
+    if config.task == "binary":
+        for name, part in parts.items():
+            if not part.empty and part[config.target].nunique() < 2:
+                raise TrainerInputError(f"the {name!r} split has only one class of target {config.target!r}")
+    holdout = parts["holdout"]
+    return Splits(parts["train"], parts["validation"], None if holdout.empty else holdout)
+
+
+def _check_numeric_features(df: pd.DataFrame, columns: list[str]) -> None:
+    non_numeric = [c for c in columns if not is_numeric_dtype(df[c])]
+    if non_numeric:
+        dtypes = {c: str(df[c].dtype) for c in non_numeric}
+        raise TrainerInputError(f"numeric features are not numeric: {dtypes}")
+    values = df[columns].to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        counts = {c: int(n) for c, n in zip(columns, bad.sum(axis=0), strict=True) if n}
+        raise TrainerInputError(
+            f"numeric features have NaN or infinite values (rows per column: {counts}); "
+            "impute or drop them before training"
+        )
+
+
+def _check_target(df: pd.DataFrame, config: TrainConfig) -> None:
+    target = df[config.target]
+    if target.isna().any():
+        raise TrainerInputError(f"target {config.target!r} has {int(target.isna().sum())} missing values")
+    if not is_numeric_dtype(target):
+        raise TrainerInputError(f"target {config.target!r} must be numeric, got dtype {target.dtype}")
+    if config.task == "binary":
+        values = set(pd.unique(target.astype(np.float64)))
+        if not values <= {0.0, 1.0}:
+            shown = sorted(float(v) for v in values)[:10]
+            raise TrainerInputError(f"binary target {config.target!r} must hold only 0 and 1, found {shown}")
+    elif not np.isfinite(target.to_numpy(dtype=np.float64)).all():
+        raise TrainerInputError(f"regression target {config.target!r} has infinite values")
