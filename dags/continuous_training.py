@@ -30,13 +30,15 @@ Trigger it with the form: every knob is a typed Param.
 
 
 @task
-def training_set(params: dict[str, Any], run_id: str) -> dict[str, Any]:
+def training_set() -> dict[str, Any]:
     """Resolve the training set: the given URI, or a freshly generated demo week."""
-    from airflow.sdk import conf
+    from airflow.sdk import conf, get_current_context
 
     from airflow_mlops_provider.core import demo_data
     from airflow_mlops_provider.core.datasets import read_dataset, write_dataset
 
+    context = get_current_context()
+    params, run_id = context["params"], context["run_id"]
     if params["dataset_uri"]:
         uri = params["dataset_uri"]
         frame = read_dataset(uri)

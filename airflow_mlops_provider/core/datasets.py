@@ -34,9 +34,7 @@ def dataset_format(uri: str) -> Format:
     raise ValueError(f"unsupported dataset format for {uri!r}: use .parquet, .pq, .csv or .csv.gz")
 
 
-def read_dataset(
-    uri: str, store: ObjectStore | None = None, columns: list[str] | None = None
-) -> pd.DataFrame:
+def read_dataset(uri: str, store: ObjectStore | None = None, columns: list[str] | None = None) -> pd.DataFrame:
     """Read a parquet or CSV dataset.
 
     :param uri: a local path, ``file://`` or ``s3://`` URI.

@@ -301,10 +301,6 @@ def _list_local(prefix_uri: str) -> list[str]:
     found = []
     for path in base.rglob("*"):
         rel = path.relative_to(base)
-        if (
-            path.is_file()
-            and rel.as_posix().startswith(name_prefix)
-            and not path.name.startswith(_TMP_PREFIX)
-        ):
+        if path.is_file() and rel.as_posix().startswith(name_prefix) and not path.name.startswith(_TMP_PREFIX):
             found.append(path.absolute().as_uri() if as_uri else str(base / rel))
     return sorted(found)

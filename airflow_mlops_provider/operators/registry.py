@@ -122,8 +122,8 @@ class PromoteModelOperator(_RegistryOperator):
     :param task: ``binary`` or ``regression``.
     :param metric: the policy metric, e.g. ``roc_auc``.
     :param direction: ``maximize`` or ``minimize``; by default the metric's natural direction.
-    :param min_value: the absolute bar; ``None`` for none.
-    :param min_improvement: the required margin over the champion, in metric units.
+    :param min_value: the absolute bar; ``None`` for none (templated).
+    :param min_improvement: the required margin over the champion, in metric units (templated).
     :param split_column: the split column in the holdout data (rows equal to ``split_value`` are used).
     :param split_value: the value marking holdout rows.
     :param fail_on_reject: fail the task when the challenger is rejected.
@@ -143,8 +143,8 @@ class PromoteModelOperator(_RegistryOperator):
         task: str = "binary",
         metric: str = "roc_auc",
         direction: str | None = None,
-        min_value: float | None = None,
-        min_improvement: float = 0.0,
+        min_value: float | str | None = None,
+        min_improvement: float | str = 0.0,
         split_column: str | None = "split",
         split_value: str = "holdout",
         fail_on_reject: bool = False,
@@ -171,7 +171,7 @@ class PromoteModelOperator(_RegistryOperator):
 
         if self.metric not in METRIC_DIRECTIONS:
             raise AirflowFailException(f"Unknown metric {self.metric!r}; choose one of {sorted(METRIC_DIRECTIONS)}")
-        min_value = None if self.min_value in (None, "", "None") else float(self.min_value)  # type: ignore[arg-type]
+        min_value = None if self.min_value in (None, "", "None") else float(self.min_value)
         return PromotionPolicy(
             metric=self.metric,
             direction=self.direction or METRIC_DIRECTIONS[self.metric],  # type: ignore[arg-type]

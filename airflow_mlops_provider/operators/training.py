@@ -176,7 +176,7 @@ class GPUTrainingOperator(KubernetesPodOperator):
             if run.info.status == "FINISHED" and "mlops.model_uri" in run.data.tags:
                 self.log.info("Reusing run %s: this task instance already trained a model", run_id)
                 return run_id, True
-        run_name = f"{tags['mlops.dag_id']}.{tags['mlops.task_id']}.{tags['mlops.run_id']}.try{tags['mlops.try_number']}"
+        run_name = ".".join(tags[f"mlops.{key}"] for key in ("dag_id", "task_id", "run_id", "try_number"))
         return mlflow_hook.create_run(self.experiment_name, run_name, tags), False
 
     def execute(self, context: Context) -> dict[str, Any]:

@@ -56,9 +56,7 @@ def split_dataset(df: pd.DataFrame, config: TrainConfig) -> Splits:
         raise TrainerInputError(f"dataset {config.data_uri} is empty")
     missing = [c for c in [*config.features, config.target, config.split_column] if c not in df.columns]
     if missing:
-        raise TrainerInputError(
-            f"dataset is missing columns {missing}; it has {sorted(map(str, df.columns))}"
-        )
+        raise TrainerInputError(f"dataset is missing columns {missing}; it has {sorted(map(str, df.columns))}")
     _check_numeric_features(df, list(config.numeric_features))
     _check_target(df, config)
 

@@ -92,9 +92,7 @@ def evaluate(
     return loss, compute_metrics(encoder.task, y, encoder.decode(outputs))
 
 
-def train_model(
-    config: TrainConfig, encoder: FeatureEncoder, splits: Splits, on_epoch: EpochCallback
-) -> TrainResult:
+def train_model(config: TrainConfig, encoder: FeatureEncoder, splits: Splits, on_epoch: EpochCallback) -> TrainResult:
     """Train a :class:`TabularMLP`, calling ``on_epoch(epoch, metrics)`` after each epoch.
 
     ``metrics`` holds ``train_loss``, ``val_loss`` and ``val_<metric>`` for the task.
@@ -118,9 +116,9 @@ def train_model(
         num_workers=0,
         pin_memory=cuda,
     )
-    model = TabularMLP(
-        len(encoder.numeric), encoder.cardinalities, config.embedding_dim, list(config.hidden_sizes)
-    ).to(device)
+    model = TabularMLP(len(encoder.numeric), encoder.cardinalities, config.embedding_dim, list(config.hidden_sizes)).to(
+        device
+    )
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     loss_fn = _loss_fn(config.task)
     best_loss, best_epoch, best_state = float("inf"), 0, model.state_dict()

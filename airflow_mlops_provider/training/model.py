@@ -19,9 +19,7 @@ class TabularMLP(nn.Module):
     :param hidden_sizes: widths of the hidden layers.
     """
 
-    def __init__(
-        self, n_numeric: int, cardinalities: list[int], embedding_dim: int, hidden_sizes: list[int]
-    ) -> None:
+    def __init__(self, n_numeric: int, cardinalities: list[int], embedding_dim: int, hidden_sizes: list[int]) -> None:
         super().__init__()
         self.embeddings = nn.ModuleList(nn.Embedding(size, embedding_dim) for size in cardinalities)
         layers: list[nn.Module] = []

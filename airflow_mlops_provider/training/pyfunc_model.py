@@ -48,9 +48,7 @@ class TabularPyfuncModel(PythonModel):
         self.encoder = FeatureEncoder.from_json(Path(context.artifacts["encoder"]).read_text())
         self.network = mlflow.pytorch.load_model(context.artifacts["torch_model"], map_location="cpu")
 
-    def predict(
-        self, context: PythonModelContext, model_input: pd.DataFrame, params: Any = None
-    ) -> np.ndarray:
+    def predict(self, context: PythonModelContext, model_input: pd.DataFrame, params: Any = None) -> np.ndarray:
         """Predict for raw features; unseen or missing categories use the out-of-vocabulary embedding.
 
         :param context: unused.

@@ -45,9 +45,7 @@ def datasets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return uris
 
 
-def _train(
-    context: Context, run_id: str, dataset_uri: str, backend: str = "local", **hyper: Any
-) -> dict[str, Any]:
+def _train(context: Context, run_id: str, dataset_uri: str, backend: str = "local", **hyper: Any) -> dict[str, Any]:
     op = GPUTrainingOperator(
         task_id="train_model",
         dataset_uri=dataset_uri,
@@ -157,9 +155,7 @@ def test_trainer_rejecting_input_fails_the_task_and_the_run(
     with pytest.raises(RuntimeError, match="rejected its input"):
         _train(task_context, "bad_run", uri, epochs=1)
     client = MlflowClient(mlflow_connection)
-    (run,) = client.search_runs(
-        [client.get_experiment_by_name(MODEL).experiment_id], "tags.`mlops.run_id` = 'bad_run'"
-    )
+    (run,) = client.search_runs([client.get_experiment_by_name(MODEL).experiment_id], "tags.`mlops.run_id` = 'bad_run'")
     assert run.info.status == "FAILED"
 
 

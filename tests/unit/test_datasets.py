@@ -163,9 +163,7 @@ def test_missing_file_uri_raises_naming_the_uri(tmp_path: Path) -> None:
         ("truncated.parquet", None),
     ],
 )
-def test_corrupt_file_raises_value_error_naming_uri_and_cause(
-    tmp_path: Path, name: str, content: bytes | None
-) -> None:
+def test_corrupt_file_raises_value_error_naming_uri_and_cause(tmp_path: Path, name: str, content: bytes | None) -> None:
     path = tmp_path / name
     if content is None:
         write_dataset(_simple_frame(), str(path))

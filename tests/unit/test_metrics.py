@@ -77,8 +77,6 @@ def test_bad_input_raises(task: str, y_true: list[float], y_pred: list[float], m
 
 
 def test_every_metric_has_a_direction() -> None:
-    names = set(compute_metrics("binary", [0, 1], [0.2, 0.7])) | set(
-        compute_metrics("regression", [0, 1], [0.2, 0.7])
-    )
+    names = set(compute_metrics("binary", [0, 1], [0.2, 0.7])) | set(compute_metrics("regression", [0, 1], [0.2, 0.7]))
     assert names == set(METRIC_DIRECTIONS)
     assert set(METRIC_DIRECTIONS.values()) == {"minimize", "maximize"}

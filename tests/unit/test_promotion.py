@@ -53,7 +53,12 @@ def test_non_finite_challenger_is_rejected() -> None:
 
 def test_decision_serializes_with_its_policy() -> None:
     record = decide_promotion(0.9, 0.8, AUC).to_dict()
-    assert record["policy"] == {"metric": "roc_auc", "direction": "maximize", "min_value": 0.7, "min_improvement": 0.01}
+    assert record["policy"] == {
+        "metric": "roc_auc",
+        "direction": "maximize",
+        "min_value": 0.7,
+        "min_improvement": 0.01,
+    }
     assert record["promote"] is True
 
 

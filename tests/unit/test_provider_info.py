@@ -38,7 +38,9 @@ def airflow_cli_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 def _airflow(env: dict[str, str], *args: str) -> str:
     airflow = Path(sys.executable).with_name("airflow")
-    return subprocess.run([str(airflow), *args], env=env, capture_output=True, text=True, check=True, timeout=180).stdout
+    return subprocess.run(
+        [str(airflow), *args], env=env, capture_output=True, text=True, check=True, timeout=180
+    ).stdout
 
 
 def test_airflow_cli_lists_provider_and_hooks(airflow_cli_env: dict[str, str]) -> None:
