@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
+from airflow_mlops_provider._optional import require_extra
 from airflow_mlops_provider.hooks.mlflow import MlflowHook
 from airflow_mlops_provider.hooks.storage import ObjectStorageHook
 from airflow_mlops_provider.links.mlflow import MlflowModelVersionLink
@@ -181,6 +182,7 @@ class PromoteModelOperator(_RegistryOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Score both models on the holdout set, decide, and move the aliases or tag the rejection."""
+        require_extra("trainer")
         from airflow_mlops_provider.core.datasets import dataset_digest, read_dataset
         from airflow_mlops_provider.core.evaluation import holdout_frame
         from airflow_mlops_provider.core.promotion import decide_promotion

@@ -6,13 +6,15 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 from airflow.sdk import conf
 from kubernetes.client import models as k8s
 
+from airflow_mlops_provider._optional import require_extra
 from airflow_mlops_provider.hooks.mlflow import MlflowHook
 from airflow_mlops_provider.hooks.storage import ObjectStorageHook
 from airflow_mlops_provider.links.mlflow import MlflowRunLink
@@ -107,6 +109,9 @@ class GPUTrainingOperator(KubernetesPodOperator):
             k8s.V1Volume(name="dshm", empty_dir=k8s.V1EmptyDirVolumeSource(medium="Memory", size_limit=shm_size))
         )
         kwargs.setdefault("volume_mounts", []).append(k8s.V1VolumeMount(name="dshm", mount_path="/dev/shm"))
+        # The result goes to XCom as the task's return value; the trainer reports through MLflow, so the
+        # pod never needs KubernetesPodOperator's XCom sidecar (see _without_xcom_sidecar).
+        kwargs.setdefault("do_xcom_push", True)
         super().__init__(
             image=image or conf.get("mlops", "trainer_image", fallback=DEFAULT_TRAINER_IMAGE),
             namespace=namespace or conf.get("mlops", "namespace", fallback=None),
@@ -181,6 +186,8 @@ class GPUTrainingOperator(KubernetesPodOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Create or reuse the MLflow run, train on the chosen backend, and read the result back."""
+        if training_backend(self.backend) == "local":
+            require_extra("trainer")
         mlflow_hook, storage_hook = self._hooks()
         run_id, reused = self._start_run(context, mlflow_hook)
         run = mlflow_hook.get_conn().get_run(run_id)
@@ -198,7 +205,8 @@ class GPUTrainingOperator(KubernetesPodOperator):
 
     def trigger_reentry(self, context: Context, event: dict[str, Any]) -> Any:
         """Resume after a deferred pod finished: find this try's run and read the result back."""
-        super().trigger_reentry(context, event)
+        with self._without_xcom_sidecar():
+            super().trigger_reentry(context, event)
         mlflow_hook = MlflowHook(self.mlflow_conn_id)
         tags = self._run_tags(context)
         runs = mlflow_hook.find_runs_by_tags(self.experiment_name, tags)
@@ -210,7 +218,26 @@ class GPUTrainingOperator(KubernetesPodOperator):
         self, context: Context, run_id: str, mlflow_hook: MlflowHook, storage_hook: ObjectStorageHook
     ) -> None:
         self.prepare_pod(run_id, mlflow_hook, storage_hook)
-        super().execute(context)
+        with self._without_xcom_sidecar():
+            super().execute(context)
+
+    def build_pod_request_obj(self, context: Context | None = None, *, dry_run: bool = False) -> k8s.V1Pod:
+        """The pod, never with an XCom sidecar (see ``__init__``).
+
+        :param context: the task's context.
+        :param dry_run: build without a Kubernetes API client.
+        """
+        with self._without_xcom_sidecar():
+            return super().build_pod_request_obj(context, dry_run=dry_run)
+
+    @contextmanager
+    def _without_xcom_sidecar(self) -> Iterator[None]:
+        """Run the pod machinery with ``do_xcom_push`` off: no sidecar, no sidecar read-back."""
+        push, self.do_xcom_push = self.do_xcom_push, False
+        try:
+            yield
+        finally:
+            self.do_xcom_push = push
 
     def prepare_pod(self, run_id: str, mlflow_hook: MlflowHook, storage_hook: ObjectStorageHook) -> None:
         """Set the trainer's arguments and env on the pod, before the pod is built.

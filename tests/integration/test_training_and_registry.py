@@ -168,7 +168,7 @@ def test_kubernetes_backend_runs_the_same_entrypoint_with_the_pod_env(
     from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 
     def run_pod(self: GPUTrainingOperator, context: dict[str, Any]) -> None:
-        container = self.build_pod_request_obj(dry_run=True).spec.containers[0]
+        (container,) = self.build_pod_request_obj(dry_run=True).spec.containers  # no XCom sidecar
         env = {e.name: e.value for e in container.env if e.value is not None}
         assert container.command[:2] == ["python", "-m"]
         subprocess.run([sys.executable, *container.command[1:], *container.args], env=env, check=True)

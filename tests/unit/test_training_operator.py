@@ -77,6 +77,10 @@ def test_cpu_pod_has_no_gpu_limit_or_toleration(connections: None) -> None:
     assert not pod["spec"].get("tolerations")
 
 
+def test_result_is_pushed_as_the_return_value(connections: None) -> None:
+    assert _operator().do_xcom_push
+
+
 def test_trainer_command_and_arguments(connections: None) -> None:
     container = _pod(_operator())["spec"]["containers"][0]
     assert container["command"] == ["python", "-m", "airflow_mlops_provider.training"]
