@@ -178,3 +178,47 @@ def test_kubernetes_backend_runs_the_same_entrypoint_with_the_pod_env(
     run = MlflowClient(mlflow_connection).get_run(result["run_id"])
     assert run.data.tags["mlops.trainer_backend"] == "kubernetes"
     assert run.info.status == "FINISHED" and result["model_uri"]
+
+
+def test_on_kill_stops_the_local_trainer(
+    mlflow_connection: str, datasets: dict[str, str], task_context: Context
+) -> None:
+    import threading
+    import time
+
+    op = GPUTrainingOperator(
+        task_id="train_model",
+        dataset_uri=datasets["clean"],
+        target=demo_data.TARGET,
+        numeric_features=demo_data.FEATURES_NUMERIC,
+        categorical_features=demo_data.FEATURES_CATEGORICAL,
+        experiment_name=MODEL,
+        hyperparameters={"epochs": 500},
+        backend="local",
+        namespace="unused",
+    )
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            op.execute(task_context("train_model", "killed_run"))
+        except BaseException as err:
+            errors.append(err)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    deadline = time.monotonic() + 60
+    while op._process is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert op._process is not None, "the trainer never started"
+    time.sleep(2)
+    op.on_kill()
+    worker.join(timeout=60)
+    assert not worker.is_alive()
+    assert op._process.returncode is not None and op._process.returncode != 0
+    assert errors and "exit code" in str(errors[0])
+    client = MlflowClient(mlflow_connection)
+    (run,) = client.search_runs(
+        [client.get_experiment_by_name(MODEL).experiment_id], "tags.`mlops.run_id` = 'killed_run'"
+    )
+    assert run.info.status == "FAILED"
