@@ -57,6 +57,7 @@ class GPUTrainingOperator(KubernetesPodOperator):
     :param split_column: the column holding ``train``/``validation``/``holdout``.
     :param hyperparameters: trainer options, e.g. ``{"epochs": 10, "learning_rate": 1e-3}`` (templated).
     :param experiment_name: the MLflow experiment (created when missing).
+    :param run_tags: extra tags on the MLflow run, e.g. lineage such as ``mlops.feature_service`` (templated).
     :param backend: ``local`` or ``kubernetes``; by default ``[mlops] training_backend``.
     :param gpus: the count of ``gpu_resource`` to request and limit (0 for a CPU pod).
     :param gpu_resource: the extended resource name of the GPUs.
@@ -75,6 +76,7 @@ class GPUTrainingOperator(KubernetesPodOperator):
         "hyperparameters",
         "experiment_name",
         "backend",
+        "run_tags",
     )
     operator_extra_links = (MlflowRunLink(),)
 
@@ -89,6 +91,7 @@ class GPUTrainingOperator(KubernetesPodOperator):
         split_column: str = "split",
         hyperparameters: dict[str, Any] | None = None,
         experiment_name: str = "continuous-training",
+        run_tags: dict[str, str] | None = None,
         backend: str | None = None,
         gpus: int = 1,
         gpu_resource: str = "nvidia.com/gpu",
@@ -128,6 +131,7 @@ class GPUTrainingOperator(KubernetesPodOperator):
         self.split_column = split_column
         self.hyperparameters = hyperparameters or {}
         self.experiment_name = experiment_name
+        self.run_tags = run_tags or {}
         self.backend = backend
         self.mlflow_conn_id = mlflow_conn_id
         self.storage_conn_id = storage_conn_id
@@ -160,27 +164,27 @@ class GPUTrainingOperator(KubernetesPodOperator):
     def _hooks(self) -> tuple[MlflowHook, ObjectStorageHook]:
         return MlflowHook(self.mlflow_conn_id), ObjectStorageHook(self.storage_conn_id)
 
-    def _run_tags(self, context: Context) -> dict[str, str]:
+    @staticmethod
+    def _identity(context: Context, with_try: bool) -> dict[str, str]:
+        """The tags that identify this task instance's runs (and this try's, ``with_try``)."""
         ti = context["ti"]
-        return {
-            "mlops.dag_id": ti.dag_id,
-            "mlops.run_id": ti.run_id,
-            "mlops.task_id": ti.task_id,
-            "mlops.try_number": str(ti.try_number),
-            "mlops.trainer_backend": training_backend(self.backend),
-            "mlops.trainer_image": self.image or "",
-        }
+        identity = {"mlops.dag_id": ti.dag_id, "mlops.run_id": ti.run_id, "mlops.task_id": ti.task_id}
+        return identity | ({"mlops.try_number": str(ti.try_number)} if with_try else {})
 
     def _start_run(self, context: Context, mlflow_hook: MlflowHook) -> tuple[str, bool]:
         """Reuse a finished run of this task instance (a retry after training), else create a new run."""
-        tags = self._run_tags(context)
-        identity = {key: tags[key] for key in ("mlops.dag_id", "mlops.run_id", "mlops.task_id")}
         client = mlflow_hook.get_conn()
-        for run_id in mlflow_hook.find_runs_by_tags(self.experiment_name, identity):
+        for run_id in mlflow_hook.find_runs_by_tags(self.experiment_name, self._identity(context, False)):
             run = client.get_run(run_id)
             if run.info.status == "FINISHED" and "mlops.model_uri" in run.data.tags:
                 self.log.info("Reusing run %s: this task instance already trained a model", run_id)
                 return run_id, True
+        tags = {
+            **{key: str(value) for key, value in self.run_tags.items()},
+            **self._identity(context, True),
+            "mlops.trainer_backend": training_backend(self.backend),
+            "mlops.trainer_image": self.image or "",
+        }
         run_name = ".".join(tags[f"mlops.{key}"] for key in ("dag_id", "task_id", "run_id", "try_number"))
         return mlflow_hook.create_run(self.experiment_name, run_name, tags), False
 
@@ -208,10 +212,10 @@ class GPUTrainingOperator(KubernetesPodOperator):
         with self._without_xcom_sidecar():
             super().trigger_reentry(context, event)
         mlflow_hook = MlflowHook(self.mlflow_conn_id)
-        tags = self._run_tags(context)
-        runs = mlflow_hook.find_runs_by_tags(self.experiment_name, tags)
+        identity = self._identity(context, True)
+        runs = mlflow_hook.find_runs_by_tags(self.experiment_name, identity)
         if not runs:
-            raise RuntimeError(f"No MLflow run tagged {tags} in experiment {self.experiment_name!r}")
+            raise RuntimeError(f"No MLflow run tagged {identity} in experiment {self.experiment_name!r}")
         return self._result(mlflow_hook, runs[0])
 
     def _train_in_pod(

@@ -45,7 +45,14 @@ def datasets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return uris
 
 
-def _train(context: Context, run_id: str, dataset_uri: str, backend: str = "local", **hyper: Any) -> dict[str, Any]:
+def _train(
+    context: Context,
+    run_id: str,
+    dataset_uri: str,
+    backend: str = "local",
+    run_tags: dict[str, str] | None = None,
+    **hyper: Any,
+) -> dict[str, Any]:
     op = GPUTrainingOperator(
         task_id="train_model",
         dataset_uri=dataset_uri,
@@ -53,6 +60,7 @@ def _train(context: Context, run_id: str, dataset_uri: str, backend: str = "loca
         numeric_features=demo_data.FEATURES_NUMERIC,
         categorical_features=demo_data.FEATURES_CATEGORICAL,
         experiment_name=MODEL,
+        run_tags=run_tags,
         hyperparameters={"seed": 7, "batch_size": 128, **hyper},
         backend=backend,
         namespace="unused",
@@ -112,7 +120,8 @@ def test_registry_story(mlflow_connection: str, datasets: dict[str, str], task_c
     assert json.loads(tags["mlops.promotion"])["policy"]["min_improvement"] == 0.01
     assert _aliases(client) == {"champion": "1"}
 
-    good = _train(task_context, "run_3", datasets["clean"], epochs=10, learning_rate=3e-3)
+    lineage = {"mlops.feature_service": "churn_v1", "mlops.data_window": "2026-01-01/2026-01-08"}
+    good = _train(task_context, "run_3", datasets["clean"], run_tags=lineage, epochs=10, learning_rate=3e-3)
     v3 = _register(task_context, "run_3", good["run_id"])
     won = _promote(task_context, "run_3", v3["version"], datasets["clean"])
     assert won["promote"], won["reason"]
@@ -123,6 +132,8 @@ def test_registry_story(mlflow_connection: str, datasets: dict[str, str], task_c
     assert version_tags["mlops.dataset_digest"] == good["dataset_digest"]
     assert version_tags["mlops.dataset_uri"] == datasets["clean"]
     assert version_tags["mlops.trainer_backend"] == "local"
+    assert version_tags["mlops.feature_service"] == "churn_v1"
+    assert version_tags["mlops.data_window"] == "2026-01-01/2026-01-08"
     assert version_tags["mlops.registered_by"] == "ct_test/run_3/register_model"
 
     # A retried registration of the same run reuses the version; a retried promotion changes nothing.
