@@ -38,6 +38,8 @@ class _RegistryOperator(BaseOperator):
     operator_extra_links = (MlflowModelVersionLink(),)
 
     def __init__(self, *, model_name: str, mlflow_conn_id: str = MlflowHook.default_conn_name, **kwargs: Any):
+        # Results are dicts; each key is also its own XCom, so DAGs can pass ``task.output["version"]``.
+        kwargs.setdefault("multiple_outputs", True)
         super().__init__(**kwargs)
         self.model_name = model_name
         self.mlflow_conn_id = mlflow_conn_id

@@ -112,9 +112,10 @@ class GPUTrainingOperator(KubernetesPodOperator):
             k8s.V1Volume(name="dshm", empty_dir=k8s.V1EmptyDirVolumeSource(medium="Memory", size_limit=shm_size))
         )
         kwargs.setdefault("volume_mounts", []).append(k8s.V1VolumeMount(name="dshm", mount_path="/dev/shm"))
-        # The result goes to XCom as the task's return value; the trainer reports through MLflow, so the
-        # pod never needs KubernetesPodOperator's XCom sidecar (see _without_xcom_sidecar).
+        # The result goes to XCom as the task's return value, one key each (``train.output["run_id"]``);
+        # the trainer reports through MLflow, so the pod never needs KubernetesPodOperator's XCom sidecar.
         kwargs.setdefault("do_xcom_push", True)
+        kwargs.setdefault("multiple_outputs", True)
         super().__init__(
             image=image or conf.get("mlops", "trainer_image", fallback=DEFAULT_TRAINER_IMAGE),
             namespace=namespace or conf.get("mlops", "namespace", fallback=None),

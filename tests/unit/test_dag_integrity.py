@@ -55,6 +55,8 @@ def test_continuous_training_shape() -> None:
     assert set(dag.task_ids) == {"training_set", "train_model", "register_model", "promote_model"}
     assert dag.get_task("promote_model").upstream_task_ids == {"register_model", "training_set"}
     assert dag.get_task("register_model").upstream_task_ids == {"train_model"}
+    for task_id in ("train_model", "register_model"):  # downstream tasks read their outputs by key
+        assert dag.get_task(task_id).multiple_outputs
     for name in ("model_name", "epochs", "learning_rate", "batch_size", "metric", "min_improvement"):
         param = dag.params.get_param(name)
         assert param.description, f"param {name} needs a description for the trigger form"

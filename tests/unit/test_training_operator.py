@@ -77,8 +77,9 @@ def test_cpu_pod_has_no_gpu_limit_or_toleration(connections: None) -> None:
     assert not pod["spec"].get("tolerations")
 
 
-def test_result_is_pushed_as_the_return_value(connections: None) -> None:
-    assert _operator().do_xcom_push
+def test_result_is_pushed_as_the_return_value_and_per_key(connections: None) -> None:
+    op = _operator()
+    assert op.do_xcom_push and op.multiple_outputs
 
 
 def test_trainer_command_and_arguments(connections: None) -> None:
