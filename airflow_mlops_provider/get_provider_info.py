@@ -29,6 +29,16 @@ def get_provider_info() -> dict[str, Any]:
         "versions": [__version__],
         "integrations": [
             {"integration-name": "MLflow", "external-doc-url": "https://mlflow.org/", "tags": ["software"]},
+            {
+                "integration-name": "Great Expectations",
+                "external-doc-url": "https://greatexpectations.io/",
+                "tags": ["software"],
+            },
+            {
+                "integration-name": "Evidently",
+                "external-doc-url": "https://docs.evidentlyai.com/",
+                "tags": ["software"],
+            },
         ],
         "hooks": [
             {"integration-name": "MLflow", "python-modules": [f"{PACKAGE}.hooks.mlflow"]},
@@ -38,12 +48,18 @@ def get_provider_info() -> dict[str, Any]:
             {
                 "integration-name": "MLflow",
                 "python-modules": [f"{PACKAGE}.operators.training", f"{PACKAGE}.operators.registry"],
-            }
+            },
+            {"integration-name": "Great Expectations", "python-modules": [f"{PACKAGE}.operators.validation"]},
+            {"integration-name": "Evidently", "python-modules": [f"{PACKAGE}.operators.drift"]},
         ],
+        "sensors": [{"integration-name": "Evidently", "python-modules": [f"{PACKAGE}.sensors.drift"]}],
+        "triggers": [{"integration-name": "Evidently", "python-modules": [f"{PACKAGE}.triggers.drift"]}],
         "connection-types": [_connection_type("mlflow"), _connection_type("storage")],
         "extra-links": [
             f"{PACKAGE}.links.mlflow.MlflowRunLink",
             f"{PACKAGE}.links.mlflow.MlflowModelVersionLink",
+            f"{PACKAGE}.links.validation.ValidationDocsLink",
+            f"{PACKAGE}.links.drift.DriftReportLink",
         ],
         "config": {
             "mlops": {

@@ -4,28 +4,34 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.sdk import DAG, Asset, CronTriggerTimetable, Param, task
+from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, CronTriggerTimetable, Param, task
 
 from airflow_mlops_provider.operators.registry import PromoteModelOperator, RegisterModelOperator
 from airflow_mlops_provider.operators.training import GPUTrainingOperator
+from airflow_mlops_provider.operators.validation import DataValidationOperator
 
 NUMERIC = ["tenure_months", "monthly_charges", "support_calls", "usage_gb"]
 CATEGORICAL = ["plan", "region"]
 TARGET = "churned"
 CHAMPION_MODEL = Asset(name="churn_model_champion", uri="mlflow://models/churn/champion", group="model")
+DRIFT = Asset(name="churn_drift", uri="mlops://drift/churn", group="drift")
 
 DOC = """
 ### Continuous training of the churn model
 
 1. **training_set** takes the dataset at `dataset_uri`, or generates a seeded week of demo data when it is
    empty. The dataset needs a `split` column (`train` / `validation` / `holdout`).
-2. **train_model** runs the bundled PyTorch trainer: a GPU pod on Kubernetes, or a local process on the
+2. **validate_training_set** checks it against `expectations/churn_training_set.json` (Great Expectations).
+   A failed gate fails without retry and lists what failed: no training, registration or promotion. The
+   task links to its Data Docs.
+3. **train_model** runs the bundled PyTorch trainer: a GPU pod on Kubernetes, or a local process on the
    embedded stack (`[mlops] training_backend`). The run is tracked in MLflow.
-3. **register_model** registers the run's model, idempotently, with lineage tags.
-4. **promote_model** scores the new version and the current `champion` on the same holdout rows and moves
+4. **register_model** registers the run's model, idempotently, with lineage tags.
+5. **promote_model** scores the new version and the current `champion` on the same holdout rows and moves
    the alias only when the policy passes; otherwise it tags the version `rejected` with the reason.
 
-Trigger it with the form: every knob is a typed Param.
+It runs weekly, and whenever the `churn_drift` asset is updated (by `drift_monitor` or `drift_watch`).
+Trigger it by hand with the form: every knob is a typed Param.
 """
 
 
@@ -57,7 +63,7 @@ def training_set() -> dict[str, Any]:
 
 with DAG(
     dag_id="continuous_training",
-    schedule=CronTriggerTimetable("0 3 * * 0", timezone="UTC"),
+    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("0 3 * * 0", timezone="UTC"), assets=DRIFT),
     catchup=False,
     max_active_runs=1,
     tags=["mlops", "continuous-training", "mlflow"],
@@ -77,6 +83,9 @@ with DAG(
     },
 ):  # fmt: skip
     data = training_set()
+    validate = DataValidationOperator(
+        task_id="validate_training_set", dataset=data, suite_path="expectations/churn_training_set.json"
+    )
     train = GPUTrainingOperator(
         task_id="train_model",
         dataset_uri=data["uri"],
@@ -92,6 +101,7 @@ with DAG(
         },
         gpus=1,
     )
+    validate >> train
     register = RegisterModelOperator(
         task_id="register_model", model_name="{{ params.model_name }}", run_id=train.output["run_id"]
     )

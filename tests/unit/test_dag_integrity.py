@@ -52,7 +52,14 @@ def test_continuous_training_shape() -> None:
     from airflow.dag_processing.dagbag import DagBag
 
     dag = DagBag(str(DAGS)).dags["continuous_training"]
-    assert set(dag.task_ids) == {"training_set", "train_model", "register_model", "promote_model"}
+    assert set(dag.task_ids) == {
+        "training_set",
+        "validate_training_set",
+        "train_model",
+        "register_model",
+        "promote_model",
+    }
+    assert dag.get_task("train_model").upstream_task_ids == {"training_set", "validate_training_set"}
     assert dag.get_task("promote_model").upstream_task_ids == {"register_model", "training_set"}
     assert dag.get_task("register_model").upstream_task_ids == {"train_model"}
     for task_id in ("train_model", "register_model"):  # downstream tasks read their outputs by key

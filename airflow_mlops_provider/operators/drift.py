@@ -1,0 +1,151 @@
+"""DriftCheckOperator: compare a window of current data with the champion's training set."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import AssetAlias, BaseOperator, conf
+from airflow.sdk.exceptions import AirflowFailException
+
+from airflow_mlops_provider._optional import require_extra
+from airflow_mlops_provider.hooks.mlflow import MlflowHook
+from airflow_mlops_provider.hooks.storage import ObjectStorageHook
+from airflow_mlops_provider.links.drift import DriftReportLink
+
+if TYPE_CHECKING:
+    from airflow.sdk import Asset, Context
+
+
+class DriftCheckOperator(BaseOperator):
+    """Test current data for drift against a reference, store the report, and signal drift.
+
+    The reference is, by default, the training set of the model version aliased ``model_alias``: its
+    tags ``mlops.dataset_uri`` and ``mlops.dataset_digest`` (checked), training rows only; or
+    ``reference_uri``. The current data is a dataset (features, or batch-inference predictions),
+    optionally cut to ``[window_start, window_end)`` on ``time_column``. The compared columns are
+    ``columns``, else the model's features, else the columns both share minus the target, split, time,
+    ids and ``exclude_columns``. Verdicts follow Evidently's tests and defaults (see ``drift_config``).
+
+    The JSON summary is always stored under ``report_prefix``; Evidently's HTML and JSON report only when
+    the dataset drifted or ``always_report`` is set. The task links to it and returns the summary. When
+    the dataset drifted, and only then, an event of ``drift_asset`` is emitted, with the model and the
+    drifted columns in its extra: through an ``AssetAlias`` outlet, because a plain ``Asset`` outlet emits
+    an event on every successful run.
+
+    :param current_uri: the current data, local path or ``s3://`` (templated).
+    :param model_name: the registered model (templated).
+    :param model_alias: the version whose training set is the reference.
+    :param reference_uri: an explicit reference dataset instead (templated).
+    :param split_value: the reference rows to keep by split column; ``None`` keeps all.
+    :param time_column: the current data's event-time column.
+    :param window_start: inclusive start of the current window (templated, e.g. ``{{ data_interval_start }}``).
+    :param window_end: exclusive end of the current window (templated).
+    :param columns: the columns to compare (templated).
+    :param exclude_columns: columns never compared.
+    :param drift_config: :class:`~airflow_mlops_provider.core.drift.DriftConfig` fields, e.g.
+        ``{"num_method": "ks", "drift_share": 0.3}`` (templated; numbers may be strings).
+    :param report_prefix: where the report goes (templated); by default
+        ``<[mlops] data_dir>/drift_reports/<dag_id>/<run_id>/<task_id>``.
+    :param always_report: render Evidently's report even without drift.
+    :param drift_asset: the asset that receives an event when drift is found.
+    :param mlflow_conn_id: the ``mlflow`` connection.
+    :param storage_conn_id: the ``mlops_s3`` connection; ``None`` uses the environment.
+    """
+
+    template_fields: Sequence[str] = (
+        "current_uri", "model_name", "reference_uri", "window_start", "window_end", "columns", "drift_config",
+        "report_prefix",
+    )  # fmt: skip
+    operator_extra_links = (DriftReportLink(),)
+
+    def __init__(
+        self,
+        *,
+        current_uri: str,
+        model_name: str | None = None,
+        model_alias: str = "champion",
+        reference_uri: str | None = None,
+        split_value: str | None = "train",
+        time_column: str | None = None,
+        window_start: str | None = None,
+        window_end: str | None = None,
+        columns: Sequence[str] = (),
+        exclude_columns: Sequence[str] = (),
+        drift_config: dict[str, Any] | None = None,
+        report_prefix: str | None = None,
+        always_report: bool = False,
+        drift_asset: Asset | None = None,
+        mlflow_conn_id: str = MlflowHook.default_conn_name,
+        storage_conn_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if not (reference_uri or model_name):
+            raise ValueError("DriftCheckOperator needs reference_uri or model_name")
+        self.drift_asset = drift_asset
+        self.drift_alias = None if drift_asset is None else AssetAlias(name=f"{drift_asset.name}__on_drift")
+        if self.drift_alias is not None:
+            kwargs["outlets"] = [*kwargs.get("outlets", []), self.drift_alias]
+        super().__init__(**kwargs)
+        self.current_uri = current_uri
+        self.model_name = model_name
+        self.model_alias = model_alias
+        self.reference_uri = reference_uri
+        self.split_value = split_value
+        self.time_column = time_column
+        self.window_start = window_start
+        self.window_end = window_end
+        self.columns = columns
+        self.exclude_columns = exclude_columns
+        self.drift_config = drift_config
+        self.report_prefix = report_prefix
+        self.always_report = always_report
+        self.mlflow_conn_id = mlflow_conn_id
+        self.storage_conn_id = storage_conn_id
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Compare, store the report, link it, emit the drift event if drifted, and return the summary."""
+        require_extra("evidently")
+        from airflow_mlops_provider.core.datasets import dataset_digest
+        from airflow_mlops_provider.core.drift import DriftConfig
+        from airflow_mlops_provider.core.drift_check import compare, drift_summary, load_window
+        from airflow_mlops_provider.core.drift_report import render_report, store_report
+        from airflow_mlops_provider.hooks.lineage import reference_set
+        from airflow_mlops_provider.links.storage import object_url
+
+        storage = ObjectStorageHook(self.storage_conn_id)
+        store = storage.get_conn()
+        try:
+            config = DriftConfig.from_dict(self.drift_config)
+            reference = reference_set(
+                self.reference_uri, self.model_name, self.model_alias, self.mlflow_conn_id, self.split_value
+            )
+            reference_frame = reference.load(store)
+            current = load_window(self.current_uri, store, self.time_column, self.window_start, self.window_end)
+            exclude = [self.time_column, *self.exclude_columns]
+            result = compare(reference, reference_frame, current, config, self.columns, exclude)
+        except (LookupError, ValueError, TypeError) as err:
+            raise AirflowFailException(f"Cannot check drift of {self.current_uri}: {err}") from err
+        summary = drift_summary(reference, self.current_uri, dataset_digest(current), result)
+        self.log.info(
+            "%d/%d columns drifted (%s); dataset drift: %s",
+            len(result.drifted_columns), len(result.columns), result.drifted_columns, result.dataset_drift,
+        )  # fmt: skip
+        rendered = None
+        if result.dataset_drift or self.always_report:
+            rendered = render_report(reference_frame, current, result, config)
+        stored = store_report(store, self.report_prefix or self._default_prefix(context), summary, rendered)
+        summary["report_uri"] = stored.main_uri
+        DriftReportLink.persist(context, object_url(stored.main_uri, storage.get_config()))
+        if result.dataset_drift and self.drift_asset is not None and self.drift_alias is not None:
+            extra = {key: summary[key] for key in ("model_name", "model_version", "drifted_columns", "share")}
+            context["outlet_events"][self.drift_alias].add(
+                self.drift_asset, extra=extra | {"report_uri": stored.main_uri}
+            )
+        return summary
+
+    def _default_prefix(self, context: Context) -> str:
+        ti = context["ti"]
+        data_dir = conf.get("mlops", "data_dir", fallback="/tmp/airflow-mlops").rstrip("/")
+        run = ti.run_id.replace(":", "_").replace("+", "_")
+        return f"{data_dir}/drift_reports/{ti.dag_id}/{run}/{ti.task_id}"

@@ -1,0 +1,153 @@
+"""Data validation gate: a dataset against a Great Expectations suite, with Data Docs and quarantine."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator, conf
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from airflow_mlops_provider._optional import require_extra
+from airflow_mlops_provider.hooks.storage import ObjectStorageHook
+from airflow_mlops_provider.links.storage import object_url
+from airflow_mlops_provider.links.validation import ValidationDocsLink
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context, XComArg
+
+ON_FAILURE = ("fail", "warn", "quarantine")
+#: The XCom key that holds the result in every outcome (pass, warn, fail, quarantine).
+RESULT_XCOM_KEY = "validation_result"
+
+
+class DataValidationOperator(BaseOperator):
+    """Validate a dataset against a Great Expectations 1.x suite kept as JSON next to the DAG.
+
+    The Data Docs page of the run is stored at ``docs_uri`` and linked from the task ("Data Docs"). The
+    compact result ``{success, suite_name, row_count, statistics, failures, message, dataset_uri,
+    docs_uri, docs_url}`` is pushed under the XCom key ``validation_result`` and, when the task does
+    not raise, returned. What a failed validation does depends on ``on_failure``:
+
+    * ``"fail"`` (default): raise :class:`AirflowFailException` (no retry) whose message lists what
+      failed, so nothing downstream runs.
+    * ``"warn"``: log it and return the result (``success`` is false), e.g. for a branch.
+    * ``"quarantine"``: move the dataset under ``quarantine_uri`` with its result beside it
+      (``<name>.validation.json``) and raise :class:`AirflowSkipException`, so the tasks that would
+      ingest it skip while other mapped batches flow on. A rerun after that skips again.
+
+    Paths left unset default under ``[mlops] data_dir``.
+
+    :param dataset: the dataset's URI (parquet or CSV, local path or ``s3://``), or a dict with a
+        ``"uri"`` key such as a training-set task's XCom (templated).
+    :param suite_path: the suite's JSON file; a relative path is resolved against the DAG file's folder,
+        e.g. ``"expectations/churn_raw_batch.json"`` (templated).
+    :param on_failure: ``"fail"``, ``"warn"`` or ``"quarantine"``.
+    :param quarantine_uri: the quarantine prefix, outside the prefix batches are listed from (templated);
+        by default ``{[mlops] data_dir}/quarantine``.
+    :param docs_uri: where to store the Data Docs HTML page (templated); by default
+        ``{[mlops] data_dir}/validation/{dag_id}/{run_id}/{task_id}[.{map_index}].html``.
+    :param sample_size: distinct unexpected values kept per failed expectation.
+    :param storage_conn_id: the ``mlops_s3`` connection for ``s3://`` URIs; ``None`` uses the environment.
+    """
+
+    template_fields: Sequence[str] = ("dataset", "suite_path", "quarantine_uri", "docs_uri")
+    operator_extra_links = (ValidationDocsLink(),)
+
+    def __init__(
+        self,
+        *,
+        dataset: str | Mapping[str, Any] | XComArg,
+        suite_path: str,
+        on_failure: str = "fail",
+        quarantine_uri: str | None = None,
+        docs_uri: str | None = None,
+        sample_size: int = 5,
+        storage_conn_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if on_failure not in ON_FAILURE:
+            raise ValueError(f"on_failure must be one of {ON_FAILURE}, got {on_failure!r}")
+        self.dataset = dataset
+        self.suite_path = suite_path
+        self.on_failure = on_failure
+        self.quarantine_uri = quarantine_uri
+        self.docs_uri = docs_uri
+        self.sample_size = sample_size
+        self.storage_conn_id = storage_conn_id
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Validate, store the Data Docs, then pass, warn, fail or quarantine."""
+        require_extra("gx")
+        from airflow_mlops_provider.core import validation
+        from airflow_mlops_provider.core.datasets import read_dataset
+        from airflow_mlops_provider.core.quarantine import quarantine_batch, quarantined_result
+
+        uri = self._dataset_uri()
+        store = ObjectStorageHook(self.storage_conn_id).get_conn()
+        quarantine = self.quarantine_uri or f"{_data_dir()}/quarantine"
+        if self.on_failure == "quarantine" and not store.exists(uri):
+            recorded = quarantined_result(uri, quarantine, store)
+            if recorded is not None:
+                context["ti"].xcom_push(key=RESULT_XCOM_KEY, value=recorded)
+                raise AirflowSkipException(f"{uri} is already in quarantine:\n{recorded['message']}")
+        try:
+            suite = validation.load_suite(json.loads(store.read_bytes(self._suite_location())))
+            frame = read_dataset(uri, store=store)
+        except (ValueError, FileNotFoundError) as err:  # JSONDecodeError is a ValueError
+            raise AirflowFailException(f"Cannot validate {uri} against {self.suite_path}: {err}") from err
+
+        gx_result = validation.run_suite(frame, suite)
+        result = validation.summarize(gx_result, len(frame), self.sample_size)
+        docs_uri = self.docs_uri or self._default_docs_uri(context)
+        store.write_bytes(docs_uri, validation.render_data_docs(gx_result).encode())
+        docs_url = object_url(docs_uri, store.config)
+        ValidationDocsLink.persist(context, docs_url)
+        record = {**result.to_dict(), "dataset_uri": uri, "docs_uri": docs_uri, "docs_url": docs_url}
+        context["ti"].xcom_push(key=RESULT_XCOM_KEY, value=record)
+
+        if result.success:
+            self.log.info("%s", result.message)
+        elif self.on_failure == "fail":
+            raise AirflowFailException(f"Data validation of {uri} failed. {result.message}\nData Docs: {docs_url}")
+        elif self.on_failure == "warn":
+            self.log.warning("Data validation of %s failed. %s\nData Docs: %s", uri, result.message, docs_url)
+        else:
+            target = quarantine_batch(uri, quarantine, record, store)
+            raise AirflowSkipException(f"Quarantined {uri} at {target}. {result.message}\nData Docs: {docs_url}")
+        return record
+
+    def _dataset_uri(self) -> str:
+        """The dataset's URI from a plain URI or an XCom dict with a ``"uri"`` key."""
+        dataset = self.dataset
+        uri = dataset.get("uri") if isinstance(dataset, Mapping) else dataset
+        if not isinstance(uri, str) or not uri:
+            raise AirflowFailException(f"dataset must be a URI or a dict with a 'uri', got {dataset!r}")
+        return uri
+
+    def _suite_location(self) -> str:
+        """The suite's path or URI; a relative path is taken from the DAG file's folder."""
+        if "://" in self.suite_path or Path(self.suite_path).is_absolute() or not self.has_dag():
+            return self.suite_path
+        return str(Path(self.dag.fileloc).parent / self.suite_path)
+
+    def _default_docs_uri(self, context: Context) -> str:
+        ti = context["ti"]
+        map_index = getattr(ti, "map_index", -1)
+        name = ti.task_id if map_index is None or map_index < 0 else f"{ti.task_id}.{map_index}"
+        parts = [_safe(part) for part in (ti.dag_id, ti.run_id, name)]
+        return f"{_data_dir()}/validation/{parts[0]}/{parts[1]}/{parts[2]}.html"
+
+
+def _data_dir() -> str:
+    """``[mlops] data_dir``, where unset paths default."""
+    return str(conf.get("mlops", "data_dir", fallback="/tmp/airflow-mlops")).rstrip("/")
+
+
+def _safe(part: str) -> str:
+    """A path segment with only letters, digits, dots, dashes and underscores."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", part)

@@ -1,0 +1,120 @@
+"""DriftCheckOperator against a real MLflow server: the champion's training set as reference, the report
+stored and linked, and a drift asset event only when the data drifted."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow.sdk import Asset
+from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.execution_time.context import OutletEventAccessors
+from mlflow import MlflowClient
+
+from airflow_mlops_provider.core import demo_data
+from airflow_mlops_provider.links.drift import DriftReportLink
+from airflow_mlops_provider.operators.drift import DriftCheckOperator
+from tests.fixtures.drift_data import DriftData, write_drift_data
+
+pytestmark = pytest.mark.integration
+MODEL = "churn_drift_it"
+FEATURES = ["tenure_months", "monthly_charges", "usage_gb", "plan"]
+DRIFT = Asset(name="churn_drift_it", uri="mlops://drift/churn_drift_it", group="drift")
+Context = Callable[..., dict[str, Any]]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> DriftData:
+    return write_drift_data(tmp_path_factory.mktemp("drift"))
+
+
+def _register_champion(tracking_uri: str, model: str, dataset_uri: str, digest: str) -> str:
+    """A run that records the features (as the trainer does) and a champion version carrying lineage tags."""
+    client = MlflowClient(tracking_uri)
+    experiment = client.get_experiment_by_name(model) or client.get_experiment(client.create_experiment(model))
+    run = client.create_run(experiment.experiment_id)
+    params = {
+        "numeric_features": ",".join(FEATURES[:3]),
+        "categorical_features": FEATURES[3],
+        "target": demo_data.TARGET,
+        "split_column": "split",
+    }
+    for key, value in params.items():
+        client.log_param(run.info.run_id, key, value)
+    client.set_terminated(run.info.run_id)
+    if not client.search_registered_models(f"name = '{model}'"):
+        client.create_registered_model(model)
+    version = client.create_model_version(
+        model,
+        f"{run.info.artifact_uri}/model",
+        run_id=run.info.run_id,
+        tags={"mlops.dataset_uri": dataset_uri, "mlops.dataset_digest": digest},
+    )
+    client.set_registered_model_alias(model, "champion", version.version)
+    return str(version.version)
+
+
+def _check(context: dict[str, Any], current_uri: str, tmp_path: Path, **kwargs: Any) -> tuple[DriftCheckOperator, Any]:
+    op = DriftCheckOperator(
+        task_id="check_drift",
+        model_name=MODEL,
+        current_uri=current_uri,
+        report_prefix=str(tmp_path / "report"),
+        drift_asset=DRIFT,
+        **kwargs,
+    )
+    context["outlet_events"] = OutletEventAccessors()
+    return op, op.execute(context)
+
+
+def test_drift_against_the_champion_stores_links_and_signals(
+    data: DriftData, mlflow_connection: str, task_context: Context, tmp_path: Path
+) -> None:
+    version = _register_champion(mlflow_connection, MODEL, data.reference, data.reference_digest)
+    context = task_context("check_drift")
+    op, summary = _check(context, data.drifted, tmp_path)
+
+    assert (summary["model_name"], summary["model_version"]) == (MODEL, version)
+    assert [c["column"] for c in summary["columns"]] == FEATURES  # the model's features, from its run
+    assert summary["reference_rows"] == 2100  # the training split only
+    assert summary["dataset_drift"] and "monthly_charges" in summary["drifted_columns"]
+    report = Path(summary["report_uri"])
+    assert report == tmp_path / "report" / "drift_report.html" and report.stat().st_size > 0
+    assert (tmp_path / "report" / "drift_report.json").exists() and (
+        tmp_path / "report" / "drift_summary.json"
+    ).exists()
+    assert context["ti"].xcom[DriftReportLink().xcom_key] == report.as_uri()
+
+    assert [o.name for o in op.outlets] == ["churn_drift_it__on_drift"]
+    (event,) = context["outlet_events"][op.drift_alias].asset_alias_events
+    assert event.dest_asset_key.name == DRIFT.name
+    assert event.extra["model_name"] == MODEL and event.extra["drifted_columns"] == summary["drifted_columns"]
+
+
+def test_no_drift_no_event_and_only_the_summary(
+    data: DriftData, mlflow_connection: str, task_context: Context, tmp_path: Path
+) -> None:
+    _register_champion(mlflow_connection, MODEL, data.reference, data.reference_digest)
+    context = task_context("check_drift")
+    op, summary = _check(
+        context, data.clean, tmp_path, time_column="event_timestamp", window_start="2026-01-08T06:00:00",
+        window_end="2026-01-08T18:00:00",
+    )  # fmt: skip
+
+    assert not summary["dataset_drift"] and summary["drifted_columns"] == []
+    assert 0 < summary["current_rows"] < 1500  # the half-day window of a day of rows
+    assert summary["report_uri"] == str(tmp_path / "report" / "drift_summary.json")
+    assert not (tmp_path / "report" / "drift_report.html").exists()
+    assert context["ti"].xcom[DriftReportLink().xcom_key] == Path(summary["report_uri"]).as_uri()
+    assert context["outlet_events"][op.drift_alias].asset_alias_events == []
+
+
+def test_a_changed_training_set_fails_the_check(
+    data: DriftData, mlflow_connection: str, task_context: Context, tmp_path: Path
+) -> None:
+    _register_champion(mlflow_connection, f"{MODEL}_tampered", data.reference, "0" * 16)
+    op = DriftCheckOperator(task_id="check_drift", model_name=f"{MODEL}_tampered", current_uri=data.clean)
+    with pytest.raises(AirflowFailException, match="digest"):
+        op.execute(task_context("check_drift"))
