@@ -29,6 +29,7 @@ def get_provider_info() -> dict[str, Any]:
         "versions": [__version__],
         "integrations": [
             {"integration-name": "MLflow", "external-doc-url": "https://mlflow.org/", "tags": ["software"]},
+            {"integration-name": "Feast", "external-doc-url": "https://docs.feast.dev/", "tags": ["software"]},
             {
                 "integration-name": "Great Expectations",
                 "external-doc-url": "https://greatexpectations.io/",
@@ -43,18 +44,26 @@ def get_provider_info() -> dict[str, Any]:
         "hooks": [
             {"integration-name": "MLflow", "python-modules": [f"{PACKAGE}.hooks.mlflow"]},
             {"integration-name": "MLflow", "python-modules": [f"{PACKAGE}.hooks.storage"]},
+            {"integration-name": "Feast", "python-modules": [f"{PACKAGE}.hooks.feast"]},
         ],
         "operators": [
             {
                 "integration-name": "MLflow",
                 "python-modules": [f"{PACKAGE}.operators.training", f"{PACKAGE}.operators.registry"],
             },
+            {"integration-name": "Feast", "python-modules": [f"{PACKAGE}.operators.features"]},
             {"integration-name": "Great Expectations", "python-modules": [f"{PACKAGE}.operators.validation"]},
             {"integration-name": "Evidently", "python-modules": [f"{PACKAGE}.operators.drift"]},
         ],
-        "sensors": [{"integration-name": "Evidently", "python-modules": [f"{PACKAGE}.sensors.drift"]}],
-        "triggers": [{"integration-name": "Evidently", "python-modules": [f"{PACKAGE}.triggers.drift"]}],
-        "connection-types": [_connection_type("mlflow"), _connection_type("storage")],
+        "sensors": [
+            {"integration-name": "Feast", "python-modules": [f"{PACKAGE}.sensors.features"]},
+            {"integration-name": "Evidently", "python-modules": [f"{PACKAGE}.sensors.drift"]},
+        ],
+        "triggers": [
+            {"integration-name": "Feast", "python-modules": [f"{PACKAGE}.triggers.features"]},
+            {"integration-name": "Evidently", "python-modules": [f"{PACKAGE}.triggers.drift"]},
+        ],
+        "connection-types": [_connection_type("mlflow"), _connection_type("storage"), _connection_type("feast")],
         "extra-links": [
             f"{PACKAGE}.links.mlflow.MlflowRunLink",
             f"{PACKAGE}.links.mlflow.MlflowModelVersionLink",
@@ -77,7 +86,8 @@ def get_provider_info() -> dict[str, Any]:
                     ),
                     "namespace": _string_option("Namespace of training pods (default: the connection's).", None),
                     "data_dir": _string_option(
-                        "Where the example DAGs write generated data (local path or s3:// URI).",
+                        "Where the example DAGs read and write data (local path or s3:// URI): landing/ (raw "
+                        "feature batches), ingested/, training_sets/, validation/ (Data Docs), quarantine/.",
                         "/tmp/airflow-mlops",
                     ),
                 },

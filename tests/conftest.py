@@ -1,1 +1,6 @@
-pytest_plugins = ["tests.fixtures.s3_server", "tests.fixtures.mlflow_server", "tests.fixtures.task_context"]
+pytest_plugins = [
+    "tests.fixtures.s3_server",
+    "tests.fixtures.mlflow_server",
+    "tests.fixtures.task_context",
+    "tests.fixtures.feast_repo",
+]

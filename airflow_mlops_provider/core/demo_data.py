@@ -13,6 +13,9 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
+from airflow_mlops_provider.core.splits import SPLITS as SPLITS  # re-exported: the demo's split names
+from airflow_mlops_provider.core.splits import temporal_split
+
 ENTITY = "customer_id"
 TIMESTAMP = "event_timestamp"
 TARGET = "churned"
@@ -21,7 +24,6 @@ FEATURES_CATEGORICAL = ["plan", "region"]
 
 PLANS = ("basic", "standard", "premium")
 REGIONS = ("north", "south", "east", "west")
-SPLITS = ("train", "validation", "holdout")
 
 _IDS_PER_DAY = 10_000_000
 _PLAN_MIX = np.array([0.5, 0.35, 0.15])
@@ -101,17 +103,7 @@ def assign_splits(
     :param holdout: fraction of rows for the holdout (the newest).
     :param by: column to order by (stable, so ties keep their order).
     """
-    if validation < 0 or holdout < 0 or validation + holdout >= 1:
-        raise ValueError(f"need validation, holdout >= 0 and sum < 1, got {validation}, {holdout}")
-    if by not in df.columns:
-        raise ValueError(f"column {by!r} not in frame")
-    n = len(df)
-    n_holdout = round(n * holdout)
-    n_train = n - n_holdout - round(n * validation)
-    position = np.empty(n, dtype=np.int64)
-    position[np.argsort(df[by].to_numpy(), kind="stable")] = np.arange(n)
-    split = np.where(position < n_train, SPLITS[0], np.where(position < n - n_holdout, SPLITS[1], SPLITS[2]))
-    return df.assign(split=split)
+    return temporal_split(df, by, validation, holdout)
 
 
 def _churn_logit(

@@ -24,7 +24,7 @@ def test_entry_point_is_registered() -> None:
 
 def test_connection_forms_are_declarative_and_hide_secrets() -> None:
     types = {c["connection-type"]: c for c in get_provider_info()["connection-types"]}
-    assert set(types) == {"mlflow", "mlops_s3"}
+    assert set(types) == {"mlflow", "mlops_s3", "feast"}
     assert types["mlflow"]["conn-fields"]["token"]["schema"]["format"] == "password"
     assert types["mlflow"]["ui-field-behaviour"]["relabeling"]["host"] == "Tracking URI"
     assert "endpoint_url" in types["mlops_s3"]["conn-fields"]
@@ -48,3 +48,4 @@ def test_airflow_cli_lists_provider_and_hooks(airflow_cli_env: dict[str, str]) -
     hooks = _airflow(airflow_cli_env, "providers", "hooks", "-o", "plain")
     assert "airflow_mlops_provider.hooks.mlflow.MlflowHook" in hooks
     assert "airflow_mlops_provider.hooks.storage.ObjectStorageHook" in hooks
+    assert "airflow_mlops_provider.hooks.feast.FeastHook" in hooks
