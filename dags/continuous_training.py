@@ -1,64 +1,46 @@
-"""Continuous training: training set -> train (GPU pod or local) -> register -> champion/challenger gate."""
+"""Continuous training: Feast training set -> GX gate -> train (GPU pod or local) -> register -> promote."""
 
 from __future__ import annotations
 
-from typing import Any
+from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, CronTriggerTimetable, Param, conf
 
-from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, CronTriggerTimetable, Param, task
-
+from airflow_mlops_provider.operators.features import TrainingDatasetOperator
 from airflow_mlops_provider.operators.registry import PromoteModelOperator, RegisterModelOperator
 from airflow_mlops_provider.operators.training import GPUTrainingOperator
 from airflow_mlops_provider.operators.validation import DataValidationOperator
 
+DATA_DIR = str(conf.get("mlops", "data_dir", fallback="/tmp/airflow-mlops")).rstrip("/")
 NUMERIC = ["tenure_months", "monthly_charges", "support_calls", "usage_gb"]
 CATEGORICAL = ["plan", "region"]
 TARGET = "churned"
 CHAMPION_MODEL = Asset(name="churn_model_champion", uri="mlflow://models/churn/champion", group="model")
 DRIFT = Asset(name="churn_drift", uri="mlops://drift/churn", group="drift")
+#: The training window: the `window_days` days before the run (its trigger time, for a drift-triggered run).
+WINDOW_START = "{{ (dag_run.run_after - macros.timedelta(days=params.window_days)).isoformat() }}"
+WINDOW_END = "{{ dag_run.run_after.isoformat() }}"
 
 DOC = """
 ### Continuous training of the churn model
 
-1. **training_set** takes the dataset at `dataset_uri`, or generates a seeded week of demo data when it is
-   empty. The dataset needs a `split` column (`train` / `validation` / `holdout`).
+1. **training_set** builds a point-in-time-correct training set from the Feast feature service
+   `feature_service`: the spine is the ingested raw batches (`[mlops] data_dir`/ingested/: customer,
+   timestamp, label) of the last `window_days` days, each row joined with the features as of its time.
+   Rows without features are dropped (at most 5%, else the task fails), and a temporal `split` column
+   (train / validation / holdout) is added. The set's URI, digest, window and feature service go to XCom.
 2. **validate_training_set** checks it against `expectations/churn_training_set.json` (Great Expectations).
    A failed gate fails without retry and lists what failed: no training, registration or promotion. The
    task links to its Data Docs.
 3. **train_model** runs the bundled PyTorch trainer: a GPU pod on Kubernetes, or a local process on the
-   embedded stack (`[mlops] training_backend`). The run is tracked in MLflow.
-4. **register_model** registers the run's model, idempotently, with lineage tags.
+   embedded stack (`[mlops] training_backend`). The run is tracked in MLflow, with the training set's
+   digest as its dataset input and the feature service and window as tags.
+4. **register_model** registers the run's model, idempotently, with lineage tags (dataset URI and digest,
+   feature service, window).
 5. **promote_model** scores the new version and the current `champion` on the same holdout rows and moves
    the alias only when the policy passes; otherwise it tags the version `rejected` with the reason.
 
 It runs weekly, and whenever the `churn_drift` asset is updated (by `drift_monitor` or `drift_watch`).
 Trigger it by hand with the form: every knob is a typed Param.
 """
-
-
-@task
-def training_set() -> dict[str, Any]:
-    """Resolve the training set: the given URI, or a freshly generated demo week."""
-    from airflow.sdk import conf, get_current_context
-
-    from airflow_mlops_provider.core import demo_data
-    from airflow_mlops_provider.core.datasets import read_dataset, write_dataset
-
-    context = get_current_context()
-    params, run_id = context["params"], context["run_id"]
-    if params["dataset_uri"]:
-        uri = params["dataset_uri"]
-        frame = read_dataset(uri)
-    else:
-        import pandas as pd
-
-        start = pd.Timestamp.now(tz="UTC").normalize() - pd.Timedelta(days=7)
-        frame = demo_data.assign_splits(demo_data.generate_batch(params["rows"], start, days=7, seed=params["seed"]))
-        data_dir = conf.get("mlops", "data_dir", fallback="/tmp/airflow-mlops")
-        uri = f"{data_dir}/training_sets/{run_id.replace(':', '_').replace('+', '_')}.parquet"
-        write_dataset(frame, uri)
-    if "split" not in frame.columns:
-        raise ValueError(f"{uri} has no 'split' column (train/validation/holdout)")
-    return {"uri": uri, "rows": len(frame)}
 
 
 with DAG(
@@ -69,9 +51,9 @@ with DAG(
     tags=["mlops", "continuous-training", "mlflow"],
     doc_md=DOC,
     params={
-        "dataset_uri": Param("", type="string", description="Training set URI (local or s3://); empty: demo data"),
-        "rows": Param(20_000, type="integer", minimum=1_000, description="Rows of demo data when generating"),
-        "seed": Param(0, type="integer", description="Seed of the demo data"),
+        "feature_service": Param("churn_v1", type="string", description="Feast feature service to train on"),
+        "window_days": Param(28, type="integer", minimum=1, description="Days of data before the run to train on"),
+        "seed": Param(0, type="integer", description="Seed of the model's initialization and shuffling"),
         "model_name": Param("churn", type="string", description="Registered model name"),
         "epochs": Param(8, type="integer", minimum=1, maximum=500, description="Training epochs"),
         "learning_rate": Param(0.003, type="number", exclusiveMinimum=0, description="Adam learning rate"),
@@ -82,13 +64,22 @@ with DAG(
         "min_improvement": Param(0.0, type="number", minimum=0, description="Required gain over the champion"),
     },
 ):  # fmt: skip
-    data = training_set()
+    data = TrainingDatasetOperator(
+        task_id="training_set",
+        feature_service="{{ params.feature_service }}",
+        spine_uri=f"{DATA_DIR}/ingested/",
+        label_columns=[TARGET],
+        window_start=WINDOW_START,
+        window_end=WINDOW_END,
+        missing_features="drop",
+        max_missing_fraction=0.05,
+    )
     validate = DataValidationOperator(
-        task_id="validate_training_set", dataset=data, suite_path="expectations/churn_training_set.json"
+        task_id="validate_training_set", dataset=data.output["uri"], suite_path="expectations/churn_training_set.json"
     )
     train = GPUTrainingOperator(
         task_id="train_model",
-        dataset_uri=data["uri"],
+        dataset_uri=data.output["uri"],
         target=TARGET,
         numeric_features=NUMERIC,
         categorical_features=CATEGORICAL,
@@ -99,6 +90,7 @@ with DAG(
             "batch_size": "{{ params.batch_size }}",
             "seed": "{{ params.seed }}",
         },
+        run_tags={"mlops.feature_service": data.output["feature_service"], "mlops.data_window": data.output["window"]},
         gpus=1,
     )
     validate >> train
@@ -109,7 +101,7 @@ with DAG(
         task_id="promote_model",
         model_name="{{ params.model_name }}",
         version=register.output["version"],
-        holdout_uri=data["uri"],
+        holdout_uri=data.output["uri"],
         target=TARGET,
         metric="{{ params.metric }}",
         min_value="{{ params.min_metric }}",

@@ -1,65 +1,45 @@
-"""Drift monitor: every day, compare the latest data with the champion's training set."""
+"""Drift monitor: after each ingestion (and daily), compare the latest features with the champion's training set."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from airflow.sdk import DAG, Asset, CronTriggerTimetable, Param, task
+from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, CronTriggerTimetable, Param
 
 from airflow_mlops_provider.operators.drift import DriftCheckOperator
 
+#: Updated by feature_ingestion once per run that ingested new batches.
+FEATURES_REFRESHED = Asset(name="churn_features_refreshed", uri="mlops://features/churn/refreshed", group="feature")
 #: Receives an event, with the model and the drifted columns, only when drift is found.
 DRIFT = Asset(name="churn_drift", uri="mlops://drift/churn", group="drift")
 
 DOC = """
 ### Drift monitor for the churn model
 
-1. **current_window** takes the data at `current_uri` (features or batch-inference predictions), or
-   generates a demo day of churn rows, shifted by `covariate_drift`.
-2. **check_drift** compares it with the training set of the `champion` version of `model_name` (found
-   through its `mlops.dataset_uri` / `mlops.dataset_digest` tags), on the model's features, with
-   Evidently's tests. The report is linked from the task; when the share of drifted columns reaches
-   `drift_share`, an event of the `churn_drift` asset is emitted, which retraining can be scheduled on.
+Runs whenever `feature_ingestion` has ingested new batches (the `churn_features_refreshed` asset), and
+daily.
+
+**check_drift** compares the last `window_days` days of the Feast feature view `customer_stats` (its
+offline data; or the data at `current_uri`, e.g. batch-inference predictions) with the training set of
+the `champion` version of `model_name` (found through its `mlops.dataset_uri` / `mlops.dataset_digest`
+tags), on the model's features, with Evidently's tests. The report is linked from the task. When the
+share of drifted columns reaches `drift_share`, an event of the `churn_drift` asset is emitted, and
+`continuous_training` retrains on it. The task is skipped while there is no champion yet, or no data in
+the window.
 """
-
-
-@task
-def current_window() -> dict[str, Any]:
-    """Resolve the current data: the given URI, or a freshly generated demo day."""
-    from airflow.sdk import conf, get_current_context
-
-    from airflow_mlops_provider.core import demo_data
-    from airflow_mlops_provider.core.datasets import write_dataset
-
-    context = get_current_context()
-    params, run_id = context["params"], context["run_id"]
-    if params["current_uri"]:
-        return {"uri": params["current_uri"]}
-    import pandas as pd
-
-    start = pd.Timestamp.now(tz="UTC").normalize() - pd.Timedelta(days=1)
-    frame = demo_data.generate_batch(
-        params["rows"], start, seed=params["seed"], covariate_drift=params["covariate_drift"]
-    )
-    data_dir = conf.get("mlops", "data_dir", fallback="/tmp/airflow-mlops")
-    uri = f"{data_dir}/drift_windows/{run_id.replace(':', '_').replace('+', '_')}.parquet"
-    write_dataset(frame, uri)
-    return {"uri": uri, "rows": len(frame)}
-
 
 with DAG(
     dag_id="drift_monitor",
-    schedule=CronTriggerTimetable("0 6 * * *", timezone="UTC"),
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable("0 6 * * *", timezone="UTC"), assets=FEATURES_REFRESHED
+    ),
     catchup=False,
     max_active_runs=1,
     tags=["mlops", "drift", "evidently"],
     doc_md=DOC,
     params={
         "model_name": Param("churn", type="string", description="Registered model whose champion is the reference"),
-        "current_uri": Param("", type="string", description="Current data URI (local or s3://); empty: demo data"),
-        "rows": Param(5_000, type="integer", minimum=100, description="Rows of demo data when generating"),
-        "seed": Param(1, type="integer", description="Seed of the demo data"),
-        "covariate_drift": Param(0.0, type="number", minimum=0, maximum=1, description="Shift of the demo data"),
+        "current_uri": Param("", type="string",
+                             description="Current data URI (local or s3://); empty: the customer_stats features"),
+        "window_days": Param(7, type="integer", minimum=1, description="Days of data before the run to check"),
         "drift_share": Param(0.5, type="number", exclusiveMinimum=0, maximum=1,
                              description="Share of drifted columns at which the dataset drifts"),
     },
@@ -67,7 +47,11 @@ with DAG(
     DriftCheckOperator(
         task_id="check_drift",
         model_name="{{ params.model_name }}",
-        current_uri=current_window()["uri"],
+        current_uri="{{ params.current_uri }}",
+        feature_view="customer_stats",
+        time_column="event_timestamp",
+        window_start="{{ (dag_run.run_after - macros.timedelta(days=params.window_days)).isoformat() }}",
+        window_end="{{ dag_run.run_after.isoformat() }}",
         drift_config={"drift_share": "{{ params.drift_share }}"},
         drift_asset=DRIFT,
     )

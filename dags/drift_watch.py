@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from airflow.sdk import DAG, Asset, AssetWatcher, conf, task
 
 from airflow_mlops_provider.triggers.drift import DriftTrigger
 
-DATA_DIR = conf.get("mlops", "data_dir", fallback="/tmp/airflow-mlops")
+DATA_DIR = str(conf.get("mlops", "data_dir", fallback="/tmp/airflow-mlops")).rstrip("/")
+#: The offline data of the customer_stats feature view, where dags/feature_repo puts it.
+FEATURE_DATA = os.environ.get("MLOPS_FEATURE_DATA_URI", str(Path(__file__).parent / "feature_repo/data/offline"))
 #: The asset continuous training is scheduled on (also fed by the drift_monitor DAG).
 DRIFT = Asset(name="churn_drift", uri="mlops://drift/churn", group="drift")
 #: Its events come from DriftTrigger, run by the triggerer while this DAG is unpaused.
@@ -20,7 +24,7 @@ DRIFT_WATCH = Asset(
         AssetWatcher(
             name="churn_drift_trigger",
             trigger=DriftTrigger(
-                current_uri=f"{DATA_DIR}/current/churn_features.parquet",
+                current_uri=f"{FEATURE_DATA.rstrip('/')}/customer_stats/",
                 model_name="churn",
                 time_column="event_timestamp",
                 lookback_seconds=86_400,
@@ -39,8 +43,8 @@ DOC = """
 ### Event-driven drift detection for the churn model
 
 No schedule: the triggerer runs a `DriftTrigger` for the `churn_drift_watch` asset. Every 10 minutes it
-compares the last day of `current/churn_features.parquet` with the training set of the `champion`
-version of `churn`. It fires once per drift episode (never twice for the same data, at most every 6
+compares the last day of the `customer_stats` features (the Feast offline data that `feature_ingestion`
+appends to) with the training set of the `champion` version of `churn`. It fires once per drift episode (never twice for the same data, at most every 6
 hours and twice a day), keeping its state in `drift_state/churn_watch.json` across triggerer restarts,
 and stores Evidently's report of the drifted window.
 

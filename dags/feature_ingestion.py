@@ -1,19 +1,22 @@
-"""Feature ingestion: raw batches in the landing zone -> checked, appended to Feast's offline store -> online."""
+"""Feature ingestion: raw batches in the landing zone -> GX gate (or quarantine) -> Feast offline store -> online."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from airflow.sdk import DAG, CronTriggerTimetable, PokeReturnValue, TriggerRule, task
+from airflow.sdk import DAG, Asset, CronTriggerTimetable, PokeReturnValue, TriggerRule, XComArg, task, task_group
 
 from airflow_mlops_provider.operators.features import (
     FeastApplyOperator,
     FeatureIngestionOperator,
     feature_view_asset,
 )
+from airflow_mlops_provider.operators.validation import DataValidationOperator
 
 FEATURE_VIEW = "customer_stats"
 MODEL_NAME = "churn"
+#: One event per run that ingested at least one batch: drift_monitor checks the new data on it.
+FEATURES_REFRESHED = Asset(name="churn_features_refreshed", uri="mlops://features/churn/refreshed", group="feature")
 
 DOC = """
 ### Feature ingestion into Feast
@@ -26,13 +29,20 @@ Raw batches (parquet or CSV files, one per batch, each holding `customer_id`, a 
    of the `churn` model's champion fails here, with the reasons, and nothing is applied.
 2. **wait_for_batches** waits (without holding a worker slot between pokes) until batches land; when none
    arrive before the next run, it is skipped.
-3. **ingest_batch**, one mapped task per batch: checks the batch against the feature view (columns, dtypes,
-   non-null entity keys, time-zone-aware timestamps), appends it to the offline store as one part file named
-   by the batch id, and materializes it to the online store. A bad batch fails its task without retries,
-   writes nothing and stays in the landing zone; the other batches go on. Each ingested batch is an event
-   on the `customer_stats` Asset, with the batch id and row count.
+3. For each batch (a mapped task group, one instance per batch):
+   - **validate_batch** checks it against `expectations/churn_raw_batch.json` (Great Expectations). A batch
+     that fails is moved to `[mlops] data_dir`/quarantine/ with its validation result beside it
+     (`<name>.validation.json`), the task links to its Data Docs and is skipped, and so is the batch's
+     ingestion. The other batches flow on.
+   - **ingest_batch** checks it against the feature view (columns, dtypes, non-null entity keys,
+     time-zone-aware timestamps), appends it to the offline store as one part file named by the batch id,
+     and materializes it to the online store. A batch it cannot read fails without retries, writes
+     nothing and stays in the landing zone. Each ingested batch is an event on the `customer_stats` Asset,
+     with the batch id and row count.
 4. **archive_batches** moves the ingested batches to `[mlops] data_dir`/ingested/ (the raw history, and the
-   spine of point-in-time training sets: entity, timestamp, label), then fails the run if any batch failed.
+   spine of point-in-time training sets: entity, timestamp, label), fails the run if a batch was neither
+   ingested nor quarantined, and otherwise emits one `churn_features_refreshed` event (batches, rows), on
+   which `drift_monitor` runs.
 
 Re-running is safe: re-ingesting a batch replaces its part file, so rows are never duplicated.
 """
@@ -47,24 +57,30 @@ def _data_dir() -> str:
 @task.sensor(poke_interval=60, timeout=50 * 60, mode="reschedule", soft_fail=True)
 def wait_for_batches() -> PokeReturnValue:
     """Wait for batch files in the landing zone; return their URIs."""
-    from airflow_mlops_provider.core.feature_batches import is_batch_file
+    from airflow_mlops_provider.core.datasets import is_dataset_file
     from airflow_mlops_provider.hooks.storage import ObjectStorageHook
 
     landing = ObjectStorageHook(None).get_conn().list(f"{_data_dir()}/landing/")
-    batches = [uri for uri in landing if is_batch_file(uri)]
+    batches = [uri for uri in landing if is_dataset_file(uri)]
     return PokeReturnValue(is_done=bool(batches), xcom_value=batches)
 
 
-@task(trigger_rule=TriggerRule.ALL_DONE_MIN_ONE_SUCCESS)
-def archive_batches(batches: list[str], ingested: list[dict[str, Any]]) -> list[str]:
-    """Move the ingested batches out of the landing zone (a retry skips moved ones); fail if any batch failed."""
+@task(trigger_rule=TriggerRule.ALL_DONE_MIN_ONE_SUCCESS, outlets=[FEATURES_REFRESHED])
+def archive_batches(batches: list[str], ingested: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """Move the ingested batches out of the landing zone (a retry skips moved ones) and signal the new data.
+
+    Fails if a batch is still in the landing zone without having been ingested (quarantined batches have
+    left it); skips, emitting nothing, if no batch was ingested.
+    """
     from pathlib import PurePosixPath
 
-    from airflow.sdk.exceptions import AirflowFailException
+    from airflow.sdk import get_current_context
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
     from airflow_mlops_provider.hooks.storage import ObjectStorageHook
 
     store = ObjectStorageHook(None).get_conn()
+    ingested = list(ingested or [])
     archived = []
     for result in ingested:
         source = result["batch_uri"]
@@ -73,10 +89,37 @@ def archive_batches(batches: list[str], ingested: list[dict[str, Any]]) -> list[
             store.write_bytes(target, store.read_bytes(source))
             store.delete(source, missing_ok=True)
         archived.append(target)
-    failed = sorted(set(batches) - {result["batch_uri"] for result in ingested})
+    done = {result["batch_uri"] for result in ingested}
+    failed = sorted(uri for uri in batches if uri not in done and store.exists(uri))
     if failed:
         raise AirflowFailException(f"{len(failed)} batch(es) not ingested, left in the landing zone: {failed}")
-    return archived
+    if not ingested:
+        raise AirflowSkipException(f"No batch ingested ({len(batches)} quarantined): nothing new to signal")
+    summary = {"batches": [r["batch_id"] for r in ingested], "rows": sum(r["rows"] for r in ingested)}
+    get_current_context()["outlet_events"][FEATURES_REFRESHED].extra = summary
+    return {**summary, "archived": archived, "quarantined": len(batches) - len(ingested)}
+
+
+@task_group
+def process_batch(batch_uri: str) -> XComArg:
+    """Validate one batch, then ingest it; a batch that fails validation is quarantined and not ingested."""
+    validate = DataValidationOperator(
+        task_id="validate_batch",
+        dataset=batch_uri,
+        suite_path="expectations/churn_raw_batch.json",
+        on_failure="quarantine",
+    )
+    ingest = FeatureIngestionOperator(
+        task_id="ingest_batch",
+        feature_view=FEATURE_VIEW,
+        batch_uri=batch_uri,
+        outlets=[feature_view_asset(FEATURE_VIEW)],
+        retries=2,
+        # One at a time: materialization writes the registry file and the sqlite online store.
+        max_active_tis_per_dag=1,
+    )
+    validate >> ingest
+    return ingest.output
 
 
 with DAG(
@@ -89,13 +132,6 @@ with DAG(
 ):
     apply = FeastApplyOperator(task_id="apply_feature_definitions", model_name=MODEL_NAME)
     batches = wait_for_batches()
-    ingest = FeatureIngestionOperator.partial(
-        task_id="ingest_batch",
-        feature_view=FEATURE_VIEW,
-        outlets=[feature_view_asset(FEATURE_VIEW)],
-        retries=2,
-        # One at a time: materialization writes the registry file and the sqlite online store.
-        max_active_tis_per_dag=1,
-    ).expand(batch_uri=batches)
     apply >> batches
-    archive_batches(batches, ingest.output)  # type: ignore[arg-type]  # XComArgs resolve to lists at run time
+    ingested = process_batch.expand(batch_uri=batches)
+    archive_batches(batches, ingested)  # type: ignore[arg-type]  # XComArgs resolve to lists at run time

@@ -34,6 +34,44 @@ def dataset_format(uri: str) -> Format:
     raise ValueError(f"unsupported dataset format for {uri!r}: use .parquet, .pq, .csv or .csv.gz")
 
 
+def is_dataset_file(uri: str) -> bool:
+    """Tell whether ``uri`` names a file a dataset can be read from: parquet or CSV.
+
+    :param uri: a path or URI.
+    """
+    try:
+        dataset_format(uri)
+    except ValueError:
+        return False
+    return True
+
+
+def dataset_files(uri: str, store: ObjectStore | None = None) -> list[str]:
+    """The files a dataset URI names: itself, or every parquet/CSV file under a ``/``-terminated prefix.
+
+    :param uri: a file, or a directory or ``s3://`` prefix ending in ``/``.
+    :param store: the store to list through.
+    :raises FileNotFoundError: a prefix without parquet or CSV files.
+    """
+    if not uri.endswith("/"):
+        return [uri]
+    files = sorted(name for name in (store or ObjectStore()).list(uri) if is_dataset_file(name))
+    if not files:
+        raise FileNotFoundError(f"no parquet or CSV files under {uri}")
+    return files
+
+
+def read_datasets(uri: str, store: ObjectStore | None = None) -> pd.DataFrame:
+    """Read a dataset file, or the rows of every file under a ``/``-terminated prefix, in name order.
+
+    :param uri: see :func:`dataset_files`.
+    :param store: the store to read through.
+    """
+    store = store or ObjectStore()
+    frames = [read_dataset(name, store=store) for name in dataset_files(uri, store)]
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+
+
 def read_dataset(uri: str, store: ObjectStore | None = None, columns: list[str] | None = None) -> pd.DataFrame:
     """Read a parquet or CSV dataset.
 

@@ -9,7 +9,7 @@ from typing import Any, TypeAlias
 
 import pandas as pd
 
-from airflow_mlops_provider.core.datasets import dataset_digest, read_dataset
+from airflow_mlops_provider.core.datasets import dataset_digest, read_dataset, read_datasets
 from airflow_mlops_provider.core.drift import DriftConfig, DriftResult, compute_drift
 from airflow_mlops_provider.core.storage import ObjectStore
 
@@ -79,7 +79,8 @@ def load_window(
 ) -> pd.DataFrame:
     """Read current data, keeping rows with ``start <= time < end`` and within ``lookback`` of the newest row.
 
-    :param uri: the dataset (features, or predictions of batch inference).
+    :param uri: the dataset (features, or predictions of batch inference): a file, or a ``/``-terminated
+        prefix whose parquet/CSV files are read together, such as a feature view's offline source.
     :param store: the store to read through.
     :param time_column: the event-time column; required by ``start``, ``end`` and ``lookback``.
     :param start: inclusive lower bound; a naive value is UTC.
@@ -88,7 +89,7 @@ def load_window(
     :raises EmptyWindowError: no rows in the window.
     :raises ValueError: a bound without a time column, or an unknown time column.
     """
-    frame = read_dataset(uri, store=store)
+    frame = read_datasets(uri, store=store)
     if time_column is None:
         if start is not None or end is not None or lookback is not None:
             raise ValueError("a time window needs time_column")

@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 from pandas.api import types as ptypes
 
-from airflow_mlops_provider.core.datasets import dataset_format, read_dataset
+from airflow_mlops_provider.core.datasets import read_dataset
 from airflow_mlops_provider.core.feature_specs import FeatureViewSpec
 from airflow_mlops_provider.core.storage import ObjectStore
 
@@ -130,18 +130,6 @@ def safe_batch_id(batch_id: str) -> str:
     if not safe:
         raise ValueError(f"batch id {batch_id!r} has no usable characters")
     return safe
-
-
-def is_batch_file(uri: str) -> bool:
-    """Tell whether ``uri`` names a file a batch (or spine) can be read from: parquet or CSV.
-
-    :param uri: a path or URI.
-    """
-    try:
-        dataset_format(uri)
-    except ValueError:
-        return False
-    return True
 
 
 def read_batch(uri: str, store: ObjectStore | None = None) -> pd.DataFrame:

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from airflow_mlops_provider.core.datasets import read_dataset
-from airflow_mlops_provider.core.feature_batches import FEAST_DTYPES, is_batch_file, to_utc, utc_timestamps
+from airflow_mlops_provider.core.datasets import dataset_files, read_dataset
+from airflow_mlops_provider.core.feature_batches import FEAST_DTYPES, to_utc, utc_timestamps
 from airflow_mlops_provider.core.storage import ObjectStore
 
 MISSING_ACTIONS = ("drop", "fill", "fail")
@@ -115,11 +115,8 @@ def load_spine(
     :raises FileNotFoundError: no spine file at ``uri``.
     """
     store = store or ObjectStore()
-    files = [u for u in store.list(uri) if is_batch_file(u)] if uri.endswith("/") else [uri]
-    if not files:
-        raise FileNotFoundError(f"no parquet or CSV spine files under {uri}")
     frames = []
-    for file in files:
+    for file in dataset_files(uri, store):
         try:
             frames.append(prepare_spine(read_dataset(file, store), entities, timestamp, labels, window))
         except ValueError as err:

@@ -9,6 +9,10 @@ DATASET_URI_TAG = "mlops.dataset_uri"
 DATASET_DIGEST_TAG = "mlops.dataset_digest"
 
 
+class AliasNotSetError(LookupError):
+    """The model has no version with the alias yet (e.g. no champion before the first promotion)."""
+
+
 def aliased_training_set(
     hook: MlflowHook, model_name: str, alias: str = "champion", split_value: str | None = "train"
 ) -> ReferenceSet:
@@ -22,11 +26,12 @@ def aliased_training_set(
     :param model_name: the registered model.
     :param alias: e.g. ``champion``.
     :param split_value: the rows of the split column to keep; ``None`` keeps all.
-    :raises LookupError: no such alias, or the version has no ``mlops.dataset_uri`` tag.
+    :raises AliasNotSetError: no version has the alias.
+    :raises LookupError: the version has no ``mlops.dataset_uri`` tag.
     """
     version = hook.get_alias_version(model_name, alias)
     if version is None:
-        raise LookupError(f"model {model_name!r} has no version aliased {alias!r}")
+        raise AliasNotSetError(f"model {model_name!r} has no version aliased {alias!r}")
     client = hook.get_conn()
     model_version = client.get_model_version(model_name, version)
     uri = model_version.tags.get(DATASET_URI_TAG)

@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import AssetAlias, BaseOperator, conf
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from airflow_mlops_provider._optional import require_extra
+from airflow_mlops_provider.hooks.feast import FeastHook
 from airflow_mlops_provider.hooks.mlflow import MlflowHook
 from airflow_mlops_provider.hooks.storage import ObjectStorageHook
 from airflow_mlops_provider.links.drift import DriftReportLink
@@ -22,8 +23,10 @@ class DriftCheckOperator(BaseOperator):
 
     The reference is, by default, the training set of the model version aliased ``model_alias``: its
     tags ``mlops.dataset_uri`` and ``mlops.dataset_digest`` (checked), training rows only; or
-    ``reference_uri``. The current data is a dataset (features, or batch-inference predictions),
-    optionally cut to ``[window_start, window_end)`` on ``time_column``. The compared columns are
+    ``reference_uri``. The current data is a dataset (features, or batch-inference predictions), or the
+    offline data of a Feast ``feature_view``, optionally cut to ``[window_start, window_end)`` on
+    ``time_column`` (for a feature view, by default its timestamp field). The task is skipped, with the
+    reason, while the model has no ``model_alias`` version yet or no current row falls in the window. The compared columns are
     ``columns``, else the model's features, else the columns both share minus the target, split, time,
     ids and ``exclude_columns``. Verdicts follow Evidently's tests and defaults (see ``drift_config``).
 
@@ -33,7 +36,10 @@ class DriftCheckOperator(BaseOperator):
     drifted columns in its extra: through an ``AssetAlias`` outlet, because a plain ``Asset`` outlet emits
     an event on every successful run.
 
-    :param current_uri: the current data, local path or ``s3://`` (templated).
+    :param current_uri: the current data: a file, or a ``/``-terminated prefix of parquet/CSV files, local
+        or ``s3://`` (templated).
+    :param feature_view: instead of ``current_uri``, read the offline source of this Feast feature view
+        (templated).
     :param model_name: the registered model (templated).
     :param model_alias: the version whose training set is the reference.
     :param reference_uri: an explicit reference dataset instead (templated).
@@ -50,11 +56,12 @@ class DriftCheckOperator(BaseOperator):
     :param always_report: render Evidently's report even without drift.
     :param drift_asset: the asset that receives an event when drift is found.
     :param mlflow_conn_id: the ``mlflow`` connection.
+    :param feast_conn_id: the ``feast`` connection, for ``feature_view``.
     :param storage_conn_id: the ``mlops_s3`` connection; ``None`` uses the environment.
     """
 
     template_fields: Sequence[str] = (
-        "current_uri", "model_name", "reference_uri", "window_start", "window_end", "columns", "drift_config",
+        "current_uri", "feature_view", "model_name", "reference_uri", "window_start", "window_end", "columns", "drift_config",
         "report_prefix",
     )  # fmt: skip
     operator_extra_links = (DriftReportLink(),)
@@ -62,7 +69,8 @@ class DriftCheckOperator(BaseOperator):
     def __init__(
         self,
         *,
-        current_uri: str,
+        current_uri: str | None = None,
+        feature_view: str | None = None,
         model_name: str | None = None,
         model_alias: str = "champion",
         reference_uri: str | None = None,
@@ -77,17 +85,21 @@ class DriftCheckOperator(BaseOperator):
         always_report: bool = False,
         drift_asset: Asset | None = None,
         mlflow_conn_id: str = MlflowHook.default_conn_name,
+        feast_conn_id: str = FeastHook.default_conn_name,
         storage_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         if not (reference_uri or model_name):
             raise ValueError("DriftCheckOperator needs reference_uri or model_name")
+        if not (current_uri or feature_view):
+            raise ValueError("DriftCheckOperator needs current_uri or feature_view")
         self.drift_asset = drift_asset
         self.drift_alias = None if drift_asset is None else AssetAlias(name=f"{drift_asset.name}__on_drift")
         if self.drift_alias is not None:
             kwargs["outlets"] = [*kwargs.get("outlets", []), self.drift_alias]
         super().__init__(**kwargs)
         self.current_uri = current_uri
+        self.feature_view = feature_view
         self.model_name = model_name
         self.model_alias = model_alias
         self.reference_uri = reference_uri
@@ -101,6 +113,7 @@ class DriftCheckOperator(BaseOperator):
         self.report_prefix = report_prefix
         self.always_report = always_report
         self.mlflow_conn_id = mlflow_conn_id
+        self.feast_conn_id = feast_conn_id
         self.storage_conn_id = storage_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -108,25 +121,28 @@ class DriftCheckOperator(BaseOperator):
         require_extra("evidently")
         from airflow_mlops_provider.core.datasets import dataset_digest
         from airflow_mlops_provider.core.drift import DriftConfig
-        from airflow_mlops_provider.core.drift_check import compare, drift_summary, load_window
+        from airflow_mlops_provider.core.drift_check import EmptyWindowError, compare, drift_summary, load_window
         from airflow_mlops_provider.core.drift_report import render_report, store_report
-        from airflow_mlops_provider.hooks.lineage import reference_set
+        from airflow_mlops_provider.hooks.lineage import AliasNotSetError, reference_set
         from airflow_mlops_provider.links.storage import object_url
 
         storage = ObjectStorageHook(self.storage_conn_id)
         store = storage.get_conn()
+        current_uri, time_column = self._current_source()
         try:
             config = DriftConfig.from_dict(self.drift_config)
             reference = reference_set(
                 self.reference_uri, self.model_name, self.model_alias, self.mlflow_conn_id, self.split_value
             )
+            current = load_window(current_uri, store, time_column, self.window_start, self.window_end)
             reference_frame = reference.load(store)
-            current = load_window(self.current_uri, store, self.time_column, self.window_start, self.window_end)
-            exclude = [self.time_column, *self.exclude_columns]
+            exclude = [time_column, *self.exclude_columns]
             result = compare(reference, reference_frame, current, config, self.columns, exclude)
-        except (LookupError, ValueError, TypeError) as err:
-            raise AirflowFailException(f"Cannot check drift of {self.current_uri}: {err}") from err
-        summary = drift_summary(reference, self.current_uri, dataset_digest(current), result)
+        except (AliasNotSetError, EmptyWindowError) as err:
+            raise AirflowSkipException(f"Nothing to check: {err}") from err
+        except (LookupError, ValueError, TypeError, FileNotFoundError) as err:
+            raise AirflowFailException(f"Cannot check drift of {current_uri}: {err}") from err
+        summary = drift_summary(reference, current_uri, dataset_digest(current), result)
         self.log.info(
             "%d/%d columns drifted (%s); dataset drift: %s",
             len(result.drifted_columns), len(result.columns), result.drifted_columns, result.dataset_drift,
@@ -143,6 +159,21 @@ class DriftCheckOperator(BaseOperator):
                 self.drift_asset, extra=extra | {"report_uri": stored.main_uri}
             )
         return summary
+
+    def _current_source(self) -> tuple[str, str | None]:
+        """The current data's URI and time column: ``current_uri``, or the feature view's offline source."""
+        if self.current_uri:
+            return self.current_uri, self.time_column
+        if not self.feature_view:
+            raise AirflowFailException("No current data: set current_uri or feature_view")
+        require_extra("feast")
+        from airflow_mlops_provider.core.feast_repo import feature_view
+
+        try:
+            view = feature_view(FeastHook(self.feast_conn_id).get_conn(), self.feature_view)
+        except (LookupError, ValueError) as err:
+            raise AirflowFailException(f"Cannot read feature view {self.feature_view!r}: {err}") from err
+        return f"{view.source_uri.rstrip('/')}/", self.time_column or view.timestamp_field
 
     def _default_prefix(self, context: Context) -> str:
         ti = context["ti"]

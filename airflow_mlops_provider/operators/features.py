@@ -195,7 +195,8 @@ class TrainingDatasetOperator(BaseOperator):
     ``missing_features`` (``drop``, ``fill`` or ``fail``); more than ``max_missing_fraction`` of them fails
     the task. A temporal ``split`` column (train / validation / holdout) is added, and the set is written
     as parquet. Returns ``{uri, digest, rows, dropped, missing, filled, window, feature_service}``, where
-    ``digest`` equals the trainer's ``dataset_digest`` of the file.
+    ``digest`` equals the trainer's ``dataset_digest`` of the file; each key is also its own XCom, so
+    ``task.output["uri"]`` feeds a downstream task.
 
     :param feature_service: the feature service to serve (templated).
     :param spine_uri: the spine file or directory (``/``-terminated) (templated).
@@ -236,6 +237,7 @@ class TrainingDatasetOperator(BaseOperator):
         storage_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
+        kwargs.setdefault("multiple_outputs", True)  # downstream tasks read output["uri"], output["window"], ...
         super().__init__(**kwargs)
         self.feature_service = feature_service
         self.spine_uri = spine_uri

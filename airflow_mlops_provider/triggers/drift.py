@@ -149,22 +149,23 @@ class DriftTrigger(BaseEventTrigger):
     def poll(self) -> dict[str, Any] | None:
         """Check the current window once (blocking); return the event payload when an episode fires.
 
-        A missing current dataset or an empty window is not an error: there is just nothing to check yet.
+        No champion yet, a missing current dataset or an empty window is not an error: there is just
+        nothing to check yet.
         """
         from airflow_mlops_provider.core.datasets import dataset_digest
         from airflow_mlops_provider.core.drift import DriftConfig
         from airflow_mlops_provider.core.drift_check import EmptyWindowError, compare, drift_summary, load_window
         from airflow_mlops_provider.core.drift_report import render_report, store_report
-        from airflow_mlops_provider.hooks.lineage import reference_set
+        from airflow_mlops_provider.hooks.lineage import AliasNotSetError, reference_set
 
         store = self._object_store()
-        reference = reference_set(
-            self.reference_uri, self.model_name, self.model_alias, self.mlflow_conn_id, self.split_value
-        )
         lookback = None if self.lookback_seconds is None else timedelta(seconds=self.lookback_seconds)
         try:
+            reference = reference_set(
+                self.reference_uri, self.model_name, self.model_alias, self.mlflow_conn_id, self.split_value
+            )
             current = load_window(self.current_uri, store, self.time_column, lookback=lookback)
-        except (FileNotFoundError, EmptyWindowError) as err:
+        except (AliasNotSetError, FileNotFoundError, EmptyWindowError) as err:
             self.log.info("Nothing to check yet: %s", err)
             return None
         window = dataset_digest(current)

@@ -51,6 +51,8 @@ def test_dags_parse_without_errors_connections_or_heavy_imports() -> None:
 def test_continuous_training_shape() -> None:
     from airflow.dag_processing.dagbag import DagBag
 
+    from airflow_mlops_provider.operators.features import TrainingDatasetOperator
+
     dag = DagBag(str(DAGS)).dags["continuous_training"]
     assert set(dag.task_ids) == {
         "training_set",
@@ -59,14 +61,38 @@ def test_continuous_training_shape() -> None:
         "register_model",
         "promote_model",
     }
+    training_set = dag.get_task("training_set")
+    assert isinstance(training_set, TrainingDatasetOperator)
+    assert training_set.spine_uri.endswith("/ingested/")
+    assert "dag_run.run_after" in training_set.window_start and "params.window_days" in training_set.window_start
+    assert dag.get_task("validate_training_set").upstream_task_ids == {"training_set"}
     assert dag.get_task("train_model").upstream_task_ids == {"training_set", "validate_training_set"}
     assert dag.get_task("promote_model").upstream_task_ids == {"register_model", "training_set"}
     assert dag.get_task("register_model").upstream_task_ids == {"train_model"}
-    for task_id in ("train_model", "register_model"):  # downstream tasks read their outputs by key
+    for task_id in ("training_set", "train_model", "register_model"):  # downstream tasks read outputs by key
         assert dag.get_task(task_id).multiple_outputs
-    for name in ("model_name", "epochs", "learning_rate", "batch_size", "metric", "min_improvement"):
+    for name in ("feature_service", "window_days", "model_name", "epochs", "learning_rate", "batch_size", "metric"):
         param = dag.params.get_param(name)
         assert param.description, f"param {name} needs a description for the trigger form"
         assert "type" in param.schema, f"param {name} needs a type for the trigger form"
     assert dag.doc_md and dag.tags
     assert [o.uri for o in dag.get_task("promote_model").outlets] == ["mlflow://models/churn/champion"]
+
+
+def test_feature_ingestion_gates_each_batch_before_ingesting_it() -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    from airflow_mlops_provider.operators.features import FeatureIngestionOperator
+    from airflow_mlops_provider.operators.validation import DataValidationOperator
+
+    dag = DagBag(str(DAGS)).dags["feature_ingestion"]
+    validate, ingest = dag.get_task("process_batch.validate_batch"), dag.get_task("process_batch.ingest_batch")
+    assert isinstance(validate, DataValidationOperator) and isinstance(ingest, FeatureIngestionOperator)
+    assert validate.on_failure == "quarantine"
+    assert validate.suite_path == "expectations/churn_raw_batch.json"
+    assert ingest.upstream_task_ids == {"process_batch.validate_batch", "wait_for_batches"}
+    assert validate.upstream_task_ids == {"wait_for_batches"}
+    archive = dag.get_task("archive_batches")
+    assert archive.upstream_task_ids == {"wait_for_batches", "process_batch.ingest_batch"}
+    assert archive.trigger_rule == "all_done_min_one_success"  # runs after quarantined (skipped) batches
+    assert [o.uri for o in archive.outlets] == ["mlops://features/churn/refreshed"]

@@ -23,7 +23,10 @@ def bag() -> DagBag:
 def test_drift_monitor_checks_the_champion_and_emits_only_through_an_alias(bag: DagBag) -> None:
     check = bag.dags["drift_monitor"].get_task("check_drift")
     assert isinstance(check, DriftCheckOperator)
-    assert check.upstream_task_ids == {"current_window"}
+    assert check.upstream_task_ids == set()
+    assert check.feature_view == "customer_stats"  # the Feast offline data, unless the current_uri param is set
+    refreshed = Asset(name="churn_features_refreshed", uri="mlops://features/churn/refreshed", group="feature")
+    assert bag.dags["drift_monitor"].timetable.asset_condition == refreshed
     assert [type(outlet) for outlet in check.outlets] == [AssetAlias]  # a plain Asset would fire on every run
     assert check.drift_asset == DRIFT
 

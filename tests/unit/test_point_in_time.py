@@ -144,7 +144,7 @@ def test_a_spine_directory_is_read_file_by_file_in_name_order(tmp_path: Path, sp
     (tmp_path / "notes.txt").write_text("not a spine")
     loaded = load_spine(f"{tmp_path}/", ["customer_id"], "event_timestamp", ["label"])
     pd.testing.assert_frame_equal(loaded, spine)
-    with pytest.raises(FileNotFoundError, match="no parquet or CSV spine files"):
+    with pytest.raises(FileNotFoundError, match="no parquet or CSV files under"):
         load_spine(f"{tmp_path}/empty/", ["customer_id"], "event_timestamp", ["label"])
 
 
