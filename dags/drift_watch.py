@@ -44,9 +44,10 @@ DOC = """
 
 No schedule: the triggerer runs a `DriftTrigger` for the `churn_drift_watch` asset. Every 10 minutes it
 compares the last day of the `customer_stats` features (the Feast offline data that `feature_ingestion`
-appends to) with the training set of the `champion` version of `churn`. It fires once per drift episode (never twice for the same data, at most every 6
-hours and twice a day), keeping its state in `drift_state/churn_watch.json` across triggerer restarts,
-and stores Evidently's report of the drifted window.
+appends to) with the training set of the `champion` version of `churn`. It fires once per drift episode
+(never twice for the same data, at most every 6 hours and twice a day), keeping its state in
+`drift_state/churn_watch.json` across triggerer restarts, and stores Evidently's report of the drifted
+window.
 
 Each event runs this DAG, which forwards the episode's summary to the `churn_drift` asset:
 continuous training is scheduled on it.

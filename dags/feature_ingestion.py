@@ -65,12 +65,15 @@ def wait_for_batches() -> PokeReturnValue:
     return PokeReturnValue(is_done=bool(batches), xcom_value=batches)
 
 
-@task(trigger_rule=TriggerRule.ALL_DONE_MIN_ONE_SUCCESS, outlets=[FEATURES_REFRESHED])
-def archive_batches(batches: list[str], ingested: list[dict[str, Any]] | None) -> dict[str, Any]:
+@task(trigger_rule=TriggerRule.ALL_DONE, outlets=[FEATURES_REFRESHED])
+def archive_batches(
+    batches: list[str] | None, ingested: list[dict[str, Any]] | dict[str, Any] | None
+) -> dict[str, Any]:
     """Move the ingested batches out of the landing zone (a retry skips moved ones) and signal the new data.
 
-    Fails if a batch is still in the landing zone without having been ingested (quarantined batches have
-    left it); skips, emitting nothing, if no batch was ingested.
+    Runs whatever happened upstream, so that good batches are archived even when another fails; then
+    fails if any task of the run failed or a batch is still in the landing zone un-ingested (quarantined
+    batches have left it), and skips, emitting nothing, if no batch was ingested.
     """
     from pathlib import PurePosixPath
 
@@ -79,28 +82,34 @@ def archive_batches(batches: list[str], ingested: list[dict[str, Any]] | None) -
 
     from airflow_mlops_provider.hooks.storage import ObjectStorageHook
 
+    context = get_current_context()
+    ti = context["ti"]
     store = ObjectStorageHook(None).get_conn()
-    ingested = list(ingested or [])
+    # Airflow hands a lone value of a mapped task group's task over unwrapped, and None for none.
+    results = [ingested] if isinstance(ingested, dict) else [r for r in ingested or [] if r]
     archived = []
-    for result in ingested:
+    for result in results:
         source = result["batch_uri"]
         target = f"{_data_dir()}/ingested/{PurePosixPath(source).name}"
         if store.exists(source):
             store.write_bytes(target, store.read_bytes(source))
             store.delete(source, missing_ok=True)
         archived.append(target)
-    done = {result["batch_uri"] for result in ingested}
-    failed = sorted(uri for uri in batches if uri not in done and store.exists(uri))
-    if failed:
-        raise AirflowFailException(f"{len(failed)} batch(es) not ingested, left in the landing zone: {failed}")
-    if not ingested:
-        raise AirflowSkipException(f"No batch ingested ({len(batches)} quarantined): nothing new to signal")
-    summary = {"batches": [r["batch_id"] for r in ingested], "rows": sum(r["rows"] for r in ingested)}
-    get_current_context()["outlet_events"][FEATURES_REFRESHED].extra = summary
-    return {**summary, "archived": archived, "quarantined": len(batches) - len(ingested)}
+    done = {result["batch_uri"] for result in results}
+    left = sorted(uri for uri in batches or [] if uri not in done and store.exists(uri))
+    failed = ti.get_ti_count(dag_id=ti.dag_id, run_ids=[ti.run_id], states=["failed", "upstream_failed"])
+    if failed or left:
+        raise AirflowFailException(
+            f"{failed} task(s) of this run failed; {len(left)} batch(es) not ingested, left in the landing zone: {left}"
+        )
+    if not results:
+        raise AirflowSkipException(f"No batch ingested ({len(batches or [])} quarantined): nothing new to signal")
+    summary = {"batches": [r["batch_id"] for r in results], "rows": sum(r["rows"] for r in results)}
+    context["outlet_events"][FEATURES_REFRESHED].extra = summary
+    return {**summary, "archived": archived, "quarantined": len(batches or []) - len(results)}
 
 
-@task_group
+@task_group  # type: ignore[type-var]  # returning the XComArg of the last task is supported at run time
 def process_batch(batch_uri: str) -> XComArg:
     """Validate one batch, then ingest it; a batch that fails validation is quarantined and not ingested."""
     validate = DataValidationOperator(

@@ -1,10 +1,19 @@
 """Run the continuous-training loop end to end on one machine (``make demo``).
 
 Starts ``mlflow server`` and ``airflow standalone`` on free loopback ports with all state under
-``DEMO_HOME`` (default ``<repo>/.demo``, wiped at start), writes two training datasets of the demo churn
-problem, triggers the ``continuous_training`` DAG on the older one, then on the newer one, shows each task's
-progress, and prints the model registry: every version with its holdout metric, which one is the champion
-and why.
+``DEMO_HOME`` (default ``<repo>/.demo``, wiped at start), and tells the story of the churn model:
+
+1. Two weeks of raw batches land, one of them corrupt. ``feature_ingestion`` quarantines the corrupt
+   batch (with its Data Docs) and ingests the others into Feast; ``drift_monitor`` runs on the new data
+   and skips, as there is no champion yet.
+2. ``continuous_training`` (triggered here) trains on a point-in-time Feast training set; version 1
+   becomes champion.
+3. A week of drifted batches lands and is ingested. ``drift_monitor`` finds the drift and emits the
+   ``churn_drift`` asset event, and the scheduler retrains on it: no script triggers that run. The new
+   version is promoted or rejected, with the reason.
+
+It ends with the model registry (versions, lineage, champion and why) and the UIs' URLs. The DAGs keep
+their schedules; one that fires meanwhile is joined or ignored, never mistaken for the story's runs.
 
 Environment:
     DEMO_HOME         state directory (default ``<repo>/.demo``).
@@ -24,12 +33,12 @@ import sys
 import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from datetime import time as dtime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import psutil
+from demo_runs import DemoError, Stack, log_lines, run_ids, run_to_end, task_label, wait_for_new_run
 from embedded_stack import (
     AirflowApi,
     AirflowStandalone,
@@ -43,27 +52,28 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from airflow_mlops_provider.core.datasets import write_dataset
-from airflow_mlops_provider.core.demo_data import assign_splits, generate_batch
+from airflow_mlops_provider.core.demo_data import generate_batch
 
 REPO = Path(__file__).resolve().parents[1]
-DAG_ID = "continuous_training"
+INGESTION_DAG = "feature_ingestion"
+TRAINING_DAG = "continuous_training"
+DRIFT_DAG = "drift_monitor"
+#: The DAGs of the story, unpaused by the demo. drift_watch (the AssetWatcher form of the drift check)
+#: stays paused, so that one detector drives retraining.
+STORY_DAGS = (INGESTION_DAG, TRAINING_DAG, DRIFT_DAG)
 MODEL_NAME = "churn"
 METRIC = "roc_auc"
 CHAMPION_ALIAS = "champion"
 PROMOTION_TAG_PREFIX = "mlops.promotion."
+LINEAGE_TAGS = ("mlops.feature_service", "mlops.data_window", "mlops.dataset_digest")
 MARKER_FILE = ".demo-state"
 DAG_PARSE_TIMEOUT = 180.0
-RUN_TIMEOUT = 1800.0
+#: How long the scheduler may take to start a run on an asset event.
+ASSET_RUN_TIMEOUT = 180.0
 # Short: a scheduler stopped soon after it started can hang on its idle LocalExecutor workers, and the
 # SQLite state is throwaway, so waiting longer gains nothing.
 AIRFLOW_STOP_GRACE = 10.0
 MLFLOW_STOP_GRACE = 10.0
-QUIET_TASK_STATES = {None, "scheduled", "queued", "removed"}
-LOG_TAIL_LINES = 40
-
-
-class DemoError(RuntimeError):
-    """The continuous-training loop did not complete."""
 
 
 @dataclass(frozen=True)
@@ -83,65 +93,68 @@ class Settings:
             exit_when_done=os.environ.get("DEMO_EXIT", "") not in ("", "0"),
         )
 
+    @property
+    def data_dir(self) -> Path:
+        """``[mlops] data_dir`` of the stack."""
+        return self.home / "data"
+
 
 @dataclass(frozen=True)
-class Window:
-    """A slice of generated churn data: ``days`` days from ``start``."""
+class Batch:
+    """A raw batch of generated churn rows (``days`` days from ``start``) as a source system delivers it.
 
+    :param name: the file name without suffix, which becomes the batch id.
+    :param corrupt: a broken feed: an unknown plan and negative charges on every tenth row.
+    """
+
+    name: str
     start: date
     days: int
     rows: int
     seed: int
     covariate_drift: float = 0.0
-
-    @property
-    def end(self) -> date:
-        """The first day after the window."""
-        return self.start + timedelta(days=self.days)
-
-    @property
-    def last_day(self) -> date:
-        """The window's last day."""
-        return self.end - timedelta(days=1)
+    concept_drift: float = 0.0
+    corrupt: bool = False
 
     def frame(self) -> pd.DataFrame:
-        """Generate the window's rows."""
-        return generate_batch(
-            self.rows, self.start, days=self.days, seed=self.seed, covariate_drift=self.covariate_drift
+        """Generate the batch's rows."""
+        frame = generate_batch(
+            self.rows,
+            self.start,
+            days=self.days,
+            seed=self.seed,
+            covariate_drift=self.covariate_drift,
+            concept_drift=self.concept_drift,
         )
+        if self.corrupt:
+            broken = frame.index[::10]
+            frame.loc[broken, "plan"] = "platinum"
+            frame.loc[broken, "monthly_charges"] = -frame.loc[broken, "monthly_charges"]
+        return frame
 
 
-# Run 1 trains on two weeks; run 2 retrains on those plus a fresh, slightly drifted week.
-FIRST_WINDOW = Window(start=date(2025, 1, 1), days=14, rows=8_000, seed=1)
-FRESH_WINDOW = Window(start=date(2025, 1, 15), days=7, rows=4_000, seed=2, covariate_drift=0.3)
+def history(today: date) -> list[Batch]:
+    """Four 3-day batches from 20 to 8 days ago, and one corrupt partner feed.
+
+    :param today: the demo's day.
+    """
+    starts = [today - timedelta(days=20 - 3 * number) for number in range(4)]
+    batches = [Batch(f"customers_{start:%Y%m%d}", start, 3, 2_500, seed) for seed, start in enumerate(starts, 1)]
+    partner = today - timedelta(days=10)
+    return [*batches, Batch(f"partner_feed_{partner:%Y%m%d}", partner, 1, 500, seed=9, corrupt=True)]
 
 
-@dataclass(frozen=True)
-class TrainingRun:
-    """One DAG run of the demo and the dataset it trains on."""
+def drifted(today: date) -> list[Batch]:
+    """Two 3-day batches of the last 6 days, after the market moved: pricier plans, heavier usage, and
+    customers who churn for other reasons.
 
-    run_id: str
-    dataset_uri: str
-    rows: int
-    logical_date: datetime
-
-    def conf(self) -> dict[str, Any]:
-        """The DAG run's conf; the DAG's other params keep their defaults."""
-        return {"dataset_uri": self.dataset_uri, "model_name": MODEL_NAME}
-
-
-@dataclass
-class Stack:
-    """The running servers."""
-
-    mlflow: MlflowServer
-    airflow: AirflowStandalone
-    processes: list[ManagedProcess]
-
-    def check_alive(self) -> None:
-        """Raise :class:`StackError` if a server has died."""
-        for proc in self.processes:
-            proc.check_alive()
+    :param today: the demo's day.
+    """
+    starts = [today - timedelta(days=6), today - timedelta(days=3)]
+    return [
+        Batch(f"customers_{start:%Y%m%d}", start, 3, 2_500, seed, covariate_drift=0.8, concept_drift=0.5)
+        for seed, start in enumerate(starts, 11)
+    ]
 
 
 def prepare_home(home: Path) -> None:
@@ -171,23 +184,6 @@ def _is_demo_process(pid: int) -> bool:
         return False
 
 
-def write_training_sets(data_dir: Path) -> list[TrainingRun]:
-    """Write the datasets of both runs (with a ``split`` column) and return the runs to trigger.
-
-    :param data_dir: where to write them.
-    """
-    first = FIRST_WINDOW.frame()
-    grown = pd.concat([first, FRESH_WINDOW.frame()], ignore_index=True)
-    runs = []
-    for number, (frame, window) in enumerate(((first, FIRST_WINDOW), (grown, FRESH_WINDOW)), start=1):
-        name = f"{MODEL_NAME}_{FIRST_WINDOW.start:%Y%m%d}_{window.last_day:%Y%m%d}.parquet"
-        uri = str(data_dir / "training" / name)
-        write_dataset(assign_splits(frame), uri)
-        logical_date = datetime.combine(window.end, dtime(), tzinfo=timezone.utc)
-        runs.append(TrainingRun(f"demo_{number}_{window.end:%Y%m%d}", uri, len(frame), logical_date))
-    return runs
-
-
 def launch_stack(settings: Settings, processes: list[ManagedProcess]) -> Stack:
     """Start MLflow and Airflow side by side and wait until both are ready.
 
@@ -204,7 +200,7 @@ def launch_stack(settings: Settings, processes: list[ManagedProcess]) -> Stack:
         trigger_log_port=trigger_log_port,
         dags_folder=settings.dags_folder,
         mlflow_url=mlflow.url,
-        data_dir=home / "data",
+        data_dir=settings.data_dir,
     )
     print(f"Starting MLflow on {mlflow.url} and Airflow on {airflow.url} (logs under {home}) ...", flush=True)
     started = time.monotonic()
@@ -237,28 +233,148 @@ def write_stack_file(home: Path, stack: Stack) -> None:
     (home / "stack.json").write_text(json.dumps(info, indent=2))
 
 
-def wait_for_dag(api: AirflowApi, stack: Stack) -> None:
-    """Wait until the DAG is parsed; fail with the stack trace if its file has an import error.
+def land(data_dir: Path, batches: list[Batch]) -> None:
+    """Write batches into the landing zone, each appearing whole: written aside, then renamed into it.
+
+    :param data_dir: ``[mlops] data_dir``.
+    :param batches: the batches.
+    """
+    landing = data_dir / "landing"
+    landing.mkdir(parents=True, exist_ok=True)
+    for batch in batches:
+        staged = data_dir / "staging" / f"{batch.name}.parquet"
+        write_dataset(batch.frame(), str(staged))
+        os.replace(staged, landing / staged.name)
+        note = " (corrupt)" if batch.corrupt else ""
+        print(f"  landed {staged.name}: {batch.rows:,} rows, {batch.days} days from {batch.start}{note}", flush=True)
+
+
+def landed(data_dir: Path) -> list[str]:
+    """The names of the files waiting in the landing zone.
+
+    :param data_dir: ``[mlops] data_dir``.
+    """
+    return sorted(path.name for path in (data_dir / "landing").glob("*") if path.is_file())
+
+
+def trigger(api: AirflowApi, dag_id: str, conf: dict[str, Any]) -> str:
+    """Trigger a run now, like the UI's trigger button; return its id.
+
+    :param api: the Airflow API.
+    :param dag_id: the DAG.
+    :param conf: the run's params.
+    """
+    run_id = f"demo__{datetime.now(timezone.utc):%Y%m%dT%H%M%S}"
+    return str(api.trigger(dag_id, run_id, None, conf)["dag_run_id"])
+
+
+def ingest_landed(api: AirflowApi, stack: Stack, data_dir: Path) -> list[dict[str, Any]]:
+    """Run ``feature_ingestion`` until the landing zone is empty; report quarantined batches.
+
+    A run that is already active (one of the DAG's own schedule) is joined rather than queued behind.
+    Returns the task instances of the last run.
 
     :param api: the Airflow API.
     :param stack: the servers that must stay alive meanwhile.
+    :param data_dir: ``[mlops] data_dir``.
     """
+    for _ in range(3):
+        active = run_ids(api, INGESTION_DAG, ("queued", "running"))
+        tis = run_to_end(api, stack, INGESTION_DAG, active[0] if active else trigger(api, INGESTION_DAG, {}))
+        report_batches(api, tis)
+        if not landed(data_dir):
+            return tis
+    raise DemoError(f"batches still in the landing zone after 3 runs of {INGESTION_DAG}: {landed(data_dir)}")
 
-    def parsed() -> dict[str, Any] | None:
-        errors = api.import_errors()
-        own = [err for err in errors if Path(err["filename"]).stem == DAG_ID]
-        if own:
-            raise DemoError(f"DAG {DAG_ID} has import errors:\n{format_import_errors(own)}")
-        return api.dag(DAG_ID)
 
-    try:
-        wait_for(f"DAG {DAG_ID} to be parsed", parsed, DAG_PARSE_TIMEOUT, stack.processes)
-    except StackError as err:
-        raise DemoError(f"{err}\nimport errors:\n{format_import_errors(api.import_errors())}") from err
-    print(f"  DAG {DAG_ID} parsed from {stack.airflow.dags_folder}", flush=True)
-    others = api.import_errors()
-    if others:
-        print(f"  warning: other DAG files fail to import:\n{format_import_errors(others)}", flush=True)
+def report_batches(api: AirflowApi, tis: list[dict[str, Any]]) -> None:
+    """Print how many batches were ingested, and each quarantined batch with its failures and Data Docs.
+
+    :param api: the Airflow API.
+    :param tis: the ingestion run's task instances.
+    """
+    ingested = [ti for ti in tis if ti["task_id"].endswith("ingest_batch") and ti["state"] == "success"]
+    gates = [ti for ti in tis if ti["task_id"].endswith("validate_batch") and ti["state"] == "skipped"]
+    print(f"  ingested {len(ingested)} batch(es) into Feast; quarantined {len(gates)}", flush=True)
+    for ti in gates:
+        result = api.xcom(ti, "validation_result") or {}
+        print(f"  Quarantined {Path(result.get('dataset_uri', '?')).name} [{task_label(ti)}]:", flush=True)
+        for line in str(result.get("message", "(no validation result)")).splitlines():
+            print(f"      {line}")
+        print(f"    Data Docs: {result.get('docs_url')}", flush=True)
+
+
+def check_drift_after(api: AirflowApi, stack: Stack, known: list[str]) -> dict[str, Any] | None:
+    """Follow the ``drift_monitor`` run that the new features started; return its drift summary, if any.
+
+    :param api: the Airflow API.
+    :param stack: the servers that must stay alive meanwhile.
+    :param known: the DAG's run ids before the ingestion.
+    """
+    run_id = wait_for_new_run(api, stack, DRIFT_DAG, known, "asset_triggered", ASSET_RUN_TIMEOUT)
+    print("The new features started a drift check (asset churn_features_refreshed):", flush=True)
+    (check,) = [ti for ti in run_to_end(api, stack, DRIFT_DAG, run_id) if ti["task_id"] == "check_drift"]
+    if check["state"] == "skipped":
+        reasons = log_lines(api, stack, check, lambda line: "Nothing to check" in line)
+        print(f"  skipped: {reasons[-1].split('Nothing to check: ')[-1] if reasons else 'see its log'}", flush=True)
+        return None
+    summary: dict[str, Any] = api.xcom(check)
+    verdict = "DRIFT" if summary["dataset_drift"] else "no drift"
+    print(
+        f"  {verdict}: {len(summary['drifted_columns'])} of {len(summary['columns'])} columns drifted "
+        f"(share {summary['share']:.2f}): {', '.join(summary['drifted_columns'])}",
+        flush=True,
+    )
+    print(f"  Drift report: {Path(summary['report_uri']).absolute().as_uri()}", flush=True)
+    return summary
+
+
+def report_training(api: AirflowApi, tis: list[dict[str, Any]]) -> None:
+    """Print the training set a CT run built and its promotion decision.
+
+    :param api: the Airflow API.
+    :param tis: the CT run's task instances.
+    """
+    by_id = {ti["task_id"]: ti for ti in tis}
+    data = api.xcom(by_id["training_set"])
+    print(
+        f"  training set: {data['rows']:,} rows from feature service {data['feature_service']}, window "
+        f"{data['window']}, {data['dropped']} dropped for missing features, digest {data['digest'][:12]}",
+        flush=True,
+    )
+    decision = api.xcom(by_id["promote_model"])
+    outcome = "promoted" if decision["promote"] else "rejected"
+    print(f"  version {decision['version']} {outcome}: {decision['reason']}", flush=True)
+
+
+def tell_story(api: AirflowApi, stack: Stack, data_dir: Path) -> str:
+    """Ingest history, train, land drifted data, and follow the retraining it causes; return that run's id.
+
+    :param api: the Airflow API.
+    :param stack: the servers that must stay alive meanwhile.
+    :param data_dir: ``[mlops] data_dir``.
+    """
+    today = datetime.now(timezone.utc).date()
+    print("\n== 1. Two weeks of raw batches land; one comes from a broken feed ==", flush=True)
+    land(data_dir, history(today))
+    known_checks = run_ids(api, DRIFT_DAG)
+    ingest_landed(api, stack, data_dir)
+    check_drift_after(api, stack, known_checks)
+
+    print("\n== 2. The first model trains on a point-in-time Feast training set ==", flush=True)
+    report_training(api, run_to_end(api, stack, TRAINING_DAG, trigger(api, TRAINING_DAG, {"model_name": MODEL_NAME})))
+
+    print("\n== 3. The market moves: drifted batches land ==", flush=True)
+    land(data_dir, drifted(today))
+    known_checks, known_trainings = run_ids(api, DRIFT_DAG), run_ids(api, TRAINING_DAG)
+    ingest_landed(api, stack, data_dir)
+    summary = check_drift_after(api, stack, known_checks)
+    if summary is None or not summary["dataset_drift"]:
+        raise DemoError("drift_monitor found no drift in the drifted batches, so nothing retrains")
+    retraining = wait_for_new_run(api, stack, TRAINING_DAG, known_trainings, "asset_triggered", ASSET_RUN_TIMEOUT)
+    print("The scheduler started retraining on the churn_drift asset event (no one triggered it):", flush=True)
+    report_training(api, run_to_end(api, stack, TRAINING_DAG, retraining))
+    return retraining
 
 
 def format_import_errors(errors: list[dict[str, Any]]) -> str:
@@ -277,98 +393,30 @@ def _indent(text: str, prefix: str) -> str:
     return "\n".join(prefix + line for line in text.rstrip().splitlines())
 
 
-def execute_run(api: AirflowApi, stack: Stack, run: TrainingRun, label: str) -> None:
-    """Trigger one DAG run, print task progress until it ends, and fail with the failed tasks' logs.
+def wait_for_dags(api: AirflowApi, stack: Stack) -> None:
+    """Wait until the story's DAGs are parsed, failing with the stack trace of an import error; unpause them.
 
     :param api: the Airflow API.
     :param stack: the servers that must stay alive meanwhile.
-    :param run: the run to trigger.
-    :param label: e.g. ``"1/2"``.
     """
-    print(f"\nRun {label}: {run.run_id} on {run.dataset_uri} ({run.rows:,} rows)", flush=True)
-    api.trigger(DAG_ID, run.run_id, run.logical_date.isoformat(), run.conf())
-    final = follow_run(api, stack, run.run_id)
-    duration = final.get("duration") or 0.0
-    print(f"Run {label}: {final['state']} in {duration:.1f}s", flush=True)
-    if final["state"] != "success":
-        failed = [ti for ti in api.task_instances(DAG_ID, run.run_id) if ti["state"] == "failed"]
-        for ti in failed:
-            print_log_tail(api, stack, ti)
-        names = ", ".join(task_label(ti) for ti in failed) or "no task failed; see the scheduler log"
-        raise DemoError(f"run {run.run_id} ended {final['state']}: {names}")
 
+    def parsed() -> bool | None:
+        errors = api.import_errors()
+        own = [err for err in errors if Path(err["filename"]).stem in STORY_DAGS]
+        if own:
+            raise DemoError(f"DAGs of the demo have import errors:\n{format_import_errors(own)}")
+        return True if all(api.dag(dag_id) for dag_id in STORY_DAGS) else None
 
-def follow_run(api: AirflowApi, stack: Stack, run_id: str) -> dict[str, Any]:
-    """Print each task whenever its state changes, until the run ends; return the final run.
-
-    :param api: the Airflow API.
-    :param stack: the servers that must stay alive meanwhile.
-    :param run_id: the run to follow.
-    """
-    seen: dict[str, str | None] = {}
-    deadline = time.monotonic() + RUN_TIMEOUT
-    while time.monotonic() < deadline:
-        stack.check_alive()
-        dag_run = api.dag_run(DAG_ID, run_id)
-        for ti in sorted(api.task_instances(DAG_ID, run_id), key=_started_first):
-            name = task_label(ti)
-            if ti["state"] != seen.get(name) and ti["state"] not in QUIET_TASK_STATES:
-                print_task(ti)
-            seen[name] = ti["state"]
-        if dag_run["state"] in ("success", "failed"):
-            return dag_run
-        time.sleep(1.0)
-    raise DemoError(f"run {run_id} did not finish within {RUN_TIMEOUT:.0f}s")
-
-
-def _started_first(ti: dict[str, Any]) -> tuple[str, str]:
-    """Sort key: by start time (unstarted last), then by name."""
-    return (ti.get("start_date") or "~", task_label(ti))
-
-
-def task_label(ti: dict[str, Any]) -> str:
-    """``task_id``, with ``[map_index]`` for a mapped task instance.
-
-    :param ti: a task instance from the API.
-    """
-    return ti["task_id"] if ti["map_index"] < 0 else f"{ti['task_id']}[{ti['map_index']}]"
-
-
-def print_task(ti: dict[str, Any]) -> None:
-    """Print one progress line: ``  name  state  duration``.
-
-    :param ti: a task instance from the API.
-    """
-    duration = ti.get("duration")
-    shown = f"{duration:.1f}s" if duration is not None and ti["state"] != "running" else ""
-    print(f"  {task_label(ti):<32} {ti['state']:<16} {shown}".rstrip(), flush=True)
-
-
-def print_log_tail(api: AirflowApi, stack: Stack, ti: dict[str, Any]) -> None:
-    """Print the end of a failed task's log, from the API or else from the log files.
-
-    :param api: the Airflow API.
-    :param stack: the stack (for the log folder).
-    :param ti: the failed task instance.
-    """
     try:
-        text = api.task_log(ti)
+        wait_for(f"DAGs {', '.join(STORY_DAGS)} to be parsed", parsed, DAG_PARSE_TIMEOUT, stack.processes)
     except StackError as err:
-        text = f"(log API failed: {err})\n" + read_log_files(stack.airflow.home / "logs", ti)
-    lines = text.splitlines()[-LOG_TAIL_LINES:]
-    header = f"--- last {len(lines)} log lines of {task_label(ti)} (try {ti['try_number']}) ---"
-    print(f"\n{header}\n" + "\n".join(lines) + "\n---", flush=True)
-
-
-def read_log_files(logs_dir: Path, ti: dict[str, Any]) -> str:
-    """Concatenate the task instance's log files under Airflow's default log layout.
-
-    :param logs_dir: ``$AIRFLOW_HOME/logs``.
-    :param ti: the task instance.
-    """
-    task_dir = logs_dir / f"dag_id={ti['dag_id']}" / f"run_id={ti['dag_run_id']}" / f"task_id={ti['task_id']}"
-    files = sorted(task_dir.rglob(f"attempt={ti['try_number']}.log"))
-    return "\n".join(path.read_text(errors="replace") for path in files) or f"(no log file under {task_dir})"
+        raise DemoError(f"{err}\nimport errors:\n{format_import_errors(api.import_errors())}") from err
+    for dag_id in STORY_DAGS:
+        api.set_paused(dag_id, False)
+    print(f"  DAGs {', '.join(STORY_DAGS)} parsed from {stack.airflow.dags_folder} and unpaused", flush=True)
+    others = api.import_errors()
+    if others:
+        print(f"  warning: other DAG files fail to import:\n{format_import_errors(others)}", flush=True)
 
 
 @dataclass(frozen=True)
@@ -378,7 +426,12 @@ class VersionSummary:
     version: int
     holdout_metric: float | None
     aliases: tuple[str, ...]
-    promotion_tags: dict[str, str]
+    tags: dict[str, str]
+
+    @property
+    def shown_tags(self) -> dict[str, str]:
+        """Its lineage and promotion tags."""
+        return {k: v for k, v in self.tags.items() if k in LINEAGE_TAGS or k.startswith(PROMOTION_TAG_PREFIX)}
 
 
 def read_registry(tracking_uri: str) -> list[VersionSummary]:
@@ -400,7 +453,7 @@ def read_registry(tracking_uri: str) -> list[VersionSummary]:
                 version=int(mv.version),
                 holdout_metric=metrics.get(f"holdout_{METRIC}"),
                 aliases=tuple(own_aliases),
-                promotion_tags={k: v for k, v in mv.tags.items() if k.startswith(PROMOTION_TAG_PREFIX)},
+                tags=dict(mv.tags),
             )
         )
     return sorted(summaries, key=lambda summary: summary.version)
@@ -417,46 +470,48 @@ def print_summary(versions: list[VersionSummary], stack: Stack) -> VersionSummar
         metric = "n/a" if summary.holdout_metric is None else f"{summary.holdout_metric:.4f}"
         aliases = f"  @{', @'.join(summary.aliases)}" if summary.aliases else ""
         print(f"  version {summary.version}  holdout_{METRIC}={metric}{aliases}")
-        for key, value in sorted(summary.promotion_tags.items()):
+        for key, value in sorted(summary.shown_tags.items()):
             print(f"      {key} = {value}")
     champion = next((s for s in versions if CHAMPION_ALIAS in s.aliases), None)
     if champion is None:
         print(f"\nchampion: none (no version has the alias {CHAMPION_ALIAS!r})")
     else:
-        reason = champion.promotion_tags.get(f"{PROMOTION_TAG_PREFIX}reason", "no promotion reason recorded")
+        reason = champion.tags.get(f"{PROMOTION_TAG_PREFIX}reason", "no promotion reason recorded")
         print(f"\nchampion: version {champion.version} - {reason}")
-    print(f"\nAirflow UI: {stack.airflow.url}/dags/{DAG_ID}")
+    print(f"\nAirflow UI: {stack.airflow.url}/dags/{TRAINING_DAG}")
     print(f"MLflow UI:  {stack.mlflow.url}/#/models/{MODEL_NAME}", flush=True)
     return champion
 
 
-def check_complete(versions: list[VersionSummary], champion: VersionSummary | None, runs: int) -> None:
-    """Fail unless the registry holds a version per run and a champion.
+def check_complete(versions: list[VersionSummary], champion: VersionSummary | None, retraining: str) -> None:
+    """Fail unless the retraining registered a version, every version has its lineage, and there is a champion.
 
     :param versions: the model's versions.
     :param champion: the champion, if any.
-    :param runs: how many runs succeeded.
+    :param retraining: the run id of the drift-triggered retraining.
     """
-    if len(versions) < runs:
-        raise DemoError(f"expected a model version per run ({runs}), found {len(versions)}")
+    if not any(summary.tags.get("mlops.run_id") == retraining for summary in versions):
+        raise DemoError(f"the drift-triggered run {retraining} registered no version")
+    for summary in versions:
+        missing = [key for key in LINEAGE_TAGS if not summary.tags.get(key)]
+        if missing:
+            raise DemoError(f"version {summary.version} lacks the lineage tags {missing}")
     if champion is None:
         raise DemoError(f"no version of {MODEL_NAME} has the alias {CHAMPION_ALIAS!r}")
 
 
 def run_demo(settings: Settings, processes: list[ManagedProcess]) -> None:
-    """Start the stack, run the loop twice, print the summary, then wait for Ctrl-C unless ``DEMO_EXIT``.
+    """Start the stack, tell the story, print the summary, then wait for Ctrl-C unless ``DEMO_EXIT``.
 
     :param settings: the demo settings.
     :param processes: receives the started servers (the caller stops them).
     """
-    runs = write_training_sets(settings.home / "data")
     stack = launch_stack(settings, processes)
     with contextlib.closing(AirflowApi(stack.airflow.url)) as api:
-        wait_for_dag(api, stack)
-        for number, run in enumerate(runs, start=1):
-            execute_run(api, stack, run, f"{number}/{len(runs)}")
+        wait_for_dags(api, stack)
+        retraining = tell_story(api, stack, settings.data_dir)
     versions = read_registry(stack.mlflow.url)
-    check_complete(versions, print_summary(versions, stack), len(runs))
+    check_complete(versions, print_summary(versions, stack), retraining)
     print("\nThe continuous-training loop completed.", flush=True)
     if not settings.exit_when_done:
         print("Servers stay up; press Ctrl-C to stop them.", flush=True)

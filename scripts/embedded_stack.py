@@ -23,6 +23,7 @@ from typing import Any, ClassVar, TypeVar
 
 import httpx
 import psutil
+import yaml
 
 T = TypeVar("T")
 
@@ -267,9 +268,8 @@ class AirflowStandalone:
             "AIRFLOW__CORE__PARALLELISM": "4",
             "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-            # The demo triggers every run itself: no run of a DAG's own schedule may interleave.
-            "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+            # The demo unpauses the DAGs of its story; the others (drift_watch) stay paused.
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
             "AIRFLOW__CORE__AUTH_MANAGER": SIMPLE_AUTH_MANAGER,
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
@@ -284,6 +284,24 @@ class AirflowStandalone:
             "AIRFLOW_CONN_MLFLOW_DEFAULT": json.dumps({"conn_type": "mlflow", "host": self.mlflow_url}),
             "AIRFLOW__MLOPS__TRAINING_BACKEND": "local",
             "AIRFLOW__MLOPS__DATA_DIR": str(self.data_dir),
+            **self.feast_env(),
+        }
+
+    def feast_env(self) -> dict[str, str]:
+        """The ``feast_default`` connection and the offline data location, all under ``data_dir``/feature_store.
+
+        The connection points at the DAGs' ``feature_repo`` for the definitions, with its
+        ``feature_store.yaml`` inline and its registry and sqlite online store moved out of the repo.
+        """
+        repo = self.dags_folder / "feature_repo"
+        store = self.data_dir / "feature_store"
+        config = yaml.safe_load((repo / "feature_store.yaml").read_text())
+        config["registry"] = str(store / "registry.db")
+        config["online_store"]["path"] = str(store / "online_store.db")
+        extra = {"repo_path": str(repo), "feature_store_yaml": yaml.safe_dump(config)}
+        return {
+            "AIRFLOW_CONN_FEAST_DEFAULT": json.dumps({"conn_type": "feast", "extra": extra}),
+            "MLOPS_FEATURE_DATA_URI": str(store / "offline"),
         }
 
     def launch(self) -> ManagedProcess:
@@ -351,12 +369,41 @@ class AirflowApi:
         errors: list[dict[str, Any]] = self._get("/importErrors", limit=100)["import_errors"]
         return errors
 
-    def trigger(self, dag_id: str, run_id: str, logical_date: str, conf: dict[str, Any]) -> dict[str, Any]:
+    def set_paused(self, dag_id: str, paused: bool) -> None:
+        """Pause or unpause a DAG.
+
+        :param dag_id: the DAG id.
+        :param paused: the new state.
+        """
+        _raise_for_status(self._client.patch(f"/dags/{dag_id}", json={"is_paused": paused}))
+
+    def dag_runs(self, dag_id: str) -> list[dict[str, Any]]:
+        """The DAG's runs (``dag_run_id``, ``run_type``, ``state``, ...), oldest first.
+
+        :param dag_id: the DAG id.
+        """
+        runs: list[dict[str, Any]] = self._get(f"/dags/{dag_id}/dagRuns", limit=100, order_by="id")["dag_runs"]
+        return runs
+
+    def xcom(self, ti: dict[str, Any], key: str = "return_value") -> Any:
+        """A task instance's XCom value, or ``None`` if it pushed none under ``key``.
+
+        :param ti: a task instance as returned by :meth:`task_instances`.
+        :param key: the XCom key.
+        """
+        path = f"/dags/{ti['dag_id']}/dagRuns/{ti['dag_run_id']}/taskInstances/{ti['task_id']}/xcomEntries/{key}"
+        response = self._client.get(path, params={"map_index": ti["map_index"], "deserialize": True})
+        if response.status_code == 404:
+            return None
+        _raise_for_status(response)
+        return response.json()["value"]
+
+    def trigger(self, dag_id: str, run_id: str, logical_date: str | None, conf: dict[str, Any]) -> dict[str, Any]:
         """Create a DAG run.
 
         :param dag_id: the DAG id.
         :param run_id: the run id to create.
-        :param logical_date: ISO 8601 logical date.
+        :param logical_date: ISO 8601 logical date; ``None`` for none (the run is after now).
         :param conf: the run's conf (the DAG's params).
         """
         body = {"dag_run_id": run_id, "logical_date": logical_date, "conf": conf}

@@ -26,9 +26,10 @@ class DriftCheckOperator(BaseOperator):
     ``reference_uri``. The current data is a dataset (features, or batch-inference predictions), or the
     offline data of a Feast ``feature_view``, optionally cut to ``[window_start, window_end)`` on
     ``time_column`` (for a feature view, by default its timestamp field). The task is skipped, with the
-    reason, while the model has no ``model_alias`` version yet or no current row falls in the window. The compared columns are
-    ``columns``, else the model's features, else the columns both share minus the target, split, time,
-    ids and ``exclude_columns``. Verdicts follow Evidently's tests and defaults (see ``drift_config``).
+    reason, while the model has no ``model_alias`` version yet or no current row falls in the window.
+    The compared columns are ``columns``, else the model's features, else the columns both share minus
+    the target, split, time, ids and ``exclude_columns``. Verdicts follow Evidently's tests and defaults
+    (see ``drift_config``).
 
     The JSON summary is always stored under ``report_prefix``; Evidently's HTML and JSON report only when
     the dataset drifted or ``always_report`` is set. The task links to it and returns the summary. When
@@ -61,8 +62,8 @@ class DriftCheckOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = (
-        "current_uri", "feature_view", "model_name", "reference_uri", "window_start", "window_end", "columns", "drift_config",
-        "report_prefix",
+        "current_uri", "feature_view", "model_name", "reference_uri", "window_start", "window_end", "columns",
+        "drift_config", "report_prefix",
     )  # fmt: skip
     operator_extra_links = (DriftReportLink(),)
 
