@@ -447,7 +447,7 @@ def _log_line(entry: Any) -> str:
     """Render one structured entry of the log endpoint as text, with an exception as a short traceback."""
     if not isinstance(entry, dict):
         return str(entry)
-    line = " ".join(str(entry[k]) for k in ("timestamp", "level", "logger", "event") if entry.get(k))
+    line = " ".join(str(entry[k]) for k in ("timestamp", "level", "logger", "event", "reason") if entry.get(k))
     for error in entry.get("error_detail") or []:
         frames = [f'  File "{f["filename"]}", line {f["lineno"]}, in {f["name"]}' for f in error.get("frames", [])]
         line += "\n" + "\n".join([*frames, f"{error.get('exc_type')}: {error.get('exc_value')}"])

@@ -9,13 +9,14 @@ from typing import Any
 
 import pytest
 from airflow.sdk import Asset
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from airflow.sdk.execution_time.context import OutletEventAccessors
 from mlflow import MlflowClient
 
 from airflow_mlops_provider.core import demo_data
 from airflow_mlops_provider.links.drift import DriftReportLink
 from airflow_mlops_provider.operators.drift import DriftCheckOperator
+from airflow_mlops_provider.triggers.drift import DriftTrigger
 from tests.fixtures.drift_data import DriftData, write_drift_data
 
 pytestmark = pytest.mark.integration
@@ -118,3 +119,50 @@ def test_a_changed_training_set_fails_the_check(
     op = DriftCheckOperator(task_id="check_drift", model_name=f"{MODEL}_tampered", current_uri=data.clean)
     with pytest.raises(AirflowFailException, match="digest"):
         op.execute(task_context("check_drift"))
+
+
+def test_current_data_from_a_feast_feature_view_window(
+    data: DriftData, mlflow_connection: str, feast_repo: Path, task_context: Context, tmp_path: Path
+) -> None:
+    _register_champion(mlflow_connection, MODEL, data.reference, data.reference_digest)
+    offline = feast_repo / "data" / "offline" / "customer_stats"
+    offline.mkdir(parents=True)
+    # Two part files, as ingestion writes them: a clean day, then a drifted one.
+    for name, source in (("part-clean.parquet", data.clean), ("part-drifted.parquet", data.drifted_later)):
+        (offline / name).write_bytes(Path(source).read_bytes())
+    context = task_context("check_drift")
+
+    _, clean = _check(
+        context, "", tmp_path, feature_view="customer_stats", window_start="2026-01-08", window_end="2026-01-09"
+    )
+    _, drifted = _check(
+        context, "", tmp_path, feature_view="customer_stats", window_start="2026-01-09", window_end="2026-01-10"
+    )
+
+    assert clean["current_uri"] == f"{offline}/" and not clean["dataset_drift"]
+    assert 0 < clean["current_rows"] <= 1500  # one part's day, cut by its timestamp field
+    assert drifted["dataset_drift"] and drifted["current_rows"] == 1500
+
+
+def test_no_champion_yet_or_no_data_in_the_window_skips_with_the_reason(
+    data: DriftData, mlflow_connection: str, task_context: Context, tmp_path: Path
+) -> None:
+    _register_champion(mlflow_connection, MODEL, data.reference, data.reference_digest)
+    no_champion = DriftCheckOperator(task_id="check_drift", model_name=f"{MODEL}_new", current_uri=data.clean)
+    with pytest.raises(AirflowSkipException, match=f"model '{MODEL}_new' has no version aliased 'champion'"):
+        no_champion.execute(task_context("check_drift"))
+    empty = DriftCheckOperator(
+        task_id="check_drift", model_name=MODEL, current_uri=data.clean, time_column="event_timestamp",
+        window_start="2030-01-01",
+    )  # fmt: skip
+    with pytest.raises(AirflowSkipException, match="no rows"):
+        empty.execute(task_context("check_drift"))
+
+
+def test_the_trigger_waits_for_a_champion_then_fires(data: DriftData, mlflow_connection: str, tmp_path: Path) -> None:
+    model = f"{MODEL}_watched"
+    trigger = DriftTrigger(current_uri=data.drifted, model_name=model, state_uri=str(tmp_path / "state.json"))
+    assert trigger.poll() is None  # no champion yet: nothing to compare with, and the trigger lives on
+    _register_champion(mlflow_connection, model, data.reference, data.reference_digest)
+    payload = trigger.poll()
+    assert payload is not None and payload["dataset_drift"] and payload["model_name"] == model

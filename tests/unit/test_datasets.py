@@ -13,7 +13,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from airflow_mlops_provider.core.datasets import dataset_digest, dataset_format, read_dataset, write_dataset
+from airflow_mlops_provider.core.datasets import (
+    dataset_digest,
+    dataset_files,
+    dataset_format,
+    read_dataset,
+    read_datasets,
+    write_dataset,
+)
 
 
 @pytest.fixture
@@ -209,3 +216,17 @@ def test_dataset_format(uri: str, fmt: str) -> None:
 def test_unsupported_scheme_is_rejected(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unsupported URI scheme"):
         read_dataset("gs://bucket/data.parquet")
+
+
+def test_a_prefix_reads_every_dataset_file_under_it_in_name_order(tmp_path: Path, frame: pd.DataFrame) -> None:
+    folder = tmp_path / "parts"
+    write_dataset(frame.iloc[2:], str(folder / "b.parquet"))
+    write_dataset(frame.iloc[:2], str(folder / "a.csv"))
+    (folder / "notes.txt").write_text("not a dataset")
+
+    assert dataset_files(f"{folder}/") == [str(folder / "a.csv"), str(folder / "b.parquet")]
+    combined = read_datasets(f"{folder}/")
+    assert combined["customer_id"].tolist() == frame["customer_id"].tolist()  # a.csv's rows, then b.parquet's
+    assert dataset_files(str(folder / "b.parquet")) == [str(folder / "b.parquet")]  # a file is itself
+    with pytest.raises(FileNotFoundError, match="no parquet or CSV files under"):
+        dataset_files(f"{tmp_path / 'empty'}/")

@@ -121,3 +121,14 @@ def _raise_or_return(outcome: Any) -> Any:
     if isinstance(outcome, Exception):
         raise outcome
     return outcome
+
+
+def test_a_directory_of_part_files_is_read_as_one_window(data: DriftData, tmp_path: Path) -> None:
+    parts = tmp_path / "customer_stats"
+    parts.mkdir()
+    shutil.copyfile(data.clean, parts / "part-a.parquet")
+    trigger = _trigger(f"{parts}/", data, tmp_path, time_column="event_timestamp", lookback_seconds=43_200.0)
+    assert trigger.poll() is None
+    shutil.copyfile(data.drifted_later, parts / "part-b.parquet")  # a newer day: the last half of it is checked
+    payload = trigger.poll()
+    assert payload is not None and payload["dataset_drift"] and 500 < payload["current_rows"] < 1000
