@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, CronTriggerTimetable, Param, conf
 
 from airflow_mlops_provider.operators.features import TrainingDatasetOperator
@@ -45,7 +47,11 @@ Trigger it by hand with the form: every knob is a typed Param.
 
 with DAG(
     dag_id="continuous_training",
-    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("0 3 * * 0", timezone="UTC"), assets=DRIFT),
+    schedule=AssetOrTimeSchedule(
+        # run_immediately=0: deploying or unpausing the DAG does not start a training of the slot just past.
+        timetable=CronTriggerTimetable("0 3 * * 0", timezone="UTC", run_immediately=timedelta(0)),
+        assets=DRIFT,
+    ),
     catchup=False,
     max_active_runs=1,
     tags=["mlops", "continuous-training", "mlflow"],

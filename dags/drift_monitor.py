@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, CronTriggerTimetable, Param
+from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, CronTriggerTimetable, Param, conf
 
 from airflow_mlops_provider.operators.drift import DriftCheckOperator
 
+DATA_DIR = str(conf.get("mlops", "data_dir", fallback="/tmp/airflow-mlops")).rstrip("/")
 #: Updated by feature_ingestion once per run that ingested new batches.
 FEATURES_REFRESHED = Asset(name="churn_features_refreshed", uri="mlops://features/churn/refreshed", group="feature")
 #: Receives an event, with the model and the drifted columns, only when drift is found.
@@ -22,8 +23,9 @@ offline data; or the data at `current_uri`, e.g. batch-inference predictions) wi
 the `champion` version of `model_name` (found through its `mlops.dataset_uri` / `mlops.dataset_digest`
 tags), on the model's features, with Evidently's tests. The report is linked from the task. When the
 share of drifted columns reaches `drift_share`, an event of the `churn_drift` asset is emitted, and
-`continuous_training` retrains on it. The task is skipped while there is no champion yet, or no data in
-the window.
+`continuous_training` retrains on it: once per drift episode against a champion (state in `[mlops]
+data_dir`/drift_state/churn_monitor.json), so re-checking the same data never retrains twice. The task is
+skipped while there is no champion yet, or no data in the window.
 """
 
 with DAG(
@@ -54,4 +56,5 @@ with DAG(
         window_end="{{ dag_run.run_after.isoformat() }}",
         drift_config={"drift_share": "{{ params.drift_share }}"},
         drift_asset=DRIFT,
+        state_uri=f"{DATA_DIR}/drift_state/churn_monitor.json",
     )

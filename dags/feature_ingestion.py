@@ -28,7 +28,8 @@ Raw batches (parquet or CSV files, one per batch, each holding `customer_id`, a 
    services) to the registry: CI/CD for feature definitions. A change that would break the feature service
    of the `churn` model's champion fails here, with the reasons, and nothing is applied.
 2. **wait_for_batches** waits (without holding a worker slot between pokes) until batches land; when none
-   arrive before the next run, it is skipped.
+   arrive before the next run, it is skipped. A run triggered by hand does not wait: it ingests what has
+   landed, or is skipped at once (for instance when a scheduled run took the batches first).
 3. For each batch (a mapped task group, one instance per batch):
    - **validate_batch** checks it against `expectations/churn_raw_batch.json` (Great Expectations). A batch
      that fails is moved to `[mlops] data_dir`/quarantine/ with its validation result beside it
@@ -56,12 +57,17 @@ def _data_dir() -> str:
 
 @task.sensor(poke_interval=60, timeout=50 * 60, mode="reschedule", soft_fail=True)
 def wait_for_batches() -> PokeReturnValue:
-    """Wait for batch files in the landing zone; return their URIs."""
+    """Wait for batch files in the landing zone; return their URIs. A run triggered by hand does not wait."""
+    from airflow.sdk import get_current_context
+    from airflow.sdk.exceptions import AirflowSkipException
+
     from airflow_mlops_provider.core.datasets import is_dataset_file
     from airflow_mlops_provider.hooks.storage import ObjectStorageHook
 
     landing = ObjectStorageHook(None).get_conn().list(f"{_data_dir()}/landing/")
     batches = [uri for uri in landing if is_dataset_file(uri)]
+    if not batches and get_current_context()["dag_run"].run_type == "manual":
+        raise AirflowSkipException("Triggered by hand, and no batch is in the landing zone: nothing to ingest")
     return PokeReturnValue(is_done=bool(batches), xcom_value=batches)
 
 

@@ -268,23 +268,30 @@ def trigger(api: AirflowApi, dag_id: str, conf: dict[str, Any]) -> str:
     return str(api.trigger(dag_id, run_id, None, conf)["dag_run_id"])
 
 
-def ingest_landed(api: AirflowApi, stack: Stack, data_dir: Path) -> list[dict[str, Any]]:
-    """Run ``feature_ingestion`` until the landing zone is empty; report quarantined batches.
+def ingest(api: AirflowApi, stack: Stack, data_dir: Path, batches: list[Batch]) -> None:
+    """Land batches and run ``feature_ingestion`` until the landing zone is empty, reporting every run.
 
-    A run that is already active (one of the DAG's own schedule) is joined rather than queued behind.
-    Returns the task instances of the last run.
+    The DAG keeps its hourly schedule, so a scheduled run may be active already (it is followed, and takes
+    the batches) or start meanwhile and take them first (the run triggered here then finds nothing and
+    skips at once). Every run since the landing is followed, oldest first, until the batches are gone.
 
     :param api: the Airflow API.
     :param stack: the servers that must stay alive meanwhile.
     :param data_dir: ``[mlops] data_dir``.
+    :param batches: the batches to land.
     """
-    for _ in range(3):
-        active = run_ids(api, INGESTION_DAG, ("queued", "running"))
-        tis = run_to_end(api, stack, INGESTION_DAG, active[0] if active else trigger(api, INGESTION_DAG, {}))
-        report_batches(api, tis)
+    followed = set(run_ids(api, INGESTION_DAG, ("success", "failed")))
+    land(data_dir, batches)
+    for _ in range(4):
+        pending = [run_id for run_id in run_ids(api, INGESTION_DAG) if run_id not in followed]
+        run_id = pending[0] if pending else trigger(api, INGESTION_DAG, {})
+        report_batches(api, run_to_end(api, stack, INGESTION_DAG, run_id))
+        followed.add(run_id)
         if not landed(data_dir):
-            return tis
-    raise DemoError(f"batches still in the landing zone after 3 runs of {INGESTION_DAG}: {landed(data_dir)}")
+            for late in [r for r in run_ids(api, INGESTION_DAG, ("success", "failed")) if r not in followed]:
+                report_batches(api, run_to_end(api, stack, INGESTION_DAG, late))
+            return
+    raise DemoError(f"batches still in the landing zone after 4 runs of {INGESTION_DAG}: {landed(data_dir)}")
 
 
 def report_batches(api: AirflowApi, tis: list[dict[str, Any]]) -> None:
@@ -293,6 +300,9 @@ def report_batches(api: AirflowApi, tis: list[dict[str, Any]]) -> None:
     :param api: the Airflow API.
     :param tis: the ingestion run's task instances.
     """
+    if not any(ti["task_id"].endswith("validate_batch") for ti in tis):
+        print("  no batch for this run: the landing zone was empty (an earlier run took the batches)", flush=True)
+        return
     ingested = [ti for ti in tis if ti["task_id"].endswith("ingest_batch") and ti["state"] == "success"]
     gates = [ti for ti in tis if ti["task_id"].endswith("validate_batch") and ti["state"] == "skipped"]
     print(f"  ingested {len(ingested)} batch(es) into Feast; quarantined {len(gates)}", flush=True)
@@ -326,6 +336,8 @@ def check_drift_after(api: AirflowApi, stack: Stack, known: list[str]) -> dict[s
         flush=True,
     )
     print(f"  Drift report: {Path(summary['report_uri']).absolute().as_uri()}", flush=True)
+    if "episode" in summary:
+        print(f"  episode: {summary['episode']}", flush=True)
     return summary
 
 
@@ -356,18 +368,16 @@ def tell_story(api: AirflowApi, stack: Stack, data_dir: Path) -> str:
     """
     today = datetime.now(timezone.utc).date()
     print("\n== 1. Two weeks of raw batches land; one comes from a broken feed ==", flush=True)
-    land(data_dir, history(today))
     known_checks = run_ids(api, DRIFT_DAG)
-    ingest_landed(api, stack, data_dir)
+    ingest(api, stack, data_dir, history(today))
     check_drift_after(api, stack, known_checks)
 
     print("\n== 2. The first model trains on a point-in-time Feast training set ==", flush=True)
     report_training(api, run_to_end(api, stack, TRAINING_DAG, trigger(api, TRAINING_DAG, {"model_name": MODEL_NAME})))
 
     print("\n== 3. The market moves: drifted batches land ==", flush=True)
-    land(data_dir, drifted(today))
     known_checks, known_trainings = run_ids(api, DRIFT_DAG), run_ids(api, TRAINING_DAG)
-    ingest_landed(api, stack, data_dir)
+    ingest(api, stack, data_dir, drifted(today))
     summary = check_drift_after(api, stack, known_checks)
     if summary is None or not summary["dataset_drift"]:
         raise DemoError("drift_monitor found no drift in the drifted batches, so nothing retrains")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +36,9 @@ class DriftCheckOperator(BaseOperator):
     the dataset drifted or ``always_report`` is set. The task links to it and returns the summary. When
     the dataset drifted, and only then, an event of ``drift_asset`` is emitted, with the model and the
     drifted columns in its extra: through an ``AssetAlias`` outlet, because a plain ``Asset`` outlet emits
-    an event on every successful run.
+    an event on every successful run. With ``state_uri``, checks share :class:`DriftTrigger`'s episode
+    state: one event per drift episode against a reference, and none for a window already judged (a
+    daily check of unchanged data, or a second run on the same new data, does not retrain again).
 
     :param current_uri: the current data: a file, or a ``/``-terminated prefix of parquet/CSV files, local
         or ``s3://`` (templated).
@@ -56,6 +59,8 @@ class DriftCheckOperator(BaseOperator):
         ``<[mlops] data_dir>/drift_reports/<dag_id>/<run_id>/<task_id>``.
     :param always_report: render Evidently's report even without drift.
     :param drift_asset: the asset that receives an event when drift is found.
+    :param state_uri: the episode state's JSON document, local or ``s3://`` (templated); ``None``: every
+        drifted check emits.
     :param mlflow_conn_id: the ``mlflow`` connection.
     :param feast_conn_id: the ``feast`` connection, for ``feature_view``.
     :param storage_conn_id: the ``mlops_s3`` connection; ``None`` uses the environment.
@@ -63,7 +68,7 @@ class DriftCheckOperator(BaseOperator):
 
     template_fields: Sequence[str] = (
         "current_uri", "feature_view", "model_name", "reference_uri", "window_start", "window_end", "columns",
-        "drift_config", "report_prefix",
+        "drift_config", "report_prefix", "state_uri",
     )  # fmt: skip
     operator_extra_links = (DriftReportLink(),)
 
@@ -85,6 +90,7 @@ class DriftCheckOperator(BaseOperator):
         report_prefix: str | None = None,
         always_report: bool = False,
         drift_asset: Asset | None = None,
+        state_uri: str | None = None,
         mlflow_conn_id: str = MlflowHook.default_conn_name,
         feast_conn_id: str = FeastHook.default_conn_name,
         storage_conn_id: str | None = None,
@@ -113,6 +119,7 @@ class DriftCheckOperator(BaseOperator):
         self.drift_config = drift_config
         self.report_prefix = report_prefix
         self.always_report = always_report
+        self.state_uri = state_uri
         self.mlflow_conn_id = mlflow_conn_id
         self.feast_conn_id = feast_conn_id
         self.storage_conn_id = storage_conn_id
@@ -123,6 +130,7 @@ class DriftCheckOperator(BaseOperator):
         from airflow_mlops_provider.core.datasets import dataset_digest
         from airflow_mlops_provider.core.drift import DriftConfig
         from airflow_mlops_provider.core.drift_check import EmptyWindowError, compare, drift_summary, load_window
+        from airflow_mlops_provider.core.drift_episodes import EpisodePolicy, EpisodeStateFile
         from airflow_mlops_provider.core.drift_report import render_report, store_report
         from airflow_mlops_provider.hooks.lineage import AliasNotSetError, reference_set
         from airflow_mlops_provider.links.storage import object_url
@@ -143,7 +151,8 @@ class DriftCheckOperator(BaseOperator):
             raise AirflowSkipException(f"Nothing to check: {err}") from err
         except (LookupError, ValueError, TypeError, FileNotFoundError) as err:
             raise AirflowFailException(f"Cannot check drift of {current_uri}: {err}") from err
-        summary = drift_summary(reference, current_uri, dataset_digest(current), result)
+        window = dataset_digest(current)
+        summary = drift_summary(reference, current_uri, window, result)
         self.log.info(
             "%d/%d columns drifted (%s); dataset drift: %s",
             len(result.drifted_columns), len(result.columns), result.drifted_columns, result.dataset_drift,
@@ -154,7 +163,15 @@ class DriftCheckOperator(BaseOperator):
         stored = store_report(store, self.report_prefix or self._default_prefix(context), summary, rendered)
         summary["report_uri"] = stored.main_uri
         DriftReportLink.persist(context, object_url(stored.main_uri, storage.get_config()))
-        if result.dataset_drift and self.drift_asset is not None and self.drift_alias is not None:
+        signal = result.dataset_drift
+        if self.state_uri:
+            states = EpisodeStateFile(self.state_uri, store)
+            state = states.load()
+            decision = state.observe(EpisodePolicy(), reference.key, window, result.dataset_drift, time.time())
+            self.log.info("Episode: %s", decision.reason)
+            signal, summary["episode"] = decision.fire, decision.reason
+            states.save(state)
+        if signal and self.drift_asset is not None and self.drift_alias is not None:
             extra = {key: summary[key] for key in ("model_name", "model_version", "drifted_columns", "share")}
             context["outlet_events"][self.drift_alias].add(
                 self.drift_asset, extra=extra | {"report_uri": stored.main_uri}

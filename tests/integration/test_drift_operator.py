@@ -166,3 +166,18 @@ def test_the_trigger_waits_for_a_champion_then_fires(data: DriftData, mlflow_con
     _register_champion(mlflow_connection, model, data.reference, data.reference_digest)
     payload = trigger.poll()
     assert payload is not None and payload["dataset_drift"] and payload["model_name"] == model
+
+
+def test_with_episode_state_the_same_drift_signals_once(
+    data: DriftData, mlflow_connection: str, task_context: Context, tmp_path: Path
+) -> None:
+    _register_champion(mlflow_connection, MODEL, data.reference, data.reference_digest)
+    state = str(tmp_path / "state.json")
+    events = []
+    for current in (data.drifted, data.drifted, data.drifted_later):  # a re-check, then new but still drifted data
+        context = task_context("check_drift")
+        op, summary = _check(context, current, tmp_path, state_uri=state)
+        assert summary["dataset_drift"]
+        events.append(len(context["outlet_events"][op.drift_alias].asset_alias_events))
+    assert events == [1, 0, 0]
+    assert summary["episode"] == "drift; this episode was already reported"
