@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, CronTriggerTimetable, Param, conf
+from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, CronTriggerTimetable, Param
 
+from airflow_mlops_provider.config import data_dir
 from airflow_mlops_provider.operators.features import TrainingDatasetOperator
 from airflow_mlops_provider.operators.registry import PromoteModelOperator, RegisterModelOperator
 from airflow_mlops_provider.operators.training import GPUTrainingOperator
 from airflow_mlops_provider.operators.validation import DataValidationOperator
 
-DATA_DIR = str(conf.get("mlops", "data_dir", fallback="/tmp/airflow-mlops")).rstrip("/")
+DATA_DIR = data_dir()
 NUMERIC = ["tenure_months", "monthly_charges", "support_calls", "usage_gb"]
 CATEGORICAL = ["plan", "region"]
 TARGET = "churned"

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, CronTriggerTimetable, Param, conf
+from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, CronTriggerTimetable, Param
 
+from airflow_mlops_provider.config import data_dir
 from airflow_mlops_provider.operators.drift import DriftCheckOperator
 
-DATA_DIR = str(conf.get("mlops", "data_dir", fallback="/tmp/airflow-mlops")).rstrip("/")
+DATA_DIR = data_dir()
 #: Updated by feature_ingestion once per run that ingested new batches.
 FEATURES_REFRESHED = Asset(name="churn_features_refreshed", uri="mlops://features/churn/refreshed", group="feature")
 #: Receives an event, with the model and the drifted columns, only when drift is found.

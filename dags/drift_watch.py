@@ -6,11 +6,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import DAG, Asset, AssetWatcher, conf, task
+from airflow.sdk import DAG, Asset, AssetWatcher, task
 
+from airflow_mlops_provider.config import data_dir
 from airflow_mlops_provider.triggers.drift import DriftTrigger
 
-DATA_DIR = str(conf.get("mlops", "data_dir", fallback="/tmp/airflow-mlops")).rstrip("/")
+DATA_DIR = data_dir()
 #: The offline data of the customer_stats feature view, where dags/feature_repo puts it.
 FEATURE_DATA = os.environ.get("MLOPS_FEATURE_DATA_URI", str(Path(__file__).parent / "feature_repo/data/offline"))
 #: The asset continuous training is scheduled on (also fed by the drift_monitor DAG).

@@ -6,6 +6,7 @@ from typing import Any
 
 from airflow.sdk import DAG, Asset, CronTriggerTimetable, PokeReturnValue, TriggerRule, XComArg, task, task_group
 
+from airflow_mlops_provider.config import data_dir
 from airflow_mlops_provider.operators.features import (
     FeastApplyOperator,
     FeatureIngestionOperator,
@@ -49,12 +50,6 @@ Re-running is safe: re-ingesting a batch replaces its part file, so rows are nev
 """
 
 
-def _data_dir() -> str:
-    from airflow.sdk import conf
-
-    return str(conf.get("mlops", "data_dir", fallback="/tmp/airflow-mlops")).rstrip("/")
-
-
 @task.sensor(poke_interval=60, timeout=50 * 60, mode="reschedule", soft_fail=True)
 def wait_for_batches() -> PokeReturnValue:
     """Wait for batch files in the landing zone; return their URIs. A run triggered by hand does not wait."""
@@ -64,7 +59,7 @@ def wait_for_batches() -> PokeReturnValue:
     from airflow_mlops_provider.core.datasets import is_dataset_file
     from airflow_mlops_provider.hooks.storage import ObjectStorageHook
 
-    landing = ObjectStorageHook(None).get_conn().list(f"{_data_dir()}/landing/")
+    landing = ObjectStorageHook(None).get_conn().list(f"{data_dir()}/landing/")
     batches = [uri for uri in landing if is_dataset_file(uri)]
     if not batches and get_current_context()["dag_run"].run_type == "manual":
         raise AirflowSkipException("Triggered by hand, and no batch is in the landing zone: nothing to ingest")
@@ -96,7 +91,7 @@ def archive_batches(
     archived = []
     for result in results:
         source = result["batch_uri"]
-        target = f"{_data_dir()}/ingested/{PurePosixPath(source).name}"
+        target = f"{data_dir()}/ingested/{PurePosixPath(source).name}"
         if store.exists(source):
             store.write_bytes(target, store.read_bytes(source))
             store.delete(source, missing_ok=True)

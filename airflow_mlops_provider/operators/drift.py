@@ -6,10 +6,11 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import AssetAlias, BaseOperator, conf
+from airflow.sdk import AssetAlias, BaseOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from airflow_mlops_provider._optional import require_extra
+from airflow_mlops_provider.config import task_output_path
 from airflow_mlops_provider.hooks.feast import FeastHook
 from airflow_mlops_provider.hooks.mlflow import MlflowHook
 from airflow_mlops_provider.hooks.storage import ObjectStorageHook
@@ -160,7 +161,8 @@ class DriftCheckOperator(BaseOperator):
         rendered = None
         if result.dataset_drift or self.always_report:
             rendered = render_report(reference_frame, current, result, config)
-        stored = store_report(store, self.report_prefix or self._default_prefix(context), summary, rendered)
+        prefix = self.report_prefix or task_output_path(context, "drift_reports")
+        stored = store_report(store, prefix, summary, rendered)
         summary["report_uri"] = stored.main_uri
         DriftReportLink.persist(context, object_url(stored.main_uri, storage.get_config()))
         signal = result.dataset_drift
@@ -192,9 +194,3 @@ class DriftCheckOperator(BaseOperator):
         except (LookupError, ValueError) as err:
             raise AirflowFailException(f"Cannot read feature view {self.feature_view!r}: {err}") from err
         return f"{view.source_uri.rstrip('/')}/", self.time_column or view.timestamp_field
-
-    def _default_prefix(self, context: Context) -> str:
-        ti = context["ti"]
-        data_dir = conf.get("mlops", "data_dir", fallback="/tmp/airflow-mlops").rstrip("/")
-        run = ti.run_id.replace(":", "_").replace("+", "_")
-        return f"{data_dir}/drift_reports/{ti.dag_id}/{run}/{ti.task_id}"

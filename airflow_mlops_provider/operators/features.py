@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import Asset, BaseOperator, conf
+from airflow.sdk import Asset, BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_mlops_provider._optional import require_extra
+from airflow_mlops_provider.config import data_dir, safe_segment
 from airflow_mlops_provider.hooks.feast import FeastHook
 from airflow_mlops_provider.hooks.mlflow import MlflowHook
 from airflow_mlops_provider.hooks.storage import ObjectStorageHook
@@ -304,8 +305,5 @@ class TrainingDatasetOperator(BaseOperator):
         }
 
     def _default_uri(self, context: Context) -> str:
-        from airflow_mlops_provider.core.feature_batches import safe_batch_id
-
-        data_dir = conf.get("mlops", "data_dir", fallback="/tmp/airflow-mlops").rstrip("/")
-        run = safe_batch_id(context["ti"].run_id)
-        return f"{data_dir}/training_sets/{self.feature_service}/{run}.parquet"
+        run = safe_segment(context["ti"].run_id)
+        return f"{data_dir()}/training_sets/{safe_segment(self.feature_service)}/{run}.parquet"

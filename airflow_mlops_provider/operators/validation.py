@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator, conf
+from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from airflow_mlops_provider._optional import require_extra
+from airflow_mlops_provider.config import data_dir, task_output_path
 from airflow_mlops_provider.hooks.storage import ObjectStorageHook
 from airflow_mlops_provider.links.storage import object_url
 from airflow_mlops_provider.links.validation import ValidationDocsLink
@@ -89,7 +89,7 @@ class DataValidationOperator(BaseOperator):
 
         uri = self._dataset_uri()
         store = ObjectStorageHook(self.storage_conn_id).get_conn()
-        quarantine = self.quarantine_uri or f"{_data_dir()}/quarantine"
+        quarantine = self.quarantine_uri or f"{data_dir()}/quarantine"
         if self.on_failure == "quarantine" and not store.exists(uri):
             recorded = quarantined_result(uri, quarantine, store)
             if recorded is not None:
@@ -103,7 +103,7 @@ class DataValidationOperator(BaseOperator):
 
         gx_result = validation.run_suite(frame, suite)
         result = validation.summarize(gx_result, len(frame), self.sample_size)
-        docs_uri = self.docs_uri or self._default_docs_uri(context)
+        docs_uri = self.docs_uri or f"{task_output_path(context, 'validation')}.html"
         store.write_bytes(docs_uri, validation.render_data_docs(gx_result).encode())
         docs_url = object_url(docs_uri, store.config)
         ValidationDocsLink.persist(context, docs_url)
@@ -134,20 +134,3 @@ class DataValidationOperator(BaseOperator):
         if "://" in self.suite_path or Path(self.suite_path).is_absolute() or not self.has_dag():
             return self.suite_path
         return str(Path(self.dag.fileloc).parent / self.suite_path)
-
-    def _default_docs_uri(self, context: Context) -> str:
-        ti = context["ti"]
-        map_index = getattr(ti, "map_index", -1)
-        name = ti.task_id if map_index is None or map_index < 0 else f"{ti.task_id}.{map_index}"
-        parts = [_safe(part) for part in (ti.dag_id, ti.run_id, name)]
-        return f"{_data_dir()}/validation/{parts[0]}/{parts[1]}/{parts[2]}.html"
-
-
-def _data_dir() -> str:
-    """``[mlops] data_dir``, where unset paths default."""
-    return str(conf.get("mlops", "data_dir", fallback="/tmp/airflow-mlops")).rstrip("/")
-
-
-def _safe(part: str) -> str:
-    """A path segment with only letters, digits, dots, dashes and underscores."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", part)
