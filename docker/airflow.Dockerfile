@@ -18,7 +18,8 @@ COPY --chown=airflow:0 pyproject.toml README.md* /tmp/airflow-mlops-provider/
 COPY --chown=airflow:0 airflow_mlops_provider /tmp/airflow-mlops-provider/airflow_mlops_provider
 
 # Extras:
-# - feast, gx, evidently: the feature, validation and drift tasks run in the Airflow workers.
+# - feast, gx, evidently: the feature, validation and drift tasks run in the Airflow workers; feast[redis]
+#   adds the client of compose's Redis online store (not in the constraints: redis<8 and hiredis resolve freely).
 # - trainer (torch, mlflow, pandas, pyarrow): GPU training runs in the trainer image, but the workers need
 #   torch too. PromoteModelOperator loads the challenger's and the champion's pyfunc models, which wrap a
 #   torch network, to score them on the holdout set. The `local` training backend also runs the trainer as
@@ -32,6 +33,7 @@ RUN pip install --no-cache-dir \
         --extra-index-url https://download.pytorch.org/whl/cpu \
         "apache-airflow==${AIRFLOW_VERSION}" \
         "/tmp/airflow-mlops-provider[trainer,feast,gx,evidently]" \
+        "feast[redis]" \
     && rm -rf /tmp/airflow-mlops-provider
 
 # Fail the build, not the first DAG run, if the provider or the trainer entry point is broken.
