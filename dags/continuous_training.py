@@ -49,7 +49,7 @@ Trigger it by hand with the form: every knob is a typed Param.
 with DAG(
     dag_id="continuous_training",
     schedule=AssetOrTimeSchedule(
-        # run_immediately=0: deploying or unpausing the DAG does not start a training of the slot just past.
+        # run_immediately=0: the first deployment does not start a training for the Sunday just past.
         timetable=CronTriggerTimetable("0 3 * * 0", timezone="UTC", run_immediately=timedelta(0)),
         assets=DRIFT,
     ),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, CronTriggerTimetable, Param
 
 from airflow_mlops_provider.config import data_dir
+from airflow_mlops_provider.core.drift_episodes import EpisodePolicy
 from airflow_mlops_provider.operators.drift import DriftCheckOperator
 
 DATA_DIR = data_dir()
@@ -24,9 +25,9 @@ offline data; or the data at `current_uri`, e.g. batch-inference predictions) wi
 the `champion` version of `model_name` (found through its `mlops.dataset_uri` / `mlops.dataset_digest`
 tags), on the model's features, with Evidently's tests. The report is linked from the task. When the
 share of drifted columns reaches `drift_share`, an event of the `churn_drift` asset is emitted, and
-`continuous_training` retrains on it: once per drift episode against a champion (state in `[mlops]
-data_dir`/drift_state/churn_monitor.json), so re-checking the same data never retrains twice. The task is
-skipped while there is no champion yet, or no data in the window.
+`continuous_training` retrains on it: once per drift episode against a champion, at most every 3 days
+(state in `[mlops] data_dir`/drift_state/churn_monitor.json), so re-checking the same data never retrains
+twice. The task is skipped while there is no champion yet, or no data in the window.
 """
 
 with DAG(
@@ -58,4 +59,7 @@ with DAG(
         drift_config={"drift_share": "{{ params.drift_share }}"},
         drift_asset=DRIFT,
         state_uri=f"{DATA_DIR}/drift_state/churn_monitor.json",
+        # At most one drift-triggered retraining every 3 days: a retrained champion's training rows still
+        # mostly predate the shift until the training window moves past it, so the next check drifts again.
+        episode_policy=EpisodePolicy(cooldown_seconds=3 * 86_400),
     )

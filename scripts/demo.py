@@ -51,7 +51,7 @@ from embedded_stack import (
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from airflow_mlops_provider.core.datasets import write_dataset
+from airflow_mlops_provider.core.datasets import is_dataset_file, write_dataset
 from airflow_mlops_provider.core.demo_data import generate_batch
 
 REPO = Path(__file__).resolve().parents[1]
@@ -250,11 +250,11 @@ def land(data_dir: Path, batches: list[Batch]) -> None:
 
 
 def landed(data_dir: Path) -> list[str]:
-    """The names of the files waiting in the landing zone.
+    """The names of the batch files waiting in the landing zone (other files are not batches).
 
     :param data_dir: ``[mlops] data_dir``.
     """
-    return sorted(path.name for path in (data_dir / "landing").glob("*") if path.is_file())
+    return sorted(path.name for path in (data_dir / "landing").glob("*") if is_dataset_file(str(path)))
 
 
 def trigger(api: AirflowApi, dag_id: str, conf: dict[str, Any]) -> str:
@@ -300,11 +300,12 @@ def report_batches(api: AirflowApi, tis: list[dict[str, Any]]) -> None:
     :param api: the Airflow API.
     :param tis: the ingestion run's task instances.
     """
-    if not any(ti["task_id"].endswith("validate_batch") for ti in tis):
+    expanded = [ti for ti in tis if ti["map_index"] >= 0]  # a run without batches has only the unexpanded ones
+    if not expanded:
         print("  no batch for this run: the landing zone was empty (an earlier run took the batches)", flush=True)
         return
-    ingested = [ti for ti in tis if ti["task_id"].endswith("ingest_batch") and ti["state"] == "success"]
-    gates = [ti for ti in tis if ti["task_id"].endswith("validate_batch") and ti["state"] == "skipped"]
+    ingested = [ti for ti in expanded if ti["task_id"].endswith("ingest_batch") and ti["state"] == "success"]
+    gates = [ti for ti in expanded if ti["task_id"].endswith("validate_batch") and ti["state"] == "skipped"]
     print(f"  ingested {len(ingested)} batch(es) into Feast; quarantined {len(gates)}", flush=True)
     for ti in gates:
         result = api.xcom(ti, "validation_result") or {}
@@ -315,14 +316,35 @@ def report_batches(api: AirflowApi, tis: list[dict[str, Any]]) -> None:
 
 
 def check_drift_after(api: AirflowApi, stack: Stack, known: list[str]) -> dict[str, Any] | None:
-    """Follow the ``drift_monitor`` run that the new features started; return its drift summary, if any.
+    """Follow the ``drift_monitor`` runs that the new features started; return the drift summary, if any.
+
+    Ingestion split over two runs starts two checks: each is followed, and the first that found drift (else
+    the last that checked anything) is returned.
 
     :param api: the Airflow API.
     :param stack: the servers that must stay alive meanwhile.
     :param known: the DAG's run ids before the ingestion.
     """
-    run_id = wait_for_new_run(api, stack, DRIFT_DAG, known, "asset_triggered", ASSET_RUN_TIMEOUT)
-    print("The new features started a drift check (asset churn_features_refreshed):", flush=True)
+    followed = set(known)
+    summaries: list[dict[str, Any]] = []
+    new = [wait_for_new_run(api, stack, DRIFT_DAG, known, "asset_triggered", ASSET_RUN_TIMEOUT)]
+    while new:
+        for run_id in new:
+            print("The new features started a drift check (asset churn_features_refreshed):", flush=True)
+            summary = follow_drift_check(api, stack, run_id)
+            summaries += [summary] if summary is not None else []
+            followed.add(run_id)
+        new = [r for r in run_ids(api, DRIFT_DAG) if r not in followed and r.startswith("asset_triggered")]
+    return next((s for s in summaries if s["dataset_drift"]), summaries[-1] if summaries else None)
+
+
+def follow_drift_check(api: AirflowApi, stack: Stack, run_id: str) -> dict[str, Any] | None:
+    """Follow one ``drift_monitor`` run and print its verdict; return its summary, ``None`` if it skipped.
+
+    :param api: the Airflow API.
+    :param stack: the servers that must stay alive meanwhile.
+    :param run_id: the run.
+    """
     (check,) = [ti for ti in run_to_end(api, stack, DRIFT_DAG, run_id) if ti["task_id"] == "check_drift"]
     if check["state"] == "skipped":
         reasons = log_lines(api, stack, check, lambda line: "Nothing to check" in line)

@@ -11,6 +11,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from airflow_mlops_provider._optional import require_extra
 from airflow_mlops_provider.config import task_output_path
+from airflow_mlops_provider.core.drift_episodes import EpisodePolicy
 from airflow_mlops_provider.hooks.feast import FeastHook
 from airflow_mlops_provider.hooks.mlflow import MlflowHook
 from airflow_mlops_provider.hooks.storage import ObjectStorageHook
@@ -28,7 +29,8 @@ class DriftCheckOperator(BaseOperator):
     ``reference_uri``. The current data is a dataset (features, or batch-inference predictions), or the
     offline data of a Feast ``feature_view``, optionally cut to ``[window_start, window_end)`` on
     ``time_column`` (for a feature view, by default its timestamp field). The task is skipped, with the
-    reason, while the model has no ``model_alias`` version yet or no current row falls in the window.
+    reason, while the model has no ``model_alias`` version yet, the feature view has no data yet, or no
+    current row falls in the window.
     The compared columns are ``columns``, else the model's features, else the columns both share minus
     the target, split, time, ids and ``exclude_columns``. Verdicts follow Evidently's tests and defaults
     (see ``drift_config``).
@@ -38,8 +40,9 @@ class DriftCheckOperator(BaseOperator):
     the dataset drifted, and only then, an event of ``drift_asset`` is emitted, with the model and the
     drifted columns in its extra: through an ``AssetAlias`` outlet, because a plain ``Asset`` outlet emits
     an event on every successful run. With ``state_uri``, checks share :class:`DriftTrigger`'s episode
-    state: one event per drift episode against a reference, and none for a window already judged (a
-    daily check of unchanged data, or a second run on the same new data, does not retrain again).
+    state and ``episode_policy``: one event per drift episode against a reference, and none for a window
+    already judged (a daily check of unchanged data, or a second run on the same new data, does not
+    retrain again).
 
     :param current_uri: the current data: a file, or a ``/``-terminated prefix of parquet/CSV files, local
         or ``s3://`` (templated).
@@ -62,6 +65,9 @@ class DriftCheckOperator(BaseOperator):
     :param drift_asset: the asset that receives an event when drift is found.
     :param state_uri: the episode state's JSON document, local or ``s3://`` (templated); ``None``: every
         drifted check emits.
+    :param episode_policy: debounce, cooldown and cap of events with ``state_uri``; by default one event
+        per episode. A cooldown spaces out retrainings while a retrained champion's (temporally split)
+        training rows still predate the shift: a new champion starts a new episode.
     :param mlflow_conn_id: the ``mlflow`` connection.
     :param feast_conn_id: the ``feast`` connection, for ``feature_view``.
     :param storage_conn_id: the ``mlops_s3`` connection; ``None`` uses the environment.
@@ -92,6 +98,7 @@ class DriftCheckOperator(BaseOperator):
         always_report: bool = False,
         drift_asset: Asset | None = None,
         state_uri: str | None = None,
+        episode_policy: EpisodePolicy | None = None,
         mlflow_conn_id: str = MlflowHook.default_conn_name,
         feast_conn_id: str = FeastHook.default_conn_name,
         storage_conn_id: str | None = None,
@@ -121,6 +128,7 @@ class DriftCheckOperator(BaseOperator):
         self.report_prefix = report_prefix
         self.always_report = always_report
         self.state_uri = state_uri
+        self.episode_policy = episode_policy or EpisodePolicy()
         self.mlflow_conn_id = mlflow_conn_id
         self.feast_conn_id = feast_conn_id
         self.storage_conn_id = storage_conn_id
@@ -131,7 +139,7 @@ class DriftCheckOperator(BaseOperator):
         from airflow_mlops_provider.core.datasets import dataset_digest
         from airflow_mlops_provider.core.drift import DriftConfig
         from airflow_mlops_provider.core.drift_check import EmptyWindowError, compare, drift_summary, load_window
-        from airflow_mlops_provider.core.drift_episodes import EpisodePolicy, EpisodeStateFile
+        from airflow_mlops_provider.core.drift_episodes import EpisodeStateFile
         from airflow_mlops_provider.core.drift_report import render_report, store_report
         from airflow_mlops_provider.hooks.lineage import AliasNotSetError, reference_set
         from airflow_mlops_provider.links.storage import object_url
@@ -144,7 +152,12 @@ class DriftCheckOperator(BaseOperator):
             reference = reference_set(
                 self.reference_uri, self.model_name, self.model_alias, self.mlflow_conn_id, self.split_value
             )
-            current = load_window(current_uri, store, time_column, self.window_start, self.window_end)
+            try:
+                current = load_window(current_uri, store, time_column, self.window_start, self.window_end)
+            except FileNotFoundError as err:
+                if self.current_uri:  # a dataset that should be there
+                    raise
+                raise EmptyWindowError(f"feature view {self.feature_view!r} has no data yet: {err}") from err
             reference_frame = reference.load(store)
             exclude = [time_column, *self.exclude_columns]
             result = compare(reference, reference_frame, current, config, self.columns, exclude)
@@ -169,7 +182,7 @@ class DriftCheckOperator(BaseOperator):
         if self.state_uri:
             states = EpisodeStateFile(self.state_uri, store)
             state = states.load()
-            decision = state.observe(EpisodePolicy(), reference.key, window, result.dataset_drift, time.time())
+            decision = state.observe(self.episode_policy, reference.key, window, result.dataset_drift, time.time())
             self.log.info("Episode: %s", decision.reason)
             signal, summary["episode"] = decision.fire, decision.reason
             states.save(state)

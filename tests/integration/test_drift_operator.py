@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from airflow.sdk import Asset
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
@@ -14,6 +15,8 @@ from airflow.sdk.execution_time.context import OutletEventAccessors
 from mlflow import MlflowClient
 
 from airflow_mlops_provider.core import demo_data
+from airflow_mlops_provider.core.datasets import write_dataset
+from airflow_mlops_provider.core.drift_episodes import EpisodePolicy
 from airflow_mlops_provider.links.drift import DriftReportLink
 from airflow_mlops_provider.operators.drift import DriftCheckOperator
 from airflow_mlops_provider.triggers.drift import DriftTrigger
@@ -145,12 +148,18 @@ def test_current_data_from_a_feast_feature_view_window(
 
 
 def test_no_champion_yet_or_no_data_in_the_window_skips_with_the_reason(
-    data: DriftData, mlflow_connection: str, task_context: Context, tmp_path: Path
+    data: DriftData, mlflow_connection: str, feast_repo: Path, task_context: Context, tmp_path: Path
 ) -> None:
     _register_champion(mlflow_connection, MODEL, data.reference, data.reference_digest)
     no_champion = DriftCheckOperator(task_id="check_drift", model_name=f"{MODEL}_new", current_uri=data.clean)
     with pytest.raises(AirflowSkipException, match=f"model '{MODEL}_new' has no version aliased 'champion'"):
         no_champion.execute(task_context("check_drift"))
+    no_data = DriftCheckOperator(task_id="check_drift", model_name=MODEL, feature_view="customer_stats")
+    with pytest.raises(AirflowSkipException, match="feature view 'customer_stats' has no data yet"):
+        no_data.execute(task_context("check_drift"))
+    missing = DriftCheckOperator(task_id="check_drift", model_name=MODEL, current_uri=str(tmp_path / "none.parquet"))
+    with pytest.raises(AirflowFailException, match=r"none\.parquet"):  # a named dataset that is not there fails
+        missing.execute(task_context("check_drift"))
     empty = DriftCheckOperator(
         task_id="check_drift", model_name=MODEL, current_uri=data.clean, time_column="event_timestamp",
         window_start="2030-01-01",
@@ -181,3 +190,28 @@ def test_with_episode_state_the_same_drift_signals_once(
         events.append(len(context["outlet_events"][op.drift_alias].asset_alias_events))
     assert events == [1, 0, 0]
     assert summary["episode"] == "drift; this episode was already reported"
+
+
+def test_a_new_champion_starts_a_new_episode_unless_the_cooldown_holds_it_back(
+    data: DriftData, mlflow_connection: str, task_context: Context, tmp_path: Path
+) -> None:
+    model = f"{MODEL}_cooldown"
+    retrained = tmp_path / "retrained.parquet"  # another training set: another reference
+    frame = pd.read_parquet(data.reference).iloc[100:]
+    digest = write_dataset(frame, str(retrained))
+    for policy, expected in ((EpisodePolicy(), [1, 1]), (EpisodePolicy(cooldown_seconds=3600), [1, 0])):
+        state = str(tmp_path / f"state_{policy.cooldown_seconds}.json")
+        events = []
+        # The first champion sees drift; then a retrained champion, and newer data, still drifted.
+        checks = ((data.reference, data.reference_digest, data.drifted), (str(retrained), digest, data.drifted_later))
+        for reference, reference_digest, current in checks:
+            _register_champion(mlflow_connection, model, reference, reference_digest)
+            context = task_context("check_drift")
+            op = DriftCheckOperator(
+                task_id="check_drift", model_name=model, current_uri=current, drift_asset=DRIFT,
+                state_uri=state, episode_policy=policy, report_prefix=str(tmp_path / "report"),
+            )  # fmt: skip
+            context["outlet_events"] = OutletEventAccessors()
+            op.execute(context)
+            events.append(len(context["outlet_events"][op.drift_alias].asset_alias_events))
+        assert events == expected, policy
