@@ -18,32 +18,12 @@ import pytest
 from airflow_mlops_provider.core.datasets import dataset_digest, read_dataset, write_dataset
 from airflow_mlops_provider.core.storage import ObjectStore, StorageConfig
 from airflow_mlops_provider.hooks.storage import CONNECTION_TYPE_INFO, ObjectStorageHook
-from tests.fixtures.s3_server import S3Server, free_port
+from tests.fixtures.s3_server import S3Server, free_port, set_storage_connection
 
 pytestmark = pytest.mark.integration
 
 CONN_ID = "mlops_s3_test"
 SECRET = "s3cr3t-that-must-never-leak-9f8e7d"
-
-
-def _set_connection(monkeypatch: pytest.MonkeyPatch, config: StorageConfig) -> None:
-    """Define ``CONN_ID`` the way a deployment would: an ``AIRFLOW_CONN_*`` JSON env var."""
-    conn = {
-        "conn_type": "mlops_s3",
-        "login": config.access_key_id,
-        "password": config.secret_access_key,
-        "extra": {"endpoint_url": config.endpoint_url, "region_name": config.region_name},
-    }
-    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(conn))
-
-
-@pytest.fixture(params=["local", "s3"])
-def store_root(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[ObjectStore, str]:
-    """The same store contract on both backends: ``(store, root URI without trailing slash)``."""
-    if request.param == "local":
-        return ObjectStore(), str(tmp_path / "root")
-    server: S3Server = request.getfixturevalue("s3_server")
-    return ObjectStore(server.config), request.getfixturevalue("s3_bucket")
 
 
 @pytest.fixture
@@ -175,9 +155,9 @@ def test_bad_credentials_raise_permission_error(
 def test_hook_test_connection_reports_bad_credentials(
     s3_auth_server: S3Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _set_connection(monkeypatch, s3_auth_server.config)
+    set_storage_connection(monkeypatch, CONN_ID, s3_auth_server.config)
     assert ObjectStorageHook(CONN_ID).test_connection()[0] is True
-    _set_connection(monkeypatch, replace(s3_auth_server.config, secret_access_key=SECRET))
+    set_storage_connection(monkeypatch, CONN_ID, replace(s3_auth_server.config, secret_access_key=SECRET))
     ok, message = ObjectStorageHook(CONN_ID).test_connection()
     assert ok is False
     assert "PermissionError" in message
@@ -190,7 +170,7 @@ def test_hook_test_connection_reports_bad_credentials(
 def test_hook_reads_the_connection_from_an_env_var(
     secret_config: StorageConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _set_connection(monkeypatch, secret_config)
+    set_storage_connection(monkeypatch, CONN_ID, secret_config)
     hook = ObjectStorageHook(storage_conn_id=CONN_ID)
     assert hook.get_config() == secret_config
     assert hook.env() == {
@@ -207,7 +187,7 @@ def test_hook_reads_the_connection_from_an_env_var(
 def test_hook_round_trips_a_dataset(
     secret_config: StorageConfig, s3_bucket: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _set_connection(monkeypatch, secret_config)
+    set_storage_connection(monkeypatch, CONN_ID, secret_config)
     store = ObjectStorageHook(CONN_ID).get_conn()
     df = pd.DataFrame({"x": [1.0, 2.0], "y": ["a", "b"]})
     uri = f"{s3_bucket}/features/part-0001.parquet"
@@ -219,12 +199,12 @@ def test_hook_round_trips_a_dataset(
 def test_hook_test_connection_ok_and_unreachable(
     secret_config: StorageConfig, s3_bucket: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _set_connection(monkeypatch, secret_config)
+    set_storage_connection(monkeypatch, CONN_ID, secret_config)
     ok, message = ObjectStorageHook(CONN_ID).test_connection()
     assert ok is True, message
     assert f"Connected to {secret_config.endpoint_url}" in message
     endpoint = f"http://127.0.0.1:{free_port()}"
-    _set_connection(monkeypatch, replace(secret_config, endpoint_url=endpoint))
+    set_storage_connection(monkeypatch, CONN_ID, replace(secret_config, endpoint_url=endpoint))
     ok, message = ObjectStorageHook(CONN_ID).test_connection()
     assert ok is False
     assert message.startswith("ConnectionError") and endpoint in message
@@ -259,7 +239,7 @@ def test_secret_never_in_repr_messages_or_logs(
     monkeypatch: pytest.MonkeyPatch,
     debug_logs: pytest.LogCaptureFixture,
 ) -> None:
-    _set_connection(monkeypatch, secret_config)
+    set_storage_connection(monkeypatch, CONN_ID, secret_config)
     hook = ObjectStorageHook(CONN_ID)
     store = hook.get_conn()
     store.write_bytes(f"{s3_bucket}/a", b"1")

@@ -16,21 +16,12 @@ from airflow_mlops_provider.core.quarantine import RESULT_SUFFIX, quarantine_bat
 from airflow_mlops_provider.core.storage import ObjectStore
 from airflow_mlops_provider.links.validation import ValidationDocsLink
 from airflow_mlops_provider.operators.validation import DataValidationOperator
-from tests.fixtures.s3_server import S3Server
+from tests.fixtures.s3_server import S3Server, set_storage_connection
 
 pytestmark = pytest.mark.integration
 
 RAW_SUITE = str(Path(__file__).resolve().parents[2] / "dags" / "expectations" / "churn_raw_batch.json")
 CONN_ID = "mlops_s3_validation"
-
-
-@pytest.fixture(params=["local", "s3"])
-def store_root(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[ObjectStore, str]:
-    """``(store, root URI)`` on both backends."""
-    if request.param == "local":
-        return ObjectStore(), str(tmp_path / "root")
-    server: S3Server = request.getfixturevalue("s3_server")
-    return ObjectStore(server.config), request.getfixturevalue("s3_bucket")
 
 
 def test_quarantine_moves_the_batch_and_writes_its_result_beside_it(store_root: tuple[ObjectStore, str]) -> None:
@@ -57,13 +48,7 @@ def test_gate_on_s3_stores_docs_links_them_and_quarantines(
     task_context: Callable[..., dict[str, Any]],
 ) -> None:
     config = s3_server.config
-    conn = {
-        "conn_type": "mlops_s3",
-        "login": config.access_key_id,
-        "password": config.secret_access_key,
-        "extra": {"endpoint_url": config.endpoint_url, "region_name": config.region_name},
-    }
-    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(conn))
+    set_storage_connection(monkeypatch, CONN_ID, config)
     store = ObjectStore(config)
     batch = demo_data.generate_batch(300, "2024-06-01", seed=8)
     bad_uri = f"{s3_bucket}/landing/2024-06-02.parquet"
