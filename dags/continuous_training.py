@@ -11,6 +11,7 @@ from airflow_mlops_provider.operators.features import TrainingDatasetOperator
 from airflow_mlops_provider.operators.registry import PromoteModelOperator, RegisterModelOperator
 from airflow_mlops_provider.operators.training import GPUTrainingOperator
 from airflow_mlops_provider.operators.validation import DataValidationOperator
+from airflow_mlops_provider.run_windows import days_before_run
 
 DATA_DIR = data_dir()
 NUMERIC = ["tenure_months", "monthly_charges", "support_calls", "usage_gb"]
@@ -19,8 +20,7 @@ TARGET = "churned"
 CHAMPION_MODEL = Asset(name="churn_model_champion", uri="mlflow://models/churn/champion", group="model")
 DRIFT = Asset(name="churn_drift", uri="mlops://drift/churn", group="drift")
 #: The training window: the `window_days` days before the run (its trigger time, for a drift-triggered run).
-WINDOW_START = "{{ (dag_run.run_after - macros.timedelta(days=params.window_days)).isoformat() }}"
-WINDOW_END = "{{ dag_run.run_after.isoformat() }}"
+WINDOW_START, WINDOW_END = days_before_run("params.window_days")
 
 DOC = """
 ### Continuous training of the churn model

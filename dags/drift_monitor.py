@@ -7,8 +7,10 @@ from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, CronTriggerTimetable, P
 from airflow_mlops_provider.config import data_dir
 from airflow_mlops_provider.core.drift_episodes import EpisodePolicy
 from airflow_mlops_provider.operators.drift import DriftCheckOperator
+from airflow_mlops_provider.run_windows import days_before_run
 
 DATA_DIR = data_dir()
+WINDOW_START, WINDOW_END = days_before_run("params.window_days")
 #: Updated by feature_ingestion once per run that ingested new batches.
 FEATURES_REFRESHED = Asset(name="churn_features_refreshed", uri="mlops://features/churn/refreshed", group="feature")
 #: Receives an event, with the model and the drifted columns, only when drift is found.
@@ -54,8 +56,8 @@ with DAG(
         current_uri="{{ params.current_uri }}",
         feature_view="customer_stats",
         time_column="event_timestamp",
-        window_start="{{ (dag_run.run_after - macros.timedelta(days=params.window_days)).isoformat() }}",
-        window_end="{{ dag_run.run_after.isoformat() }}",
+        window_start=WINDOW_START,
+        window_end=WINDOW_END,
         drift_config={"drift_share": "{{ params.drift_share }}"},
         drift_asset=DRIFT,
         state_uri=f"{DATA_DIR}/drift_state/churn_monitor.json",
