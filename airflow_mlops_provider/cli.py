@@ -17,8 +17,8 @@ PROG = "airflow-mlops"
 
 def _suite_init(args: argparse.Namespace) -> int:
     """Profile ``args.source`` into a suite, check it on the same data, and write it to ``args.out``."""
-    from airflow_mlops_provider.core.datasets import read_dataset
-    from airflow_mlops_provider.core.suite_profiler import ProfileOptions, profile_suite
+    from airflow_mlops_provider.core.io.datasets import read_dataset
+    from airflow_mlops_provider.core.validation.profiler import ProfileOptions, profile_suite
 
     out = Path(args.out)
     if out.exists() and not args.force:
@@ -30,7 +30,7 @@ def _suite_init(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as err:
         return _error(str(err))
     if args.check:
-        from airflow_mlops_provider.core.validation import validate_frame
+        from airflow_mlops_provider.core.validation.suites import validate_frame
 
         result = validate_frame(frame, suite)
         if not result.success:

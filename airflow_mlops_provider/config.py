@@ -1,23 +1,103 @@
-"""The ``[mlops]`` data location, and the default output paths of task instances under it."""
+"""The ``[mlops]`` configuration section: its options, their readers, and the data locations under ``data_dir``.
+
+Importing this module is cheap (provider discovery reads :data:`OPTIONS`); Airflow's configuration is
+read only when a value is asked for.
+"""
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
-
-from airflow.sdk import conf
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-DEFAULT_DATA_DIR = "/tmp/airflow-mlops"
+SECTION: Final = "mlops"
+BACKENDS: Final = ("local", "kubernetes")
 _UNSAFE_SEGMENT_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 
 
+@dataclass(frozen=True)
+class Option:
+    """One ``[mlops]`` option.
+
+    :param description: what it sets (shown by ``airflow config list``).
+    :param default: the value when unset; ``None`` for none.
+    :param example: an example value.
+    """
+
+    description: str
+    default: str | None
+    example: str | None = None
+
+
+#: The section's options, by name (env ``AIRFLOW__MLOPS__<NAME>``).
+OPTIONS: Final = {
+    "training_backend": Option(
+        "Where GPUTrainingOperator runs the trainer: ``local`` (a subprocess of the worker, the embedded "
+        "default) or ``kubernetes`` (a GPU pod).",
+        "local",
+        "kubernetes",
+    ),
+    "trainer_image": Option("The trainer image for the kubernetes backend.", "airflow-mlops-provider/trainer:0.1.0"),
+    "namespace": Option("Namespace of training pods (default: the connection's).", None),
+    "data_dir": Option(
+        "Where the example DAGs and unset output paths keep data (local path or s3:// URI): landing/ (raw "
+        "feature batches), ingested/, quarantine/, training_sets/, validation/ (Data Docs), drift_reports/, "
+        "drift_state/.",
+        "/tmp/airflow-mlops",
+    ),
+}
+
+
+def option(name: str) -> str | None:
+    """The configured value of ``[mlops] name``, else its default.
+
+    :param name: a key of :data:`OPTIONS`.
+    """
+    from airflow.sdk import conf
+
+    value = conf.get(SECTION, name, fallback=None)
+    return str(value) if value not in (None, "") else OPTIONS[name].default
+
+
+def training_backend(explicit: str | None = None) -> str:
+    """The backend to train on: ``explicit``, else ``[mlops] training_backend``, else ``local``.
+
+    :param explicit: a backend named by the task, overriding configuration.
+    """
+    backend = explicit or option("training_backend") or BACKENDS[0]
+    if backend not in BACKENDS:
+        raise ValueError(f"Unknown training backend {backend!r}; choose one of {BACKENDS}")
+    return backend
+
+
 def data_dir() -> str:
-    """``[mlops] data_dir`` (env ``AIRFLOW__MLOPS__DATA_DIR``) without a trailing ``/``: a local directory or
-    an ``s3://`` prefix where the example DAGs keep their data and unset output paths default."""
-    return str(conf.get("mlops", "data_dir", fallback=DEFAULT_DATA_DIR)).rstrip("/")
+    """``[mlops] data_dir`` without a trailing ``/``: a local directory or an ``s3://`` prefix where the
+    example DAGs keep their data and unset output paths default."""
+    return str(option("data_dir")).rstrip("/")
+
+
+class DataFolder:
+    """The folders under ``data_dir``."""
+
+    LANDING: Final = "landing"  # raw batches arrive
+    INGESTED: Final = "ingested"  # ingested raw batches: the spine of training sets
+    QUARANTINE: Final = "quarantine"  # batches that failed validation, with their results
+    TRAINING_SETS: Final = "training_sets"
+    VALIDATION: Final = "validation"  # Data Docs
+    DRIFT_REPORTS: Final = "drift_reports"
+    DRIFT_STATE: Final = "drift_state"  # drift episode state
+
+
+def data_path(folder: str, *parts: str) -> str:
+    """``<data_dir>/<folder>/<parts...>``.
+
+    :param folder: a :class:`DataFolder`.
+    :param parts: further path segments (a trailing ``""`` gives a ``/``-terminated prefix).
+    """
+    return "/".join([data_dir(), folder, *parts])
 
 
 def safe_segment(part: str) -> str:
@@ -33,9 +113,9 @@ def task_output_path(context: Context, folder: str) -> str:
     """``<data_dir>/<folder>/<dag_id>/<run_id>/<task_id>[.<map_index>]``, each part a safe segment.
 
     :param context: the running task's context.
-    :param folder: the kind of output, e.g. ``validation``.
+    :param folder: a :class:`DataFolder`, e.g. ``validation``.
     """
     ti = context["ti"]
     map_index = getattr(ti, "map_index", -1)
     name = ti.task_id if map_index is None or map_index < 0 else f"{ti.task_id}.{map_index}"
-    return "/".join([data_dir(), folder, *(safe_segment(part) for part in (ti.dag_id, ti.run_id, name))])
+    return data_path(folder, *(safe_segment(part) for part in (ti.dag_id, ti.run_id, name)))

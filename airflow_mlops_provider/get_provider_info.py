@@ -20,6 +20,7 @@ def _string_option(description: str, default: str | None, example: str | None = 
 def get_provider_info() -> dict[str, Any]:
     """Describe the provider: hooks, connection types, operators, links and its config section."""
     from airflow_mlops_provider import __version__
+    from airflow_mlops_provider.config import OPTIONS, SECTION
 
     return {
         "package-name": "airflow-mlops-provider",
@@ -71,26 +72,9 @@ def get_provider_info() -> dict[str, Any]:
             f"{PACKAGE}.links.drift.DriftReportLink",
         ],
         "config": {
-            "mlops": {
+            SECTION: {
                 "description": "Settings of the MLOps (continuous training) provider.",
-                "options": {
-                    "training_backend": _string_option(
-                        "Where GPUTrainingOperator runs the trainer: ``local`` (a subprocess of the worker, "
-                        "the embedded default) or ``kubernetes`` (a GPU pod).",
-                        "local",
-                        "kubernetes",
-                    ),
-                    "trainer_image": _string_option(
-                        "The trainer image for the kubernetes backend.",
-                        "airflow-mlops-provider/trainer:0.1.0",
-                    ),
-                    "namespace": _string_option("Namespace of training pods (default: the connection's).", None),
-                    "data_dir": _string_option(
-                        "Where the example DAGs read and write data (local path or s3:// URI): landing/ (raw "
-                        "feature batches), ingested/, training_sets/, validation/ (Data Docs), quarantine/.",
-                        "/tmp/airflow-mlops",
-                    ),
-                },
+                "options": {name: _string_option(o.description, o.default, o.example) for name, o in OPTIONS.items()},
             }
         },
     }

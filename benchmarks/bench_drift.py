@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from airflow_mlops_provider.core.drift import DriftConfig, DriftResult, compute_drift
+from airflow_mlops_provider.core.drift.compute import DriftConfig, DriftResult, compute_drift
 
 COLUMNS = 20
 SHIFTS = [("none", 0.0, 1.0)] * 8 + [("mean", 0.01, 1.0), ("mean", 0.2, 1.0)] * 4 + [("scale", 0.0, 1.02)] * 2

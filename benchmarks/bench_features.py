@@ -34,11 +34,11 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 
-from airflow_mlops_provider.core import demo_data
-from airflow_mlops_provider.core.feast_repo import apply_repo, feature_view, load_repo, open_store
-from airflow_mlops_provider.core.feature_batches import conform_batch, read_batch
-from airflow_mlops_provider.core.offline_source import materialization_window, part_uri, write_part
-from airflow_mlops_provider.core.point_in_time import MissingFeaturesPolicy, point_in_time_join
+from airflow_mlops_provider.core.features.batches import conform_batch, read_batch
+from airflow_mlops_provider.core.features.feast_repo import apply_repo, feature_view, load_repo, open_store
+from airflow_mlops_provider.core.features.offline_source import materialization_window, part_uri, write_part
+from airflow_mlops_provider.core.features.point_in_time import MissingFeaturesPolicy, point_in_time_join
+from demo import data as demo_data
 
 REPO = Path(__file__).resolve().parents[1] / "dags" / "feature_repo"
 VIEW, SERVICE = "customer_stats", "churn_v1"

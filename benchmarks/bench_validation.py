@@ -21,15 +21,15 @@ from typing import Any
 
 import pandas as pd
 
-from airflow_mlops_provider.core import demo_data
-from airflow_mlops_provider.core.suite_profiler import ProfileOptions, profile_suite
-from airflow_mlops_provider.core.validation import (
+from airflow_mlops_provider.core.validation.profiler import ProfileOptions, profile_suite
+from airflow_mlops_provider.core.validation.suites import (
     DEFAULT_SAMPLE_SIZE,
     load_suite,
     run_suite,
     summarize,
     validate_frame,
 )
+from demo import data as demo_data
 
 
 def raw_gx(df: pd.DataFrame, suite: dict[str, Any]) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, CronTriggerTimetable, Param
 
 from airflow_mlops_provider.config import data_dir
-from airflow_mlops_provider.core.drift_episodes import EpisodePolicy
+from airflow_mlops_provider.core.drift.episodes import EpisodePolicy
 from airflow_mlops_provider.operators.drift import DriftCheckOperator
 from airflow_mlops_provider.run_windows import days_before_run
 

@@ -56,7 +56,7 @@ def wait_for_batches() -> PokeReturnValue:
     from airflow.sdk import get_current_context
     from airflow.sdk.exceptions import AirflowSkipException
 
-    from airflow_mlops_provider.core.datasets import is_dataset_file
+    from airflow_mlops_provider.core.io.datasets import is_dataset_file
     from airflow_mlops_provider.hooks.storage import ObjectStorageHook
 
     landing = ObjectStorageHook(None).get_conn().list(f"{data_dir()}/landing/")

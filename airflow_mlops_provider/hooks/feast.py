@@ -72,7 +72,7 @@ class FeastHook(BaseHook):
     def get_conn(self) -> FeatureStore:
         """The (cached) ``feast.FeatureStore``."""
         if self._store is None:
-            from airflow_mlops_provider.core.feast_repo import open_store
+            from airflow_mlops_provider.core.features.feast_repo import open_store
 
             self._store = open_store(*self.settings())
         return self._store

@@ -173,14 +173,9 @@ class MlflowHook(BaseHook):
         :param model_name: the registered model.
         :param alias: e.g. ``champion``.
         """
-        from mlflow.exceptions import MlflowException
+        from airflow_mlops_provider.core.models.lineage import alias_version
 
-        try:
-            return str(self.get_conn().get_model_version_by_alias(model_name, alias).version)
-        except MlflowException as err:
-            if err.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
-                return None
-            raise
+        return alias_version(self.get_conn(), model_name, alias)
 
     def move_alias(self, model_name: str, alias: str, version: str, expected_current: str | None) -> None:
         """Point ``alias`` at ``version`` only if it still points at ``expected_current`` (compare-and-set).

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from airflow.sdk import BaseHook
+from airflow.sdk.exceptions import AirflowNotFoundException
 from airflow.sdk.log import mask_secret
 
-from airflow_mlops_provider.core.storage import SECRET_ENV_KEYS, ObjectStore, StorageConfig
+from airflow_mlops_provider.core.io.storage import SECRET_ENV_KEYS, ObjectStore, StorageConfig
 
 #: The provider-info ``connection-types`` entry for ``mlops_s3`` (declarative connection form).
 CONNECTION_TYPE_INFO: dict[str, Any] = {
@@ -40,8 +41,9 @@ class ObjectStorageHook(BaseHook):
     The connection's login is the access key id, its password the secret key, and its extra holds
     ``endpoint_url`` and ``region_name``. Missing credentials fall back to boto3's own lookup.
 
-    :param storage_conn_id: the connection id; ``None`` takes every setting from the ``AWS_*`` environment
-        (and is enough for local paths).
+    :param storage_conn_id: the connection id. The default, ``mlops_s3_default``, falls back to the
+        ``AWS_*`` environment when no such connection exists; ``None`` always takes the environment (and
+        is enough for local paths). Operators, sensors and triggers follow the same rule.
     """
 
     conn_name_attr = "storage_conn_id"
@@ -57,11 +59,14 @@ class ObjectStorageHook(BaseHook):
     def get_config(self) -> StorageConfig:
         """Build the storage settings from the connection, or from the environment without one."""
         if self.storage_conn_id is None:
-            config = StorageConfig.from_env()
-            if config.secret_access_key:
-                mask_secret(config.secret_access_key)
-            return config
-        conn = self.get_connection(self.storage_conn_id)
+            return self._config_from_env()
+        try:
+            conn = self.get_connection(self.storage_conn_id)
+        except AirflowNotFoundException:
+            if self.storage_conn_id != self.default_conn_name:
+                raise
+            self.log.info("No %r connection: storage settings come from the environment", self.storage_conn_id)
+            return self._config_from_env()
         extra = conn.extra_dejson
         return StorageConfig(
             endpoint_url=extra.get("endpoint_url") or None,
@@ -69,6 +74,13 @@ class ObjectStorageHook(BaseHook):
             secret_access_key=conn.password or None,
             region_name=extra.get("region_name") or None,
         )
+
+    @staticmethod
+    def _config_from_env() -> StorageConfig:
+        config = StorageConfig.from_env()
+        if config.secret_access_key:
+            mask_secret(config.secret_access_key)
+        return config
 
     def get_conn(self) -> ObjectStore:
         """Return the (cached) :class:`ObjectStore` for this connection."""

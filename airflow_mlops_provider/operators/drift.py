@@ -11,7 +11,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from airflow_mlops_provider._optional import require_extra
 from airflow_mlops_provider.config import task_output_path
-from airflow_mlops_provider.core.drift_episodes import EpisodePolicy
+from airflow_mlops_provider.core.drift.episodes import EpisodePolicy
 from airflow_mlops_provider.hooks.feast import FeastHook
 from airflow_mlops_provider.hooks.mlflow import MlflowHook
 from airflow_mlops_provider.hooks.storage import ObjectStorageHook
@@ -57,7 +57,7 @@ class DriftCheckOperator(BaseOperator):
     :param window_end: exclusive end of the current window (templated).
     :param columns: the columns to compare (templated).
     :param exclude_columns: columns never compared.
-    :param drift_config: :class:`~airflow_mlops_provider.core.drift.DriftConfig` fields, e.g.
+    :param drift_config: :class:`~airflow_mlops_provider.core.drift.compute.DriftConfig` fields, e.g.
         ``{"num_method": "ks", "drift_share": 0.3}`` (templated; numbers may be strings).
     :param report_prefix: where the report goes (templated); by default
         ``<[mlops] data_dir>/drift_reports/<dag_id>/<run_id>/<task_id>``.
@@ -136,13 +136,18 @@ class DriftCheckOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         """Compare, store the report, link it, emit the drift event if drifted, and return the summary."""
         require_extra("evidently")
-        from airflow_mlops_provider.core.datasets import dataset_digest
-        from airflow_mlops_provider.core.drift import DriftConfig
-        from airflow_mlops_provider.core.drift_check import EmptyWindowError, compare, drift_summary, load_window
-        from airflow_mlops_provider.core.drift_episodes import EpisodeStateFile
-        from airflow_mlops_provider.core.drift_report import render_report, store_report
-        from airflow_mlops_provider.hooks.lineage import AliasNotSetError, reference_set
-        from airflow_mlops_provider.links.storage import object_url
+        from airflow_mlops_provider.core.drift.check import (
+            EmptyWindowError,
+            compare,
+            drift_summary,
+            load_window,
+        )
+        from airflow_mlops_provider.core.drift.compute import DriftConfig
+        from airflow_mlops_provider.core.drift.episodes import EpisodeStateFile
+        from airflow_mlops_provider.core.drift.report import render_report, store_report
+        from airflow_mlops_provider.core.io.datasets import dataset_digest
+        from airflow_mlops_provider.core.io.urls import object_url
+        from airflow_mlops_provider.core.models.lineage import AliasNotSetError, reference_set
 
         storage = ObjectStorageHook(self.storage_conn_id)
         store = storage.get_conn()
@@ -200,7 +205,7 @@ class DriftCheckOperator(BaseOperator):
         if not self.feature_view:
             raise AirflowFailException("No current data: set current_uri or feature_view")
         require_extra("feast")
-        from airflow_mlops_provider.core.feast_repo import feature_view
+        from airflow_mlops_provider.core.features.feast_repo import feature_view
 
         try:
             view = feature_view(FeastHook(self.feast_conn_id).get_conn(), self.feature_view)

@@ -68,8 +68,13 @@ class FeastApplyOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         """Load the repo, check it against the champion's feature service, and apply it."""
         require_extra("feast")
-        from airflow_mlops_provider.core.feast_repo import apply_repo, load_repo, registry_definitions, repo_definitions
-        from airflow_mlops_provider.core.feature_specs import breaking_changes
+        from airflow_mlops_provider.core.features.feast_repo import (
+            apply_repo,
+            load_repo,
+            registry_definitions,
+            repo_definitions,
+        )
+        from airflow_mlops_provider.core.features.specs import breaking_changes
 
         hook = FeastHook(self.feast_conn_id)
         store = hook.get_conn()
@@ -155,9 +160,9 @@ class FeatureIngestionOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         """Check, append and materialize the batch; record the asset event."""
         require_extra("feast")
-        from airflow_mlops_provider.core import feature_batches as batches
-        from airflow_mlops_provider.core.feast_repo import feature_view
-        from airflow_mlops_provider.core.offline_source import materialization_window, part_uri, write_part
+        from airflow_mlops_provider.core.features import batches
+        from airflow_mlops_provider.core.features.feast_repo import feature_view
+        from airflow_mlops_provider.core.features.offline_source import materialization_window, part_uri, write_part
 
         store = FeastHook(self.feast_conn_id).get_conn()
         storage = ObjectStorageHook(self.storage_conn_id).get_conn()
@@ -259,15 +264,15 @@ class TrainingDatasetOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         """Join, apply the missing-features policy, split, write, and return the reference."""
         require_extra("feast")
-        from airflow_mlops_provider.core.datasets import write_dataset
-        from airflow_mlops_provider.core.feast_repo import feature_service, historical_features
-        from airflow_mlops_provider.core.point_in_time import (
+        from airflow_mlops_provider.core.features.feast_repo import feature_service, historical_features
+        from airflow_mlops_provider.core.features.point_in_time import (
             MissingFeaturesPolicy,
             load_spine,
             parse_window,
             point_in_time_join,
         )
-        from airflow_mlops_provider.core.splits import temporal_split
+        from airflow_mlops_provider.core.io.datasets import write_dataset
+        from airflow_mlops_provider.core.io.splits import temporal_split
 
         store = FeastHook(self.feast_conn_id).get_conn()
         storage = ObjectStorageHook(self.storage_conn_id).get_conn()

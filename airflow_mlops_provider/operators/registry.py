@@ -169,8 +169,8 @@ class PromoteModelOperator(_RegistryOperator):
         self.storage_conn_id = storage_conn_id
 
     def _policy(self) -> Any:
-        from airflow_mlops_provider.core.metrics import METRIC_DIRECTIONS
-        from airflow_mlops_provider.core.promotion import PromotionPolicy
+        from airflow_mlops_provider.core.models.metrics import METRIC_DIRECTIONS
+        from airflow_mlops_provider.core.models.promotion import PromotionPolicy
 
         if self.metric not in METRIC_DIRECTIONS:
             raise AirflowFailException(f"Unknown metric {self.metric!r}; choose one of {sorted(METRIC_DIRECTIONS)}")
@@ -185,9 +185,9 @@ class PromoteModelOperator(_RegistryOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         """Score both models on the holdout set, decide, and move the aliases or tag the rejection."""
         require_extra("trainer")
-        from airflow_mlops_provider.core.datasets import dataset_digest, read_dataset
-        from airflow_mlops_provider.core.evaluation import holdout_frame
-        from airflow_mlops_provider.core.promotion import decide_promotion
+        from airflow_mlops_provider.core.io.datasets import dataset_digest, read_dataset
+        from airflow_mlops_provider.core.models.evaluation import holdout_frame
+        from airflow_mlops_provider.core.models.promotion import decide_promotion
 
         policy = self._policy()
         hook = MlflowHook(self.mlflow_conn_id)
@@ -239,7 +239,7 @@ class PromoteModelOperator(_RegistryOperator):
         return record
 
     def _score(self, model_uri: str, holdout: Any) -> float:
-        from airflow_mlops_provider.core.evaluation import score_model
+        from airflow_mlops_provider.core.models.evaluation import score_model
 
         try:
             return score_model(model_uri, holdout, self.target, self.task)[self.metric]

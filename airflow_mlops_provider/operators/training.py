@@ -11,10 +11,10 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
-from airflow.sdk import conf
 from kubernetes.client import models as k8s
 
 from airflow_mlops_provider._optional import require_extra
+from airflow_mlops_provider.config import option, training_backend
 from airflow_mlops_provider.hooks.mlflow import MlflowHook
 from airflow_mlops_provider.hooks.storage import ObjectStorageHook
 from airflow_mlops_provider.links.mlflow import MlflowRunLink
@@ -22,22 +22,8 @@ from airflow_mlops_provider.links.mlflow import MlflowRunLink
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-BACKENDS = ("local", "kubernetes")
 TRAINER_MODULE = "airflow_mlops_provider.training"
-DEFAULT_TRAINER_IMAGE = "airflow-mlops-provider/trainer:0.1.0"
 GPU_TOLERATION = k8s.V1Toleration(key="nvidia.com/gpu", operator="Exists", effect="NoSchedule")
-
-
-def training_backend(explicit: str | None = None) -> str:
-    """The backend to train on: ``explicit``, else ``[mlops] training_backend`` (env
-    ``AIRFLOW__MLOPS__TRAINING_BACKEND``), else ``local``.
-
-    :param explicit: a backend named by the task, overriding configuration.
-    """
-    backend = explicit or conf.get("mlops", "training_backend", fallback="local")
-    if backend not in BACKENDS:
-        raise ValueError(f"Unknown training backend {backend!r}; choose one of {BACKENDS}")
-    return backend
 
 
 class GPUTrainingOperator(KubernetesPodOperator):
@@ -117,8 +103,8 @@ class GPUTrainingOperator(KubernetesPodOperator):
         kwargs.setdefault("do_xcom_push", True)
         kwargs.setdefault("multiple_outputs", True)
         super().__init__(
-            image=image or conf.get("mlops", "trainer_image", fallback=DEFAULT_TRAINER_IMAGE),
-            namespace=namespace or conf.get("mlops", "namespace", fallback=None),
+            image=image or option("trainer_image"),
+            namespace=namespace or option("namespace"),
             cmds=["python", "-m", TRAINER_MODULE],
             **kwargs,
         )

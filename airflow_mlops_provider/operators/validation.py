@@ -12,8 +12,8 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from airflow_mlops_provider._optional import require_extra
 from airflow_mlops_provider.config import data_dir, task_output_path
+from airflow_mlops_provider.core.io.urls import object_url
 from airflow_mlops_provider.hooks.storage import ObjectStorageHook
-from airflow_mlops_provider.links.storage import object_url
 from airflow_mlops_provider.links.validation import ValidationDocsLink
 
 if TYPE_CHECKING:
@@ -83,9 +83,9 @@ class DataValidationOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         """Validate, store the Data Docs, then pass, warn, fail or quarantine."""
         require_extra("gx")
-        from airflow_mlops_provider.core import validation
-        from airflow_mlops_provider.core.datasets import read_dataset
-        from airflow_mlops_provider.core.quarantine import quarantine_batch, quarantined_result
+        from airflow_mlops_provider.core.io.datasets import read_dataset
+        from airflow_mlops_provider.core.validation import suites as validation
+        from airflow_mlops_provider.core.validation.quarantine import quarantine_batch, quarantined_result
 
         uri = self._dataset_uri()
         store = ObjectStorageHook(self.storage_conn_id).get_conn()

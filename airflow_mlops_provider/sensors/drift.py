@@ -30,7 +30,7 @@ class DriftSensor(BaseSensorOperator):
     :param time_column: the current data's event-time column.
     :param lookback_seconds: check only rows newer than the newest row minus this.
     :param columns: the columns to compare (templated); by default the model's features.
-    :param drift_config: :class:`~airflow_mlops_provider.core.drift.DriftConfig` fields (templated).
+    :param drift_config: :class:`~airflow_mlops_provider.core.drift.compute.DriftConfig` fields (templated).
     :param state_uri: where the episode state lives (templated); ``None``: this wait only.
     :param report_prefix: where Evidently's report of the drifted window goes (templated).
     :param deferrable: wait in the triggerer rather than in a worker slot.
@@ -108,7 +108,7 @@ class DriftSensor(BaseSensorOperator):
         return self._finish(context, event)
 
     def _finish(self, context: Context, summary: dict[str, Any]) -> dict[str, Any]:
-        from airflow_mlops_provider.links.storage import object_url
+        from airflow_mlops_provider.core.io.urls import object_url
 
         self.log.info("Drift in %s: columns %s", summary["current_uri"], summary["drifted_columns"])
         if summary.get("report_uri"):

@@ -55,8 +55,8 @@ class FeatureFreshnessSensor(BaseSensorOperator):
     def _trigger(self) -> FeatureFreshnessTrigger:
         """The trigger for this view's source, which is looked up in the Feast registry."""
         require_extra("feast")
-        from airflow_mlops_provider.core.feast_repo import feature_view
-        from airflow_mlops_provider.core.feature_batches import to_utc
+        from airflow_mlops_provider.core.features.batches import to_utc
+        from airflow_mlops_provider.core.features.feast_repo import feature_view
 
         view = feature_view(FeastHook(self.feast_conn_id).get_conn(), self.feature_view)
         return FeatureFreshnessTrigger(

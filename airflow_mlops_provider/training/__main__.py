@@ -8,8 +8,8 @@ import os
 import sys
 from collections.abc import Sequence
 
-from airflow_mlops_provider.training.config import parse_config
 from airflow_mlops_provider.training.errors import TrainerInputError
+from airflow_mlops_provider.training.options import parse_config
 
 log = logging.getLogger("airflow_mlops_provider.training")
 

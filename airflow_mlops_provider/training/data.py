@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_numeric_dtype
 
-from airflow_mlops_provider.core.datasets import read_dataset
-from airflow_mlops_provider.core.storage import ObjectStore
-from airflow_mlops_provider.training.config import TrainConfig
+from airflow_mlops_provider.core.io.datasets import read_dataset
+from airflow_mlops_provider.core.io.storage import ObjectStore
 from airflow_mlops_provider.training.errors import TrainerInputError
+from airflow_mlops_provider.training.options import TrainConfig
 
 SPLITS = ("train", "validation", "holdout")
 

@@ -15,12 +15,12 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from airflow_mlops_provider.core.metrics import compute_metrics
-from airflow_mlops_provider.training.config import TrainConfig
+from airflow_mlops_provider.core.models.metrics import compute_metrics
 from airflow_mlops_provider.training.data import Splits
 from airflow_mlops_provider.training.encoding import FeatureEncoder
 from airflow_mlops_provider.training.errors import TrainerInputError, TrainingDivergedError
 from airflow_mlops_provider.training.model import TabularMLP, predict_raw
+from airflow_mlops_provider.training.options import TrainConfig
 
 log = logging.getLogger(__name__)
 

@@ -13,13 +13,13 @@ from mlflow.data.pandas_dataset import from_pandas
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 
-from airflow_mlops_provider.core.datasets import dataset_digest
-from airflow_mlops_provider.core.storage import ObjectStore
-from airflow_mlops_provider.training.config import TrainConfig
+from airflow_mlops_provider.core.io.datasets import dataset_digest
+from airflow_mlops_provider.core.io.storage import ObjectStore
 from airflow_mlops_provider.training.data import load_dataset, split_dataset
 from airflow_mlops_provider.training.encoding import FeatureEncoder
 from airflow_mlops_provider.training.errors import TrainerInputError
 from airflow_mlops_provider.training.loop import evaluate, train_model
+from airflow_mlops_provider.training.options import TrainConfig
 from airflow_mlops_provider.training.pyfunc_model import log_pyfunc_model
 
 log = logging.getLogger(__name__)

@@ -18,15 +18,15 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
-from airflow_mlops_provider.core.drift_episodes import EpisodePolicy, EpisodeStateFile
+from airflow_mlops_provider.core.drift.episodes import EpisodePolicy, EpisodeStateFile
 from airflow_mlops_provider.hooks.mlflow import MlflowHook
 from airflow_mlops_provider.hooks.storage import ObjectStorageHook
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from airflow_mlops_provider.core.drift_check import ReferenceSet
-    from airflow_mlops_provider.core.storage import ObjectStore
+    from airflow_mlops_provider.core.drift.check import ReferenceSet
+    from airflow_mlops_provider.core.io.storage import ObjectStore
 
 
 class DriftTrigger(BaseEventTrigger):
@@ -41,7 +41,7 @@ class DriftTrigger(BaseEventTrigger):
     :param lookback_seconds: check only rows newer than the newest row minus this.
     :param columns: the columns to compare; by default the model's features, else the shared columns.
     :param exclude_columns: columns never compared.
-    :param drift_config: :class:`~airflow_mlops_provider.core.drift.DriftConfig` fields.
+    :param drift_config: :class:`~airflow_mlops_provider.core.drift.compute.DriftConfig` fields.
     :param state_uri: where the episode state lives (a JSON file, local or ``s3://``); ``None`` keeps it
         in memory, lost when the trigger restarts.
     :param debounce: drifted windows in a row that start an episode.
@@ -152,11 +152,16 @@ class DriftTrigger(BaseEventTrigger):
         No champion yet, a missing current dataset or an empty window is not an error: there is just
         nothing to check yet.
         """
-        from airflow_mlops_provider.core.datasets import dataset_digest
-        from airflow_mlops_provider.core.drift import DriftConfig
-        from airflow_mlops_provider.core.drift_check import EmptyWindowError, compare, drift_summary, load_window
-        from airflow_mlops_provider.core.drift_report import render_report, store_report
-        from airflow_mlops_provider.hooks.lineage import AliasNotSetError, reference_set
+        from airflow_mlops_provider.core.drift.check import (
+            EmptyWindowError,
+            compare,
+            drift_summary,
+            load_window,
+        )
+        from airflow_mlops_provider.core.drift.compute import DriftConfig
+        from airflow_mlops_provider.core.drift.report import render_report, store_report
+        from airflow_mlops_provider.core.io.datasets import dataset_digest
+        from airflow_mlops_provider.core.models.lineage import AliasNotSetError, reference_set
 
         store = self._object_store()
         lookback = None if self.lookback_seconds is None else timedelta(seconds=self.lookback_seconds)

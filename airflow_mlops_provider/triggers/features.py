@@ -55,7 +55,7 @@ class FeatureFreshnessTrigger(BaseTrigger):
 
     def latest(self) -> pd.Timestamp | None:
         """Read the source's newest event timestamp now (blocking); ``None`` while it has no rows."""
-        from airflow_mlops_provider.core.offline_source import max_event_timestamp
+        from airflow_mlops_provider.core.features.offline_source import max_event_timestamp
         from airflow_mlops_provider.hooks.storage import ObjectStorageHook
 
         store = ObjectStorageHook(self.storage_conn_id).get_conn()
@@ -66,7 +66,7 @@ class FeatureFreshnessTrigger(BaseTrigger):
 
         :param latest: the newest event timestamp, from :meth:`latest`.
         """
-        from airflow_mlops_provider.core.feature_batches import to_utc
+        from airflow_mlops_provider.core.features.batches import to_utc
 
         return latest is not None and latest >= to_utc(self.target)
 

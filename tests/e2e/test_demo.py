@@ -1,4 +1,4 @@
-"""End to end: ``scripts/demo.py`` runs the whole continuous-training loop, then leaves nothing behind.
+"""End to end: ``python -m demo`` runs the whole continuous-training loop, then leaves nothing behind.
 
 The loop: batches ingested into Feast (a corrupt one quarantined with its Data Docs), a first model trained
 on a point-in-time training set, drifted batches ingested, drift found by the drift monitor, and retraining
@@ -19,8 +19,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-DEMO = REPO / "scripts" / "demo.py"
+from tests.paths import REPO
+
 DEMO_TIMEOUT = 1700
 
 pytestmark = pytest.mark.e2e
@@ -33,7 +33,7 @@ def run_demo(home: Path) -> tuple[int, str]:
     """
     env = os.environ | {"DEMO_HOME": str(home), "DEMO_EXIT": "1"}
     with subprocess.Popen(
-        [sys.executable, str(DEMO)],
+        [sys.executable, "-m", "demo"],
         env=env,
         cwd=REPO,
         stdout=subprocess.PIPE,

@@ -18,12 +18,12 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from airflow_mlops_provider.core import demo_data
-from airflow_mlops_provider.core.datasets import write_dataset
+from airflow_mlops_provider.core.io.datasets import write_dataset
 from airflow_mlops_provider.operators.features import FeatureIngestionOperator
+from demo import data as demo_data
+from tests.paths import REPO
 
 pytestmark = pytest.mark.integration
-REPO = Path(__file__).resolve().parents[2]
 MODEL = "gate_test"
 
 RUN_DAG = """

@@ -14,12 +14,12 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from airflow.sdk.execution_time.context import OutletEventAccessors
 from mlflow import MlflowClient
 
-from airflow_mlops_provider.core import demo_data
-from airflow_mlops_provider.core.datasets import write_dataset
-from airflow_mlops_provider.core.drift_episodes import EpisodePolicy
+from airflow_mlops_provider.core.drift.episodes import EpisodePolicy
+from airflow_mlops_provider.core.io.datasets import write_dataset
 from airflow_mlops_provider.links.drift import DriftReportLink
 from airflow_mlops_provider.operators.drift import DriftCheckOperator
 from airflow_mlops_provider.triggers.drift import DriftTrigger
+from demo import data as demo_data
 from tests.fixtures.drift_data import DriftData, write_drift_data
 
 pytestmark = pytest.mark.integration

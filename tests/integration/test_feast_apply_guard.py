@@ -11,7 +11,7 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException
 from mlflow import MlflowClient
 
-from airflow_mlops_provider.core.feast_repo import open_store
+from airflow_mlops_provider.core.features.feast_repo import open_store
 from airflow_mlops_provider.operators.features import FEATURE_SERVICE_TAG, FeastApplyOperator
 
 pytestmark = pytest.mark.integration

@@ -12,17 +12,17 @@ import pandas as pd
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_mlops_provider.core import demo_data
-from airflow_mlops_provider.core.datasets import dataset_digest, read_dataset
-from airflow_mlops_provider.core.feast_repo import open_store
-from airflow_mlops_provider.core.storage import ObjectStore
+from airflow_mlops_provider.core.features.feast_repo import open_store
+from airflow_mlops_provider.core.io.datasets import dataset_digest, read_dataset
+from airflow_mlops_provider.core.io.storage import ObjectStore
 from airflow_mlops_provider.operators.features import (
     FeatureIngestionOperator,
     TrainingDatasetOperator,
     feature_view_asset,
 )
-from airflow_mlops_provider.training.config import TrainConfig
 from airflow_mlops_provider.training.data import load_dataset, split_dataset
+from airflow_mlops_provider.training.options import TrainConfig
+from demo import data as demo_data
 from tests.fixtures.s3_server import S3Server
 
 pytestmark = pytest.mark.integration

@@ -60,7 +60,7 @@ def test_bad_settings_fail_clearly(monkeypatch: pytest.MonkeyPatch, extra: dict[
 def test_feast_is_imported_without_torch_which_still_loads_on_use() -> None:
     code = (
         "import sys\n"
-        "from airflow_mlops_provider.core.feast_repo import import_feast\n"
+        "from airflow_mlops_provider.core.features.feast_repo import import_feast\n"
         "import_feast()\n"
         "before = 'torch' in sys.modules\n"
         "from feast.torch_wrapper import get_torch\n"

@@ -15,11 +15,11 @@ import pytest
 from airflow.sdk.exceptions import AirflowException, TaskDeferred
 from airflow.triggers.base import TriggerEvent
 
-from airflow_mlops_provider.core import demo_data
-from airflow_mlops_provider.core.offline_source import max_event_timestamp, write_part
-from airflow_mlops_provider.core.storage import ObjectStore
+from airflow_mlops_provider.core.features.offline_source import max_event_timestamp, write_part
+from airflow_mlops_provider.core.io.storage import ObjectStore
 from airflow_mlops_provider.sensors.features import FeatureFreshnessSensor
 from airflow_mlops_provider.triggers.features import FeatureFreshnessTrigger
+from demo import data as demo_data
 from tests.fixtures.s3_server import S3Server
 
 pytestmark = pytest.mark.integration

@@ -15,8 +15,8 @@ import jsonschema
 import pandas as pd
 import pytest
 
-from airflow_mlops_provider.core.datasets import dataset_digest, read_dataset, write_dataset
-from airflow_mlops_provider.core.storage import ObjectStore, StorageConfig
+from airflow_mlops_provider.core.io.datasets import dataset_digest, read_dataset, write_dataset
+from airflow_mlops_provider.core.io.storage import ObjectStore, StorageConfig
 from airflow_mlops_provider.hooks.storage import CONNECTION_TYPE_INFO, ObjectStorageHook
 from tests.fixtures.s3_server import S3Server, free_port, set_storage_connection
 
@@ -249,7 +249,7 @@ def test_secret_never_in_repr_messages_or_logs(
     with pytest.raises(FileNotFoundError) as info:
         store.read_bytes(f"{s3_bucket}/a")
     hook.test_connection()
-    assert any(r.name == "airflow_mlops_provider.core.storage" for r in debug_logs.records)
+    assert any(r.name == "airflow_mlops_provider.core.io.storage" for r in debug_logs.records)
     for text in (repr(secret_config), str(secret_config), repr(store), str(info.value), debug_logs.text):
         assert SECRET not in text
 

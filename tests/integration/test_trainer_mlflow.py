@@ -18,21 +18,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from airflow_mlops_provider.core.datasets import dataset_digest, write_dataset
-from airflow_mlops_provider.core.demo_data import (
+from airflow_mlops_provider.core.io.datasets import dataset_digest, write_dataset
+from airflow_mlops_provider.core.models.metrics import compute_metrics
+from airflow_mlops_provider.training.__main__ import main
+from demo.data import (
     FEATURES_CATEGORICAL,
     FEATURES_NUMERIC,
     TARGET,
     assign_splits,
     generate_batch,
 )
-from airflow_mlops_provider.core.metrics import compute_metrics
-from airflow_mlops_provider.training.__main__ import main
 from tests.fixtures.mlflow_server import MlflowServer
+from tests.paths import REPO
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPO
 EPOCHS = 4
 ARGS = [
     "--target",

@@ -17,14 +17,14 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
-from airflow_mlops_provider.core import demo_data
-from airflow_mlops_provider.core.datasets import write_dataset
+from airflow_mlops_provider.core.io.datasets import write_dataset
 from airflow_mlops_provider.operators.registry import (
     PromoteModelOperator,
     RegisterModelOperator,
     RollbackModelOperator,
 )
 from airflow_mlops_provider.operators.training import GPUTrainingOperator
+from demo import data as demo_data
 
 pytestmark = pytest.mark.integration
 MODEL = "churn_it"

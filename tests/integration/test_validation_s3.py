@@ -4,23 +4,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 from airflow.sdk.exceptions import AirflowSkipException
 
-from airflow_mlops_provider.core import demo_data
-from airflow_mlops_provider.core.datasets import read_dataset, write_dataset
-from airflow_mlops_provider.core.quarantine import RESULT_SUFFIX, quarantine_batch, quarantined_result
-from airflow_mlops_provider.core.storage import ObjectStore
+from airflow_mlops_provider.core.io.datasets import read_dataset, write_dataset
+from airflow_mlops_provider.core.io.storage import ObjectStore
+from airflow_mlops_provider.core.validation.quarantine import RESULT_SUFFIX, quarantine_batch, quarantined_result
 from airflow_mlops_provider.links.validation import ValidationDocsLink
 from airflow_mlops_provider.operators.validation import DataValidationOperator
+from demo import data as demo_data
 from tests.fixtures.s3_server import S3Server, set_storage_connection
+from tests.paths import DAGS
 
 pytestmark = pytest.mark.integration
 
-RAW_SUITE = str(Path(__file__).resolve().parents[2] / "dags" / "expectations" / "churn_raw_batch.json")
+RAW_SUITE = str(DAGS / "expectations" / "churn_raw_batch.json")
 CONN_ID = "mlops_s3_validation"
 
 

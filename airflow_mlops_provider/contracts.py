@@ -1,0 +1,291 @@
+"""The vocabulary shared by the trainer, the operators, the DAGs, the demo and the tests.
+
+Everything one part writes and another reads is named here, once: MLflow tag keys and run params,
+registry aliases, the results tasks return (their keys are the XCom keys of ``task.output[...]``) and
+the Assets of a model. This module imports nothing heavy and nothing of Airflow at import time, so the
+trainer image, which has no Airflow, reads it too.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Final, TypedDict
+
+if TYPE_CHECKING:
+    from airflow.sdk import Asset, AssetWatcher
+
+# --- Registry aliases -------------------------------------------------------------------------------
+#: The version in production; promotion moves it, drift checks and the apply guard follow it.
+CHAMPION: Final = "champion"
+#: The champion before the last promotion; rollback restores it.
+PREVIOUS_CHAMPION: Final = "previous_champion"
+
+# --- Promotion outcomes -----------------------------------------------------------------------------
+PROMOTED: Final = "promoted"
+REJECTED: Final = "rejected"
+
+
+class Tag:
+    """MLflow tag keys: on training runs (written by the trainer and the training operator) and on model
+    versions (written by registration and promotion)."""
+
+    #: The training set's URI and its content digest (``core.io.datasets.dataset_digest``).
+    DATASET_URI: Final = "mlops.dataset_uri"
+    DATASET_DIGEST: Final = "mlops.dataset_digest"
+    #: The logged model's URI; a run without it has not finished training.
+    MODEL_URI: Final = "mlops.model_uri"
+    #: The Feast feature service and the ``[start, end)`` window the training set came from.
+    FEATURE_SERVICE: Final = "mlops.feature_service"
+    DATA_WINDOW: Final = "mlops.data_window"
+    #: The Airflow task instance that trained (the MLflow run has an id of its own).
+    AIRFLOW_DAG_ID: Final = "mlops.airflow_dag_id"
+    AIRFLOW_RUN_ID: Final = "mlops.airflow_run_id"
+    AIRFLOW_TASK_ID: Final = "mlops.airflow_task_id"
+    AIRFLOW_TRY_NUMBER: Final = "mlops.airflow_try_number"
+    #: Where the trainer ran: ``local`` or ``kubernetes``, and its image.
+    TRAINER_BACKEND: Final = "mlops.trainer_backend"
+    TRAINER_IMAGE: Final = "mlops.trainer_image"
+    #: ``<dag_id>/<run_id>/<task_id>`` of the task that registered the version.
+    REGISTERED_BY: Final = "mlops.registered_by"
+    #: The promotion record (JSON) and its parts, on the challenger version.
+    PROMOTION: Final = "mlops.promotion"
+    PROMOTION_DECISION: Final = "mlops.promotion.decision"
+    PROMOTION_REASON: Final = "mlops.promotion.reason"
+    PROMOTION_CHALLENGER_SCORE: Final = "mlops.promotion.challenger_score"
+    PROMOTION_CHAMPION_SCORE: Final = "mlops.promotion.champion_score"
+    PROMOTION_CHAMPION_VERSION: Final = "mlops.promotion.champion_version"
+    #: The reason a challenger was rejected (a short key, easy to filter on in the MLflow UI).
+    REJECTED: Final = REJECTED
+    #: Why a champion was rolled back, on the demoted version.
+    ROLLED_BACK: Final = "mlops.rolled_back"
+
+    #: Run tags copied onto the model version at registration: its lineage.
+    LINEAGE: Final = (
+        DATASET_URI,
+        DATASET_DIGEST,
+        FEATURE_SERVICE,
+        DATA_WINDOW,
+        AIRFLOW_DAG_ID,
+        AIRFLOW_RUN_ID,
+        TRAINER_BACKEND,
+        TRAINER_IMAGE,
+    )
+    #: The tags of the promotion decision, as the demo and the README show them.
+    PROMOTION_TAGS: Final = (
+        PROMOTION_DECISION,
+        PROMOTION_REASON,
+        PROMOTION_CHALLENGER_SCORE,
+        PROMOTION_CHAMPION_SCORE,
+        PROMOTION_CHAMPION_VERSION,
+    )
+
+
+class RunParam:
+    """MLflow run params the trainer logs (``TrainConfig`` field names) and the drift check reads back."""
+
+    TARGET: Final = "target"
+    NUMERIC_FEATURES: Final = "numeric_features"
+    CATEGORICAL_FEATURES: Final = "categorical_features"
+    SPLIT_COLUMN: Final = "split_column"
+    PROBLEM_TYPE: Final = "problem_type"
+
+
+class Split:
+    """The values of a dataset's split column."""
+
+    COLUMN: Final = "split"
+    TRAIN: Final = "train"
+    VALIDATION: Final = "validation"
+    HOLDOUT: Final = "holdout"
+
+
+# --- Task results: what each operator returns; every key is also its own XCom (``task.output[key]``) --
+
+
+class TrainingResult(TypedDict):
+    """``GPUTrainingOperator``: the MLflow run that trained, and what it produced."""
+
+    mlflow_run_id: str
+    experiment_id: str
+    model_uri: str
+    metrics: dict[str, float]
+    dataset_uri: str | None
+    dataset_digest: str | None
+
+
+class RegistrationResult(TypedDict):
+    """``RegisterModelOperator``: the version made from a run (``created`` is false on reuse)."""
+
+    model_name: str
+    version: str
+    mlflow_run_id: str
+    model_uri: str
+    created: bool
+
+
+class PromotionRecord(TypedDict, total=False):
+    """``PromoteModelOperator``: the decision (also the ``mlops.promotion`` tag of the version)."""
+
+    promote: bool
+    reason: str
+    metric: str
+    challenger_score: float
+    champion_score: float | None
+    model_name: str
+    version: str
+    champion_version: str | None
+    holdout_uri: str
+    holdout_digest: str
+    holdout_rows: int
+
+
+class RollbackResult(TypedDict):
+    """``RollbackModelOperator``: the restored champion and the demoted version."""
+
+    model_name: str
+    champion: str
+    demoted: str | None
+
+
+class FeastApplyResult(TypedDict):
+    """``FeastApplyOperator``: what was applied, and the feature service the guard protected."""
+
+    project: str
+    feature_views: list[str]
+    feature_services: list[str]
+    protected_service: str | None
+
+
+class IngestionResult(TypedDict):
+    """``FeatureIngestionOperator``: one batch in the offline store, and the materialized range."""
+
+    feature_view: str
+    batch_id: str
+    batch_uri: str
+    part_uri: str
+    rows: int
+    start: str
+    end: str
+
+
+class ArchiveResult(TypedDict):
+    """``ArchiveBatchesOperator``: the batches moved out of the landing zone."""
+
+    batches: list[str]
+    rows: int
+    archived: list[str]
+    quarantined: int
+
+
+class TrainingSetResult(TypedDict):
+    """``TrainingDatasetOperator``: the written set (``digest`` equals the trainer's dataset digest)."""
+
+    uri: str
+    digest: str
+    rows: int
+    dropped: int
+    missing: int
+    filled: int
+    window: str
+    feature_service: str
+
+
+class FreshnessResult(TypedDict):
+    """``FeatureFreshnessSensor``: the newest data of the view and the time it had to reach."""
+
+    feature_view: str
+    latest: str
+    target: str
+
+
+class ValidationRecord(TypedDict, total=False):
+    """``DataValidationOperator``: the compact GX result, in every outcome (pass, warn, fail, quarantine)."""
+
+    success: bool
+    suite_name: str
+    row_count: int
+    statistics: dict[str, Any]
+    failures: list[dict[str, Any]]
+    message: str
+    dataset_uri: str
+    docs_uri: str
+    docs_url: str
+
+
+class DriftSummary(TypedDict, total=False):
+    """``DriftCheckOperator``, ``DriftSensor`` and ``DriftTrigger`` events: what was compared and the verdicts."""
+
+    model_name: str | None
+    model_version: str | None
+    reference_uri: str
+    reference_digest: str | None
+    current_uri: str
+    window_id: str
+    dataset_drift: bool
+    share: float
+    drift_share: float
+    drifted_columns: list[str]
+    reference_rows: int
+    current_rows: int
+    columns: list[dict[str, Any]]
+    report_uri: str
+    episode: str
+
+
+#: What a drift Asset event carries in its extra.
+DRIFT_EVENT_KEYS: Final = ("model_name", "model_version", "drifted_columns", "share", "report_uri")
+
+
+# --- Assets -----------------------------------------------------------------------------------------
+
+
+def champion_asset(model_name: str) -> Asset:
+    """Updated when ``model_name`` gets a new champion; batch inference is scheduled on it.
+
+    :param model_name: the registered model.
+    """
+    from airflow.sdk import Asset
+
+    return Asset(name=f"{model_name}_model_champion", uri=f"mlflow://models/{model_name}/{CHAMPION}", group="model")
+
+
+def drift_asset(model_name: str) -> Asset:
+    """Receives an event, with :data:`DRIFT_EVENT_KEYS`, once per drift episode of ``model_name``'s inputs.
+
+    :param model_name: the registered model.
+    """
+    from airflow.sdk import Asset
+
+    return Asset(name=f"{model_name}_drift", uri=f"mlops://drift/{model_name}", group="drift")
+
+
+def drift_watch_asset(model_name: str, watchers: list[AssetWatcher]) -> Asset:
+    """The event-driven form of :func:`drift_asset`: its events come from ``watchers`` in the triggerer.
+
+    :param model_name: the registered model.
+    :param watchers: e.g. one ``AssetWatcher`` running a ``DriftTrigger``.
+    """
+    from airflow.sdk import Asset
+
+    return Asset(
+        name=f"{model_name}_drift_watch", uri=f"mlops://drift/{model_name}/watch", group="drift", watchers=watchers
+    )
+
+
+def features_refreshed_asset(name: str) -> Asset:
+    """One event per ingestion run that added data (batches, rows), for checks that follow new data.
+
+    :param name: what the features are for, e.g. the model's name.
+    """
+    from airflow.sdk import Asset
+
+    return Asset(name=f"{name}_features_refreshed", uri=f"mlops://features/{name}/refreshed", group="feature")
+
+
+def feature_view_asset(feature_view: str) -> Asset:
+    """A feature view's data; ingestion emits an event on it per batch.
+
+    :param feature_view: the feature view's name.
+    """
+    from airflow.sdk import Asset
+
+    return Asset(name=f"feature_view.{feature_view}", uri=f"feast://feature_views/{feature_view}", group="feature")

@@ -1,0 +1,190 @@
+"""What a drift check compares: the reference set, a time window of current data, and the feature columns."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, TypeAlias
+
+import pandas as pd
+
+from airflow_mlops_provider.core.drift.compute import DriftConfig, DriftResult, compute_drift
+from airflow_mlops_provider.core.io.datasets import dataset_digest, read_dataset, read_datasets
+from airflow_mlops_provider.core.io.storage import ObjectStore
+
+TimeBound: TypeAlias = datetime | str | pd.Timestamp | None
+
+
+class DigestMismatchError(ValueError):
+    """The reference dataset's content is not the one recorded at training time."""
+
+
+class EmptyWindowError(ValueError):
+    """No current rows fall in the requested time window."""
+
+
+@dataclass(frozen=True)
+class ReferenceSet:
+    """The data current data is compared with, usually a model version's training set.
+
+    :param uri: the dataset.
+    :param digest: its recorded :func:`~airflow_mlops_provider.core.io.datasets.dataset_digest` (whole file);
+        ``None`` skips the check.
+    :param features: the model's input columns; empty when unknown.
+    :param target: the label column, never compared.
+    :param split_column: the split column, never compared; rows are filtered on it when present.
+    :param split_value: the rows to keep (the training rows); ``None`` keeps all.
+    :param model_name: the registered model it belongs to, if any.
+    :param model_version: that model's version, if any.
+    """
+
+    uri: str
+    digest: str | None = None
+    features: tuple[str, ...] = ()
+    target: str | None = None
+    split_column: str | None = "split"
+    split_value: str | None = "train"
+    model_name: str | None = None
+    model_version: str | None = None
+
+    @property
+    def key(self) -> str:
+        """What identifies this reference's content: the digest, else the URI."""
+        return self.digest or self.uri
+
+    def load(self, store: ObjectStore | None = None) -> pd.DataFrame:
+        """Read the dataset, check its digest, and keep the ``split_value`` rows.
+
+        :param store: the store to read through.
+        :raises DigestMismatchError: the file changed since the digest was recorded.
+        """
+        frame = read_dataset(self.uri, store=store)
+        if self.digest is not None and (actual := dataset_digest(frame)) != self.digest:
+            raise DigestMismatchError(f"{self.uri} has digest {actual}, but {self.digest} was recorded")
+        if self.split_column and self.split_value is not None and self.split_column in frame.columns:
+            frame = frame[frame[self.split_column] == self.split_value]
+            if frame.empty:
+                raise ValueError(f"{self.uri} has no rows with {self.split_column} == {self.split_value!r}")
+        return frame
+
+
+def load_window(
+    uri: str,
+    store: ObjectStore | None = None,
+    time_column: str | None = None,
+    start: TimeBound = None,
+    end: TimeBound = None,
+    lookback: timedelta | None = None,
+) -> pd.DataFrame:
+    """Read current data, keeping rows with ``start <= time < end`` and within ``lookback`` of the newest row.
+
+    :param uri: the dataset (features, or predictions of batch inference): a file, or a ``/``-terminated
+        prefix whose parquet/CSV files are read together, such as a feature view's offline source.
+    :param store: the store to read through.
+    :param time_column: the event-time column; required by ``start``, ``end`` and ``lookback``.
+    :param start: inclusive lower bound; a naive value is UTC.
+    :param end: exclusive upper bound; a naive value is UTC.
+    :param lookback: keep rows newer than the newest row's time minus this.
+    :raises EmptyWindowError: no rows in the window.
+    :raises ValueError: a bound without a time column, or an unknown time column.
+    """
+    frame = read_datasets(uri, store=store)
+    if time_column is None:
+        if start is not None or end is not None or lookback is not None:
+            raise ValueError("a time window needs time_column")
+        return frame
+    if time_column not in frame.columns:
+        raise ValueError(f"{uri} has no time column {time_column!r}")
+    times = pd.to_datetime(frame[time_column], utc=True)
+    keep = pd.Series(True, index=frame.index)
+    if start is not None:
+        keep &= times >= pd.to_datetime(start, utc=True)
+    if end is not None:
+        keep &= times < pd.to_datetime(end, utc=True)
+    if lookback is not None and keep.any():
+        keep &= times > times[keep].max() - lookback
+    window = frame[keep]
+    if window.empty:
+        raise EmptyWindowError(f"no rows of {uri} in the window [{start}, {end}) with lookback {lookback}")
+    return window
+
+
+def feature_columns(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    columns: Sequence[str] = (),
+    exclude: Iterable[str | None] = (),
+) -> list[str]:
+    """The columns to compare: ``columns``, or those of both frames minus ``exclude``, datetimes and ids.
+
+    An id is an integer or string column whose values are all distinct in both frames.
+
+    :param reference: the reference frame.
+    :param current: the current frame.
+    :param columns: an explicit list, returned as is.
+    :param exclude: columns never compared (target, split, time...); ``None`` entries are ignored.
+    """
+    if columns:
+        return list(columns)
+    skip = {name for name in exclude if name is not None}
+    chosen = [
+        name
+        for name in current.columns
+        if name in reference.columns
+        and name not in skip
+        and not pd.api.types.is_datetime64_any_dtype(current[name])
+        and not (_is_id(reference[name]) and _is_id(current[name]))
+    ]
+    if not chosen:
+        raise ValueError("the reference and current frames share no feature column")
+    return chosen
+
+
+def compare(
+    reference: ReferenceSet,
+    reference_frame: pd.DataFrame,
+    current_frame: pd.DataFrame,
+    config: DriftConfig,
+    columns: Sequence[str] = (),
+    exclude: Iterable[str | None] = (),
+) -> DriftResult:
+    """Compute drift on the given columns, else the model's features, else the shared feature columns.
+
+    :param reference: the reference set (its target and split column are never compared).
+    :param reference_frame: its loaded rows.
+    :param current_frame: the current window.
+    :param config: tests, thresholds and drift share.
+    :param columns: an explicit column list.
+    :param exclude: more columns never compared (e.g. the time column).
+    """
+    chosen = feature_columns(
+        reference_frame,
+        current_frame,
+        columns or reference.features,
+        exclude=[reference.target, reference.split_column, *exclude],
+    )
+    return compute_drift(reference_frame, current_frame, chosen, config)
+
+
+def drift_summary(reference: ReferenceSet, current_uri: str, window_id: str, result: DriftResult) -> dict[str, Any]:
+    """The JSON-serializable record of a check: what was compared, the window's content id, and the verdicts.
+
+    :param reference: the reference set.
+    :param current_uri: the current dataset.
+    :param window_id: the current window's content digest.
+    :param result: the verdicts.
+    """
+    return {
+        "model_name": reference.model_name,
+        "model_version": reference.model_version,
+        "reference_uri": reference.uri,
+        "reference_digest": reference.digest,
+        "current_uri": current_uri,
+        "window_id": window_id,
+        **result.to_dict(),
+    }
+
+
+def _is_id(series: pd.Series) -> bool:
+    return series.dtype.kind in "iuOSU" and len(series) > 1 and bool(series.is_unique)

@@ -1,0 +1,300 @@
+"""Data drift between a reference and a current frame, with Evidently 0.7's verdicts, without Evidently.
+
+:func:`compute_drift` gives, per column, the same test, threshold, score and drift flag as Evidently's
+``ValueDrift`` (and so ``DataDriftPreset``) for the same settings, and the same dataset verdict as its
+``DriftedColumnsCount`` (drifted share >= ``drift_share``). Column kinds are inferred from the current
+frame as Evidently infers them; see :mod:`airflow_mlops_provider.core.drift.stats` for the tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from airflow_mlops_provider.core.drift.stats import (
+    CATEGORICAL,
+    NUMERIC,
+    SCORERS,
+    STAT_TESTS,
+    CategoricalSample,
+    Kind,
+    NumericSample,
+    Sample,
+    default_method,
+)
+
+#: Integer columns with at most this many distinct values are categorical (Evidently's rule).
+INTEGER_CARDINALITY_LIMIT = 10
+_NUMBER_FIELDS = ("threshold", "num_threshold", "cat_threshold", "drift_share")
+
+
+class UnsupportedColumnError(ValueError):
+    """A column whose kind (text, datetime, unknown) has no tabular drift test here."""
+
+
+@dataclass(frozen=True)
+class DriftConfig:
+    """Which test and threshold each column gets, named as in Evidently's ``DataDriftPreset``.
+
+    A per-column setting beats a per-kind one, which beats the all-columns one; a missing method means
+    Evidently's default choice, a missing threshold the chosen test's default.
+
+    :param method: test for every column: ``ks``, ``wasserstein``, ``psi``, ``jensenshannon``, ``chisquare``, ``z``.
+    :param threshold: threshold for every column.
+    :param num_method: test for numeric columns.
+    :param cat_method: test for categorical columns.
+    :param num_threshold: threshold for numeric columns.
+    :param cat_threshold: threshold for categorical columns.
+    :param per_column_method: test by column name.
+    :param per_column_threshold: threshold by column name.
+    :param drift_share: the dataset drifts when at least this share of columns drift.
+    """
+
+    method: str | None = None
+    threshold: float | None = None
+    num_method: str | None = None
+    cat_method: str | None = None
+    num_threshold: float | None = None
+    cat_threshold: float | None = None
+    per_column_method: Mapping[str, str] = field(default_factory=dict)
+    per_column_threshold: Mapping[str, float] = field(default_factory=dict)
+    drift_share: float = 0.5
+
+    def __post_init__(self) -> None:
+        methods = [self.method, self.num_method, self.cat_method, *self.per_column_method.values()]
+        unknown = sorted({m for m in methods if m is not None and m not in STAT_TESTS})
+        if unknown:
+            raise ValueError(f"unknown drift method(s) {unknown}; choose from {sorted(STAT_TESTS)}")
+        if not 0 < self.drift_share <= 1:
+            raise ValueError(f"drift_share must be in (0, 1], got {self.drift_share}")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> DriftConfig:
+        """Build a config from :meth:`to_dict` output or any subset of the fields, e.g. rendered templates.
+
+        Numbers may be given as strings (``"0.05"``); empty strings mean ``None``.
+
+        :param data: field values; ``None`` for all defaults.
+        """
+        fields: dict[str, Any] = {key: None if value == "" else value for key, value in (data or {}).items()}
+        for key in _NUMBER_FIELDS:
+            if fields.get(key) is not None:
+                fields[key] = float(fields[key])
+        if fields.get("per_column_threshold"):
+            fields["per_column_threshold"] = {c: float(t) for c, t in fields["per_column_threshold"].items()}
+        return cls(**fields)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as a JSON-serializable dict."""
+        return asdict(self) | {
+            "per_column_method": dict(self.per_column_method),
+            "per_column_threshold": dict(self.per_column_threshold),
+        }
+
+    def method_for(self, column: str, kind: Kind) -> str | None:
+        """The explicitly configured test of ``column``, or ``None`` for Evidently's default.
+
+        :param column: the column name.
+        :param kind: ``num`` or ``cat``.
+        """
+        by_kind = self.num_method if kind == NUMERIC else self.cat_method
+        return self.per_column_method.get(column, by_kind if by_kind is not None else self.method)
+
+    def threshold_for(self, column: str, kind: Kind) -> float | None:
+        """The explicitly configured threshold of ``column``, or ``None`` for the test's default.
+
+        :param column: the column name.
+        :param kind: ``num`` or ``cat``.
+        """
+        by_kind = self.num_threshold if kind == NUMERIC else self.cat_threshold
+        return self.per_column_threshold.get(column, by_kind if by_kind is not None else self.threshold)
+
+
+@dataclass(frozen=True)
+class ColumnDrift:
+    """One column's verdict.
+
+    :param column: the column name.
+    :param kind: ``num`` or ``cat``.
+    :param method: the test used.
+    :param threshold: the threshold used.
+    :param score: the p-value or distance.
+    :param drifted: whether the column drifted.
+    """
+
+    column: str
+    kind: Kind
+    method: str
+    threshold: float
+    score: float
+    drifted: bool
+
+
+@dataclass(frozen=True)
+class DriftResult:
+    """Every column's verdict and the dataset verdict.
+
+    :param columns: the per-column verdicts, in the order asked.
+    :param drift_share: the share of drifted columns at which the dataset drifts.
+    :param reference_rows: rows in the reference frame.
+    :param current_rows: rows in the current frame.
+    """
+
+    columns: tuple[ColumnDrift, ...]
+    drift_share: float
+    reference_rows: int
+    current_rows: int
+
+    @property
+    def drifted_columns(self) -> list[str]:
+        """The names of the drifted columns."""
+        return [c.column for c in self.columns if c.drifted]
+
+    @property
+    def share(self) -> float:
+        """The share of drifted columns."""
+        return len(self.drifted_columns) / len(self.columns)
+
+    @property
+    def dataset_drift(self) -> bool:
+        """Whether the drifted share reaches :attr:`drift_share`."""
+        return self.share >= self.drift_share
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serializable summary (with the derived fields), readable by :meth:`from_dict`."""
+        return {
+            "dataset_drift": self.dataset_drift,
+            "share": self.share,
+            "drift_share": self.drift_share,
+            "drifted_columns": self.drifted_columns,
+            "reference_rows": self.reference_rows,
+            "current_rows": self.current_rows,
+            "columns": [asdict(c) for c in self.columns],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DriftResult:
+        """Rebuild a result from :meth:`to_dict` output.
+
+        :param data: the summary.
+        """
+        return cls(
+            columns=tuple(ColumnDrift(**c) for c in data["columns"]),
+            drift_share=data["drift_share"],
+            reference_rows=data["reference_rows"],
+            current_rows=data["current_rows"],
+        )
+
+
+def column_kind(series: pd.Series) -> Kind:
+    """The drift kind Evidently infers for a column (``infer_column_type``), or an error for other kinds.
+
+    :param series: the column in the current frame.
+    :raises UnsupportedColumnError: for text, datetime, list or unknown columns.
+    """
+    dtype = series.dtype.name
+    if dtype.startswith("float"):
+        return NUMERIC
+    if dtype.startswith("int"):
+        return CATEGORICAL if series.nunique() <= INTEGER_CARDINALITY_LIMIT else NUMERIC
+    if dtype in ("bool", "category"):
+        return CATEGORICAL
+    if dtype in ("string", "str", "object"):
+        present = series.dropna()
+        strings = dtype != "object" or (
+            len(present) > 0 and isinstance(present.iloc[0], str) and isinstance(present.iloc[-1], str)
+        )
+        if strings and series.nunique() <= series.count() * 0.5:
+            return CATEGORICAL
+        what = "text (more than half of its values are distinct)" if strings else "not strings"
+        raise UnsupportedColumnError(f"column {series.name!r} is {what}; no tabular drift test applies")
+    raise UnsupportedColumnError(f"column {series.name!r} has dtype {dtype}, which Evidently does not test for drift")
+
+
+def drift_columns(reference: pd.DataFrame, current: pd.DataFrame) -> list[str]:
+    """The columns of both frames that have a drift test (numeric or categorical), in current's order.
+
+    :param reference: the reference frame.
+    :param current: the current frame.
+    """
+    columns = []
+    for column in current.columns:
+        if column not in reference.columns:
+            continue
+        try:
+            column_kind(current[column])
+        except UnsupportedColumnError:
+            continue
+        columns.append(column)
+    return columns
+
+
+def compute_drift(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    columns: Sequence[str] | None = None,
+    config: DriftConfig | None = None,
+) -> DriftResult:
+    """Test each column for drift as Evidently does, and decide whether the dataset drifted.
+
+    :param reference: the reference frame (e.g. the model's training set).
+    :param current: the current frame (e.g. a recent window of features).
+    :param columns: the columns to test; by default :func:`drift_columns`.
+    :param config: tests, thresholds and the drift share; Evidently's defaults when ``None``.
+    :raises ValueError: a column is missing, empty after dropping NaN/inf, of an unsupported kind, or
+        given a test that does not accept its kind.
+    """
+    config = config or DriftConfig()
+    names = list(columns) if columns is not None else drift_columns(reference, current)
+    if not names:
+        raise ValueError("no columns to test for drift")
+    missing = sorted({c for c in names if c not in reference.columns or c not in current.columns}, key=str)
+    if missing:
+        raise ValueError(f"column(s) {missing} missing from the reference or the current frame")
+    results = tuple(_column_drift(reference[c], current[c], config) for c in names)
+    return DriftResult(results, config.drift_share, len(reference), len(current))
+
+
+def _column_drift(reference: pd.Series, current: pd.Series, config: DriftConfig) -> ColumnDrift:
+    column = str(current.name)
+    kind = column_kind(current)
+    sample = _sample(reference, current, kind)
+    method = config.method_for(column, kind)
+    if method is None:
+        method = default_method(sample)
+    elif kind not in STAT_TESTS[method].kinds:
+        raise ValueError(f"drift method {method!r} does not apply to {kind} column {column!r}")
+    test = STAT_TESTS[method]
+    threshold = config.threshold_for(column, kind)
+    threshold = test.default_threshold if threshold is None else float(threshold)
+    score = SCORERS[method](sample)
+    return ColumnDrift(column, kind, method, threshold, score, test.drifted(score, threshold))
+
+
+def _sample(reference: pd.Series, current: pd.Series, kind: Kind) -> Sample:
+    """Drop NaN and infinities like Evidently, and wrap the values for the tests."""
+    if kind == NUMERIC:
+        for side in (reference, current):
+            if not pd.api.types.is_numeric_dtype(side):
+                raise ValueError(f"numeric column {current.name!r} has non-numeric values ({side.dtype})")
+        ref, cur = (_finite(side.to_numpy(dtype=np.float64)) for side in (reference, current))
+        _check_not_empty(current.name, len(ref), len(cur))
+        return NumericSample(ref, cur)
+    ref_s, cur_s = (side.replace([-np.inf, np.inf], np.nan).dropna() for side in (reference, current))
+    _check_not_empty(current.name, len(ref_s), len(cur_s))
+    return CategoricalSample(ref_s, cur_s)
+
+
+def _finite(values: np.ndarray) -> np.ndarray:
+    finite = np.isfinite(values)
+    return values if finite.all() else values[finite]
+
+
+def _check_not_empty(column: object, n_reference: int, n_current: int) -> None:
+    for side, rows in (("reference", n_reference), ("current", n_current)):
+        if rows == 0:
+            raise ValueError(f"column {column!r} has no values in the {side} frame after dropping NaN/inf")

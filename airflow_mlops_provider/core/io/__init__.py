@@ -1,0 +1,1 @@
+"""io: Airflow-free."""

@@ -1,0 +1,1 @@
+"""The embedded-stack demo: its story, its stack launcher and its data generator (not installed)."""

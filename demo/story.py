@@ -1,0 +1,622 @@
+"""Run the continuous-training loop end to end on one machine (``make demo``).
+
+Starts ``mlflow server`` and ``airflow standalone`` on free loopback ports with all state under
+``DEMO_HOME`` (default ``<repo>/.demo``, wiped at start), and tells the story of the churn model:
+
+1. Two weeks of raw batches land, one of them corrupt. ``feature_ingestion`` quarantines the corrupt
+   batch (with its Data Docs) and ingests the others into Feast; ``drift_monitor`` runs on the new data
+   and skips, as there is no champion yet.
+2. ``continuous_training`` (triggered here) trains on a point-in-time Feast training set; version 1
+   becomes champion.
+3. A week of drifted batches lands and is ingested. ``drift_monitor`` finds the drift and emits the
+   ``churn_drift`` asset event, and the scheduler retrains on it: no script triggers that run. The new
+   version is promoted or rejected, with the reason.
+
+It ends with the model registry (versions, lineage, champion and why) and the UIs' URLs. The DAGs keep
+their schedules; one that fires meanwhile is joined or ignored, never mistaken for the story's runs.
+
+Environment:
+    DEMO_HOME         state directory (default ``<repo>/.demo``).
+    DEMO_EXIT=1       stop everything and exit when done: 0 only if the whole loop completed.
+                      Otherwise the servers stay up until Ctrl-C.
+    DEMO_DAGS_FOLDER  DAGs folder to serve (default ``<repo>/dags``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import psutil
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from airflow_mlops_provider.core.io.datasets import is_dataset_file, write_dataset
+from demo.data import generate_batch
+from demo.runs import DemoError, Stack, log_lines, run_ids, run_to_end, task_label, wait_for_new_run
+from demo.stack import (
+    AirflowApi,
+    AirflowStandalone,
+    ManagedProcess,
+    MlflowServer,
+    StackError,
+    free_ports,
+    wait_for,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+INGESTION_DAG = "feature_ingestion"
+TRAINING_DAG = "continuous_training"
+DRIFT_DAG = "drift_monitor"
+#: The DAGs of the story, unpaused by the demo. drift_watch (the AssetWatcher form of the drift check)
+#: stays paused, so that one detector drives retraining.
+STORY_DAGS = (INGESTION_DAG, TRAINING_DAG, DRIFT_DAG)
+MODEL_NAME = "churn"
+METRIC = "roc_auc"
+CHAMPION_ALIAS = "champion"
+PROMOTION_TAG_PREFIX = "mlops.promotion."
+LINEAGE_TAGS = ("mlops.feature_service", "mlops.data_window", "mlops.dataset_digest")
+MARKER_FILE = ".demo-state"
+DAG_PARSE_TIMEOUT = 180.0
+#: How long the scheduler may take to start a run on an asset event.
+ASSET_RUN_TIMEOUT = 180.0
+# Short: a scheduler stopped soon after it started can hang on its idle LocalExecutor workers, and the
+# SQLite state is throwaway, so waiting longer gains nothing.
+AIRFLOW_STOP_GRACE = 10.0
+MLFLOW_STOP_GRACE = 10.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the environment asks of the demo."""
+
+    home: Path
+    dags_folder: Path
+    exit_when_done: bool
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        """Read ``DEMO_HOME``, ``DEMO_DAGS_FOLDER`` and ``DEMO_EXIT``."""
+        return cls(
+            home=Path(os.environ.get("DEMO_HOME") or REPO / ".demo").resolve(),
+            dags_folder=Path(os.environ.get("DEMO_DAGS_FOLDER") or REPO / "dags").resolve(),
+            exit_when_done=os.environ.get("DEMO_EXIT", "") not in ("", "0"),
+        )
+
+    @property
+    def data_dir(self) -> Path:
+        """``[mlops] data_dir`` of the stack."""
+        return self.home / "data"
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A raw batch of generated churn rows (``days`` days from ``start``) as a source system delivers it.
+
+    :param name: the file name without suffix, which becomes the batch id.
+    :param corrupt: a broken feed: an unknown plan and negative charges on every tenth row.
+    """
+
+    name: str
+    start: date
+    days: int
+    rows: int
+    seed: int
+    covariate_drift: float = 0.0
+    concept_drift: float = 0.0
+    corrupt: bool = False
+
+    def frame(self) -> pd.DataFrame:
+        """Generate the batch's rows."""
+        frame = generate_batch(
+            self.rows,
+            self.start,
+            days=self.days,
+            seed=self.seed,
+            covariate_drift=self.covariate_drift,
+            concept_drift=self.concept_drift,
+        )
+        if self.corrupt:
+            broken = frame.index[::10]
+            frame.loc[broken, "plan"] = "platinum"
+            frame.loc[broken, "monthly_charges"] = -frame.loc[broken, "monthly_charges"]
+        return frame
+
+
+def history(today: date) -> list[Batch]:
+    """Four 3-day batches from 20 to 8 days ago, and one corrupt partner feed.
+
+    :param today: the demo's day.
+    """
+    starts = [today - timedelta(days=20 - 3 * number) for number in range(4)]
+    batches = [Batch(f"customers_{start:%Y%m%d}", start, 3, 2_500, seed) for seed, start in enumerate(starts, 1)]
+    partner = today - timedelta(days=10)
+    return [*batches, Batch(f"partner_feed_{partner:%Y%m%d}", partner, 1, 500, seed=9, corrupt=True)]
+
+
+def drifted(today: date) -> list[Batch]:
+    """Two 3-day batches of the last 6 days, after the market moved: pricier plans, heavier usage, and
+    customers who churn for other reasons.
+
+    :param today: the demo's day.
+    """
+    starts = [today - timedelta(days=6), today - timedelta(days=3)]
+    return [
+        Batch(f"customers_{start:%Y%m%d}", start, 3, 2_500, seed, covariate_drift=0.8, concept_drift=0.5)
+        for seed, start in enumerate(starts, 11)
+    ]
+
+
+def prepare_home(home: Path) -> None:
+    """Empty ``home`` for a fresh demo, refusing a directory that is not the demo's or that a live demo uses.
+
+    :param home: the state directory.
+    """
+    marker = home / MARKER_FILE
+    if home.exists() and any(home.iterdir()):
+        if not marker.is_file():
+            raise DemoError(f"{home} is not empty and is not a demo state dir; set DEMO_HOME elsewhere")
+        owner = int(marker.read_text().strip() or 0)
+        if _is_demo_process(owner):
+            raise DemoError(f"another demo (pid {owner}) is using {home}")
+        shutil.rmtree(home)
+    home.mkdir(parents=True, exist_ok=True)
+    marker.write_text(str(os.getpid()))
+
+
+def _is_demo_process(pid: int) -> bool:
+    """Whether ``pid`` is another live process running this script."""
+    if pid in (0, os.getpid()):
+        return False
+    try:
+        return any(arg.endswith("demo.py") for arg in psutil.Process(pid).cmdline())
+    except psutil.Error:
+        return False
+
+
+def launch_stack(settings: Settings, processes: list[ManagedProcess]) -> Stack:
+    """Start MLflow and Airflow side by side and wait until both are ready.
+
+    :param settings: the demo settings.
+    :param processes: receives each server as soon as it is started, so the caller can always stop it.
+    """
+    home = settings.home
+    mlflow_port, api_port, worker_log_port, trigger_log_port = free_ports(4)
+    mlflow = MlflowServer(home=home / "mlflow", port=mlflow_port)
+    airflow = AirflowStandalone(
+        home=home / "airflow",
+        api_port=api_port,
+        worker_log_port=worker_log_port,
+        trigger_log_port=trigger_log_port,
+        dags_folder=settings.dags_folder,
+        mlflow_url=mlflow.url,
+        data_dir=settings.data_dir,
+    )
+    print(f"Starting MLflow on {mlflow.url} and Airflow on {airflow.url} (logs under {home}) ...", flush=True)
+    started = time.monotonic()
+    processes.append(mlflow.launch())
+    processes.append(airflow.launch())
+    stack = Stack(mlflow=mlflow, airflow=airflow, processes=processes)
+    write_stack_file(home, stack)
+    mlflow.wait_ready(processes)
+    print(f"  MLflow ready after {time.monotonic() - started:.1f}s", flush=True)
+    airflow.wait_ready(processes)
+    print(f"  Airflow ready after {time.monotonic() - started:.1f}s", flush=True)
+    return stack
+
+
+def write_stack_file(home: Path, stack: Stack) -> None:
+    """Record the servers' ports and session ids in ``<home>/stack.json`` (read by the e2e test).
+
+    :param home: the state directory.
+    :param stack: the started stack.
+    """
+    airflow = stack.airflow
+    info = {
+        "mlflow": {"url": stack.mlflow.url, "ports": [stack.mlflow.port]},
+        "airflow": {
+            "url": airflow.url,
+            "ports": [airflow.api_port, airflow.worker_log_port, airflow.trigger_log_port],
+        },
+        "sessions": [proc.pid for proc in stack.processes],
+    }
+    (home / "stack.json").write_text(json.dumps(info, indent=2))
+
+
+def land(data_dir: Path, batches: list[Batch]) -> None:
+    """Write batches into the landing zone, each appearing whole: written aside, then renamed into it.
+
+    :param data_dir: ``[mlops] data_dir``.
+    :param batches: the batches.
+    """
+    landing = data_dir / "landing"
+    landing.mkdir(parents=True, exist_ok=True)
+    for batch in batches:
+        staged = data_dir / "staging" / f"{batch.name}.parquet"
+        write_dataset(batch.frame(), str(staged))
+        os.replace(staged, landing / staged.name)
+        note = " (corrupt)" if batch.corrupt else ""
+        print(f"  landed {staged.name}: {batch.rows:,} rows, {batch.days} days from {batch.start}{note}", flush=True)
+
+
+def landed(data_dir: Path) -> list[str]:
+    """The names of the batch files waiting in the landing zone (other files are not batches).
+
+    :param data_dir: ``[mlops] data_dir``.
+    """
+    return sorted(path.name for path in (data_dir / "landing").glob("*") if is_dataset_file(str(path)))
+
+
+def trigger(api: AirflowApi, dag_id: str, conf: dict[str, Any]) -> str:
+    """Trigger a run now, like the UI's trigger button; return its id.
+
+    :param api: the Airflow API.
+    :param dag_id: the DAG.
+    :param conf: the run's params.
+    """
+    run_id = f"demo__{datetime.now(timezone.utc):%Y%m%dT%H%M%S}"
+    return str(api.trigger(dag_id, run_id, None, conf)["dag_run_id"])
+
+
+def ingest(api: AirflowApi, stack: Stack, data_dir: Path, batches: list[Batch]) -> None:
+    """Land batches and run ``feature_ingestion`` until the landing zone is empty, reporting every run.
+
+    The DAG keeps its hourly schedule, so a scheduled run may be active already (it is followed, and takes
+    the batches) or start meanwhile and take them first (the run triggered here then finds nothing and
+    skips at once). Every run since the landing is followed, oldest first, until the batches are gone.
+
+    :param api: the Airflow API.
+    :param stack: the servers that must stay alive meanwhile.
+    :param data_dir: ``[mlops] data_dir``.
+    :param batches: the batches to land.
+    """
+    followed = set(run_ids(api, INGESTION_DAG, ("success", "failed")))
+    land(data_dir, batches)
+    for _ in range(4):
+        pending = [run_id for run_id in run_ids(api, INGESTION_DAG) if run_id not in followed]
+        run_id = pending[0] if pending else trigger(api, INGESTION_DAG, {})
+        report_batches(api, run_to_end(api, stack, INGESTION_DAG, run_id))
+        followed.add(run_id)
+        if not landed(data_dir):
+            for late in [r for r in run_ids(api, INGESTION_DAG, ("success", "failed")) if r not in followed]:
+                report_batches(api, run_to_end(api, stack, INGESTION_DAG, late))
+            return
+    raise DemoError(f"batches still in the landing zone after 4 runs of {INGESTION_DAG}: {landed(data_dir)}")
+
+
+def report_batches(api: AirflowApi, tis: list[dict[str, Any]]) -> None:
+    """Print how many batches were ingested, and each quarantined batch with its failures and Data Docs.
+
+    :param api: the Airflow API.
+    :param tis: the ingestion run's task instances.
+    """
+    expanded = [ti for ti in tis if ti["map_index"] >= 0]  # a run without batches has only the unexpanded ones
+    if not expanded:
+        print("  no batch for this run: the landing zone was empty (an earlier run took the batches)", flush=True)
+        return
+    ingested = [ti for ti in expanded if ti["task_id"].endswith("ingest_batch") and ti["state"] == "success"]
+    gates = [ti for ti in expanded if ti["task_id"].endswith("validate_batch") and ti["state"] == "skipped"]
+    print(f"  ingested {len(ingested)} batch(es) into Feast; quarantined {len(gates)}", flush=True)
+    for ti in gates:
+        result = api.xcom(ti, "validation_result") or {}
+        print(f"  Quarantined {Path(result.get('dataset_uri', '?')).name} [{task_label(ti)}]:", flush=True)
+        for line in str(result.get("message", "(no validation result)")).splitlines():
+            print(f"      {line}")
+        print(f"    Data Docs: {result.get('docs_url')}", flush=True)
+
+
+def check_drift_after(api: AirflowApi, stack: Stack, known: list[str]) -> dict[str, Any] | None:
+    """Follow the ``drift_monitor`` runs that the new features started; return the drift summary, if any.
+
+    Ingestion split over two runs starts two checks: each is followed, and the first that found drift (else
+    the last that checked anything) is returned.
+
+    :param api: the Airflow API.
+    :param stack: the servers that must stay alive meanwhile.
+    :param known: the DAG's run ids before the ingestion.
+    """
+    followed = set(known)
+    summaries: list[dict[str, Any]] = []
+    new = [wait_for_new_run(api, stack, DRIFT_DAG, known, "asset_triggered", ASSET_RUN_TIMEOUT)]
+    while new:
+        for run_id in new:
+            print("The new features started a drift check (asset churn_features_refreshed):", flush=True)
+            summary = follow_drift_check(api, stack, run_id)
+            summaries += [summary] if summary is not None else []
+            followed.add(run_id)
+        new = [r for r in run_ids(api, DRIFT_DAG) if r not in followed and r.startswith("asset_triggered")]
+    return next((s for s in summaries if s["dataset_drift"]), summaries[-1] if summaries else None)
+
+
+def follow_drift_check(api: AirflowApi, stack: Stack, run_id: str) -> dict[str, Any] | None:
+    """Follow one ``drift_monitor`` run and print its verdict; return its summary, ``None`` if it skipped.
+
+    :param api: the Airflow API.
+    :param stack: the servers that must stay alive meanwhile.
+    :param run_id: the run.
+    """
+    (check,) = [ti for ti in run_to_end(api, stack, DRIFT_DAG, run_id) if ti["task_id"] == "check_drift"]
+    if check["state"] == "skipped":
+        reasons = log_lines(api, stack, check, lambda line: "Nothing to check" in line)
+        print(f"  skipped: {reasons[-1].split('Nothing to check: ')[-1] if reasons else 'see its log'}", flush=True)
+        return None
+    summary: dict[str, Any] = api.xcom(check)
+    verdict = "DRIFT" if summary["dataset_drift"] else "no drift"
+    print(
+        f"  {verdict}: {len(summary['drifted_columns'])} of {len(summary['columns'])} columns drifted "
+        f"(share {summary['share']:.2f}): {', '.join(summary['drifted_columns'])}",
+        flush=True,
+    )
+    print(f"  Drift report: {Path(summary['report_uri']).absolute().as_uri()}", flush=True)
+    if "episode" in summary:
+        print(f"  episode: {summary['episode']}", flush=True)
+    return summary
+
+
+def report_training(api: AirflowApi, tis: list[dict[str, Any]]) -> None:
+    """Print the training set a CT run built and its promotion decision.
+
+    :param api: the Airflow API.
+    :param tis: the CT run's task instances.
+    """
+    by_id = {ti["task_id"]: ti for ti in tis}
+    data = api.xcom(by_id["training_set"])
+    print(
+        f"  training set: {data['rows']:,} rows from feature service {data['feature_service']}, window "
+        f"{data['window']}, {data['dropped']} dropped for missing features, digest {data['digest'][:12]}",
+        flush=True,
+    )
+    decision = api.xcom(by_id["promote_model"])
+    outcome = "promoted" if decision["promote"] else "rejected"
+    print(f"  version {decision['version']} {outcome}: {decision['reason']}", flush=True)
+
+
+def tell_story(api: AirflowApi, stack: Stack, data_dir: Path) -> str:
+    """Ingest history, train, land drifted data, and follow the retraining it causes; return that run's id.
+
+    :param api: the Airflow API.
+    :param stack: the servers that must stay alive meanwhile.
+    :param data_dir: ``[mlops] data_dir``.
+    """
+    today = datetime.now(timezone.utc).date()
+    print("\n== 1. Two weeks of raw batches land; one comes from a broken feed ==", flush=True)
+    known_checks = run_ids(api, DRIFT_DAG)
+    ingest(api, stack, data_dir, history(today))
+    check_drift_after(api, stack, known_checks)
+
+    print("\n== 2. The first model trains on a point-in-time Feast training set ==", flush=True)
+    report_training(api, run_to_end(api, stack, TRAINING_DAG, trigger(api, TRAINING_DAG, {"model_name": MODEL_NAME})))
+
+    print("\n== 3. The market moves: drifted batches land ==", flush=True)
+    known_checks, known_trainings = run_ids(api, DRIFT_DAG), run_ids(api, TRAINING_DAG)
+    ingest(api, stack, data_dir, drifted(today))
+    summary = check_drift_after(api, stack, known_checks)
+    if summary is None or not summary["dataset_drift"]:
+        raise DemoError("drift_monitor found no drift in the drifted batches, so nothing retrains")
+    retraining = wait_for_new_run(api, stack, TRAINING_DAG, known_trainings, "asset_triggered", ASSET_RUN_TIMEOUT)
+    print("The scheduler started retraining on the churn_drift asset event (no one triggered it):", flush=True)
+    report_training(api, run_to_end(api, stack, TRAINING_DAG, retraining))
+    return retraining
+
+
+def format_import_errors(errors: list[dict[str, Any]]) -> str:
+    """Render import errors as indented ``filename`` + stack trace blocks, or ``(none)``.
+
+    :param errors: import errors from the API.
+    """
+    if not errors:
+        return "    (none)"
+    blocks = [f"  {err['filename']}:\n" + _indent(err["stack_trace"], "    ") for err in errors]
+    return "\n".join(blocks)
+
+
+def _indent(text: str, prefix: str) -> str:
+    """Prefix every line of ``text``."""
+    return "\n".join(prefix + line for line in text.rstrip().splitlines())
+
+
+def wait_for_dags(api: AirflowApi, stack: Stack) -> None:
+    """Wait until the story's DAGs are parsed, failing with the stack trace of an import error; unpause them.
+
+    :param api: the Airflow API.
+    :param stack: the servers that must stay alive meanwhile.
+    """
+
+    def parsed() -> bool | None:
+        errors = api.import_errors()
+        own = [err for err in errors if Path(err["filename"]).stem in STORY_DAGS]
+        if own:
+            raise DemoError(f"DAGs of the demo have import errors:\n{format_import_errors(own)}")
+        return True if all(api.dag(dag_id) for dag_id in STORY_DAGS) else None
+
+    try:
+        wait_for(f"DAGs {', '.join(STORY_DAGS)} to be parsed", parsed, DAG_PARSE_TIMEOUT, stack.processes)
+    except StackError as err:
+        raise DemoError(f"{err}\nimport errors:\n{format_import_errors(api.import_errors())}") from err
+    for dag_id in STORY_DAGS:
+        api.set_paused(dag_id, False)
+    print(f"  DAGs {', '.join(STORY_DAGS)} parsed from {stack.airflow.dags_folder} and unpaused", flush=True)
+    others = api.import_errors()
+    if others:
+        print(f"  warning: other DAG files fail to import:\n{format_import_errors(others)}", flush=True)
+
+
+@dataclass(frozen=True)
+class VersionSummary:
+    """What the summary shows of one model version."""
+
+    version: int
+    holdout_metric: float | None
+    aliases: tuple[str, ...]
+    tags: dict[str, str]
+
+    @property
+    def shown_tags(self) -> dict[str, str]:
+        """Its lineage and promotion tags."""
+        return {k: v for k, v in self.tags.items() if k in LINEAGE_TAGS or k.startswith(PROMOTION_TAG_PREFIX)}
+
+
+def read_registry(tracking_uri: str) -> list[VersionSummary]:
+    """Read every version of the demo model from MLflow, oldest first.
+
+    :param tracking_uri: the MLflow server.
+    """
+    client = MlflowClient(tracking_uri=tracking_uri)
+    try:
+        aliases = client.get_registered_model(MODEL_NAME).aliases
+    except MlflowException as err:
+        raise DemoError(f"model {MODEL_NAME!r} is not in the registry: {err.message}") from err
+    summaries = []
+    for mv in client.search_model_versions(f"name = '{MODEL_NAME}'"):
+        metrics = client.get_run(mv.run_id).data.metrics if mv.run_id else {}
+        own_aliases = sorted(alias for alias, version in aliases.items() if str(version) == mv.version)
+        summaries.append(
+            VersionSummary(
+                version=int(mv.version),
+                holdout_metric=metrics.get(f"holdout_{METRIC}"),
+                aliases=tuple(own_aliases),
+                tags=dict(mv.tags),
+            )
+        )
+    return sorted(summaries, key=lambda summary: summary.version)
+
+
+def print_summary(versions: list[VersionSummary], stack: Stack) -> VersionSummary | None:
+    """Print the registry and the UIs' URLs; return the champion version, if any.
+
+    :param versions: the model's versions.
+    :param stack: the running servers.
+    """
+    print(f"\nModel registry: {MODEL_NAME} ({len(versions)} versions)")
+    for summary in versions:
+        metric = "n/a" if summary.holdout_metric is None else f"{summary.holdout_metric:.4f}"
+        aliases = f"  @{', @'.join(summary.aliases)}" if summary.aliases else ""
+        print(f"  version {summary.version}  holdout_{METRIC}={metric}{aliases}")
+        for key, value in sorted(summary.shown_tags.items()):
+            print(f"      {key} = {value}")
+    champion = next((s for s in versions if CHAMPION_ALIAS in s.aliases), None)
+    if champion is None:
+        print(f"\nchampion: none (no version has the alias {CHAMPION_ALIAS!r})")
+    else:
+        reason = champion.tags.get(f"{PROMOTION_TAG_PREFIX}reason", "no promotion reason recorded")
+        print(f"\nchampion: version {champion.version} - {reason}")
+    print(f"\nAirflow UI: {stack.airflow.url}/dags/{TRAINING_DAG}")
+    print(f"MLflow UI:  {stack.mlflow.url}/#/models/{MODEL_NAME}", flush=True)
+    return champion
+
+
+def check_complete(versions: list[VersionSummary], champion: VersionSummary | None, retraining: str) -> None:
+    """Fail unless the retraining registered a version, every version has its lineage, and there is a champion.
+
+    :param versions: the model's versions.
+    :param champion: the champion, if any.
+    :param retraining: the run id of the drift-triggered retraining.
+    """
+    if not any(summary.tags.get("mlops.run_id") == retraining for summary in versions):
+        raise DemoError(f"the drift-triggered run {retraining} registered no version")
+    for summary in versions:
+        missing = [key for key in LINEAGE_TAGS if not summary.tags.get(key)]
+        if missing:
+            raise DemoError(f"version {summary.version} lacks the lineage tags {missing}")
+    if champion is None:
+        raise DemoError(f"no version of {MODEL_NAME} has the alias {CHAMPION_ALIAS!r}")
+
+
+def run_demo(settings: Settings, processes: list[ManagedProcess]) -> None:
+    """Start the stack, tell the story, print the summary, then wait for Ctrl-C unless ``DEMO_EXIT``.
+
+    :param settings: the demo settings.
+    :param processes: receives the started servers (the caller stops them).
+    """
+    stack = launch_stack(settings, processes)
+    with contextlib.closing(AirflowApi(stack.airflow.url)) as api:
+        wait_for_dags(api, stack)
+        retraining = tell_story(api, stack, settings.data_dir)
+    versions = read_registry(stack.mlflow.url)
+    check_complete(versions, print_summary(versions, stack), retraining)
+    print("\nThe continuous-training loop completed.", flush=True)
+    if not settings.exit_when_done:
+        print("Servers stay up; press Ctrl-C to stop them.", flush=True)
+        wait_until_interrupted(stack)
+
+
+def wait_until_interrupted(stack: Stack) -> None:
+    """Block until Ctrl-C, failing if a server dies meanwhile.
+
+    :param stack: the running servers.
+    """
+    with contextlib.suppress(KeyboardInterrupt):
+        while True:
+            stack.check_alive()
+            time.sleep(1.0)
+
+
+def stop_servers(processes: list[ManagedProcess]) -> bool:
+    """Stop the servers in reverse start order, with every process they started; return whether all stopped.
+
+    :param processes: the started servers.
+    """
+    if processes:
+        print("\nStopping the servers ...", flush=True)
+    stopped = True
+    for proc in reversed(processes):
+        started = time.monotonic()
+        try:
+            proc.stop(AIRFLOW_STOP_GRACE if proc.name == AirflowStandalone.NAME else MLFLOW_STOP_GRACE)
+            print(f"  {proc.name} stopped after {time.monotonic() - started:.1f}s", flush=True)
+        except StackError as err:
+            print(f"  {err}", file=sys.stderr, flush=True)
+            stopped = False
+    return stopped
+
+
+def handle_signals(interrupt: bool) -> None:
+    """Make SIGINT, SIGTERM and SIGHUP raise ``KeyboardInterrupt`` (``interrupt``), or ignore them.
+
+    SIGINT is set explicitly because a shell starting us in the background leaves it ignored, and the
+    servers would inherit that and not stop on it.
+
+    :param interrupt: ``True`` while the demo runs, ``False`` while it cleans up.
+    """
+
+    def raise_interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    handler = raise_interrupt if interrupt else signal.SIG_IGN
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, handler)
+
+
+def main() -> int:
+    """Run the demo, always stopping what it started; return the exit code."""
+    settings = Settings.from_env()
+    processes: list[ManagedProcess] = []
+    handle_signals(interrupt=True)
+    try:
+        prepare_home(settings.home)
+        run_demo(settings, processes)
+        code = 0
+    except KeyboardInterrupt:
+        print("\nInterrupted.", file=sys.stderr, flush=True)
+        code = 130
+    except (DemoError, StackError) as err:
+        print(f"\ndemo failed: {err}", file=sys.stderr, flush=True)
+        code = 1
+    finally:
+        handle_signals(interrupt=False)
+        stopped = stop_servers(processes)
+    return code if stopped else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""Every example DAG parses, cheaply, without touching a connection or the network."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.paths import DAGS
+
+HEAVY = ["mlflow", "torch", "feast", "great_expectations", "evidently", "pandas", "sklearn", "pyarrow"]
+
+# Runs in a fresh interpreter: connections and sockets raise, so any parse-time use of them is an error.
+PARSE_SCRIPT = """
+import json, socket, sys
+def refuse(*args, **kwargs):
+    raise RuntimeError("parse-time network or connection access")
+socket.socket.connect = refuse
+socket.create_connection = refuse
+from airflow.sdk.definitions.connection import Connection
+Connection.get = classmethod(refuse)
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(sys.argv[1])
+print(json.dumps({
+    "errors": {k: str(v) for k, v in bag.import_errors.items()},
+    "dags": sorted(bag.dags),
+    "files": sorted({d.fileloc for d in bag.dags.values()}),
+    "heavy": sorted(m for m in json.loads(sys.argv[2]) if m in sys.modules),
+}))
+"""
+
+
+def _parse() -> dict[str, object]:
+    out = subprocess.run(
+        [sys.executable, "-c", PARSE_SCRIPT, str(DAGS), json.dumps(HEAVY)],
+        capture_output=True, text=True, check=True, timeout=120,
+    )  # fmt: skip
+    result: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_dags_parse_without_errors_connections_or_heavy_imports() -> None:
+    result = _parse()
+    assert result["errors"] == {}
+    assert "continuous_training" in result["dags"]  # type: ignore[operator]
+    dag_files = {str(p) for p in DAGS.glob("*.py")}
+    assert dag_files <= set(result["files"]), "every file in dags/ defines a DAG"  # type: ignore[arg-type]
+    assert result["heavy"] == [], f"heavy libraries imported at parse time: {result['heavy']}"
+
+
+def test_continuous_training_shape() -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    from airflow_mlops_provider.operators.features import TrainingDatasetOperator
+
+    dag = DagBag(str(DAGS)).dags["continuous_training"]
+    assert set(dag.task_ids) == {
+        "training_set",
+        "validate_training_set",
+        "train_model",
+        "register_model",
+        "promote_model",
+    }
+    training_set = dag.get_task("training_set")
+    assert isinstance(training_set, TrainingDatasetOperator)
+    assert training_set.spine_uri.endswith("/ingested/")
+    assert "dag_run.run_after" in training_set.window_start and "params.window_days" in training_set.window_start
+    assert dag.get_task("validate_training_set").upstream_task_ids == {"training_set"}
+    assert dag.get_task("train_model").upstream_task_ids == {"training_set", "validate_training_set"}
+    assert dag.get_task("promote_model").upstream_task_ids == {"register_model", "training_set"}
+    assert dag.get_task("register_model").upstream_task_ids == {"train_model"}
+    for task_id in ("training_set", "train_model", "register_model"):  # downstream tasks read outputs by key
+        assert dag.get_task(task_id).multiple_outputs
+    for name in ("feature_service", "window_days", "model_name", "epochs", "learning_rate", "batch_size", "metric"):
+        param = dag.params.get_param(name)
+        assert param.description, f"param {name} needs a description for the trigger form"
+        assert "type" in param.schema, f"param {name} needs a type for the trigger form"
+    assert dag.doc_md and dag.tags
+    assert [o.uri for o in dag.get_task("promote_model").outlets] == ["mlflow://models/churn/champion"]
+
+
+def test_feature_ingestion_gates_each_batch_before_ingesting_it() -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    from airflow_mlops_provider.operators.features import FeatureIngestionOperator
+    from airflow_mlops_provider.operators.validation import DataValidationOperator
+
+    dag = DagBag(str(DAGS)).dags["feature_ingestion"]
+    validate, ingest = dag.get_task("process_batch.validate_batch"), dag.get_task("process_batch.ingest_batch")
+    assert isinstance(validate, DataValidationOperator) and isinstance(ingest, FeatureIngestionOperator)
+    assert validate.on_failure == "quarantine"
+    assert validate.suite_path == "expectations/churn_raw_batch.json"
+    assert ingest.upstream_task_ids == {"process_batch.validate_batch", "wait_for_batches"}
+    assert validate.upstream_task_ids == {"wait_for_batches"}
+    archive = dag.get_task("archive_batches")
+    assert archive.upstream_task_ids == {"wait_for_batches", "process_batch.ingest_batch"}
+    assert archive.trigger_rule == "all_done"  # archives good batches whatever happened to the others
+    assert [o.uri for o in archive.outlets] == ["mlops://features/churn/refreshed"]
