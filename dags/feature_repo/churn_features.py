@@ -5,20 +5,18 @@ view over the numeric and categorical features, and the feature service models a
 (``churned``) is not a feature: it comes with the training spine.
 
 The offline data lives under ``MLOPS_FEATURE_DATA_URI`` (a local directory or an ``s3://`` prefix),
-``data/offline`` in this repo by default.
+``data/offline`` in this repo by default: see ``offline_data.py``.
 
 Evolving these definitions: add features, views or a new service (``churn_v2``) freely. Removing a view
 or a feature that a production model's service reads, or changing its dtype, is refused while that model
 is champion.
 """
 
-import os
 from datetime import timedelta
 
 from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
 from feast.types import Float64, Int64, String
-
-DATA_URI = os.environ.get("MLOPS_FEATURE_DATA_URI", "data/offline").rstrip("/")
+from offline_data import OFFLINE_DATA_URI
 
 customer = Entity(
     name="customer",
@@ -29,7 +27,7 @@ customer = Entity(
 
 customer_stats_source = FileSource(
     name="customer_stats_source",
-    path=f"{DATA_URI}/customer_stats/",
+    path=f"{OFFLINE_DATA_URI}/customer_stats/",
     timestamp_field="event_timestamp",
     s3_endpoint_override=os.environ.get("AWS_ENDPOINT_URL") or None,
     description="Customer snapshots, one parquet part file per ingested batch.",

@@ -43,8 +43,8 @@ def test_dags_parse_without_errors_connections_or_heavy_imports() -> None:
     result = _parse()
     assert result["errors"] == {}
     assert "continuous_training" in result["dags"]  # type: ignore[operator]
-    dag_files = {str(p) for p in DAGS.glob("*.py")}
-    assert dag_files <= set(result["files"]), "every file in dags/ defines a DAG"  # type: ignore[arg-type]
+    dag_files = {str(p) for p in DAGS.glob("*.py")} - {str(DAGS / "churn_common.py")}
+    assert dag_files <= set(result["files"]), "every DAG file in dags/ defines a DAG"  # type: ignore[arg-type]
     assert result["heavy"] == [], f"heavy libraries imported at parse time: {result['heavy']}"
 
 

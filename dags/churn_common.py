@@ -1,0 +1,33 @@
+"""What the churn example DAGs share: the model, its features, its Assets and where its data lives.
+
+Not a DAG file (see ``.airflowignore``); the DAG files import it. Nothing heavy, no connection: it is
+read at parse time.
+"""
+
+from __future__ import annotations
+
+from feature_repo.offline_data import OFFLINE_DATA_URI
+
+from airflow_mlops_provider.config import DataFolder, data_path
+from airflow_mlops_provider.contracts import champion_asset, drift_asset, features_refreshed_asset
+
+MODEL_NAME = "churn"
+FEATURE_VIEW = "customer_stats"
+FEATURE_SERVICE = "churn_v1"
+TARGET = "churned"
+NUMERIC = ["tenure_months", "monthly_charges", "support_calls", "usage_gb"]
+CATEGORICAL = ["plan", "region"]
+TIME_COLUMN = "event_timestamp"
+
+#: Updated when the model gets a new champion.
+CHAMPION_MODEL = champion_asset(MODEL_NAME)
+#: One event per drift episode (drift_monitor, or drift_watch): continuous_training runs on it.
+DRIFT = drift_asset(MODEL_NAME)
+#: One event per feature_ingestion run that ingested new batches: drift_monitor runs on it.
+FEATURES_REFRESHED = features_refreshed_asset(MODEL_NAME)
+
+#: Raw batches arrive here; ingested ones move to INGESTED, the spine of training sets.
+LANDING = data_path(DataFolder.LANDING, "")
+INGESTED = data_path(DataFolder.INGESTED, "")
+#: The offline data (parts) of the feature view, as the feature repo defines it.
+FEATURE_VIEW_DATA = f"{OFFLINE_DATA_URI}/{FEATURE_VIEW}/"
