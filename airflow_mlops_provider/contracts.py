@@ -89,6 +89,19 @@ class RunParam:
     PROBLEM_TYPE: Final = "problem_type"
 
 
+class ProblemType:
+    """What a model predicts: the values of :attr:`RunParam.PROBLEM_TYPE`."""
+
+    #: A 0/1 label; the model predicts P(1).
+    BINARY: Final = "binary"
+    #: A numeric target; the model predicts its value.
+    REGRESSION: Final = "regression"
+
+
+#: Every problem type, as the trainer's ``--help`` lists them.
+PROBLEM_TYPES: Final = (ProblemType.REGRESSION, ProblemType.BINARY)
+
+
 class Split:
     """The values of a dataset's split column."""
 
@@ -96,6 +109,8 @@ class Split:
     TRAIN: Final = "train"
     VALIDATION: Final = "validation"
     HOLDOUT: Final = "holdout"
+    #: In time order: the oldest rows train, the newest are held out.
+    ALL: Final = (TRAIN, VALIDATION, HOLDOUT)
 
 
 # --- Task results: what each operator returns; every key is also its own XCom (``task.output[key]``) --
@@ -130,6 +145,7 @@ class PromotionRecord(TypedDict, total=False):
     metric: str
     challenger_score: float
     champion_score: float | None
+    policy: dict[str, Any]
     model_name: str
     version: str
     champion_version: str | None
@@ -211,7 +227,19 @@ class ValidationRecord(TypedDict, total=False):
     docs_url: str
 
 
-class DriftSummary(TypedDict, total=False):
+class DriftVerdicts(TypedDict):
+    """The verdicts of one drift comparison (``DriftResult.to_dict()``): the dataset's, and each column's."""
+
+    dataset_drift: bool
+    share: float
+    drift_share: float
+    drifted_columns: list[str]
+    reference_rows: int
+    current_rows: int
+    columns: list[dict[str, Any]]
+
+
+class DriftSummary(DriftVerdicts, total=False):
     """``DriftCheckOperator``, ``DriftSensor`` and ``DriftTrigger`` events: what was compared and the verdicts."""
 
     model_name: str | None
@@ -220,19 +248,20 @@ class DriftSummary(TypedDict, total=False):
     reference_digest: str | None
     current_uri: str
     window_id: str
-    dataset_drift: bool
-    share: float
-    drift_share: float
-    drifted_columns: list[str]
-    reference_rows: int
-    current_rows: int
-    columns: list[dict[str, Any]]
     report_uri: str
     episode: str
 
 
 #: What a drift Asset event carries in its extra.
 DRIFT_EVENT_KEYS: Final = ("model_name", "model_version", "drifted_columns", "share", "report_uri")
+
+
+def drift_event_extra(summary: DriftSummary | dict[str, Any]) -> dict[str, Any]:
+    """The extra of a drift Asset event: the :data:`DRIFT_EVENT_KEYS` of a check's summary.
+
+    :param summary: what the check returned (or the event that forwarded it carried).
+    """
+    return {key: summary.get(key) for key in DRIFT_EVENT_KEYS}
 
 
 # --- Assets -----------------------------------------------------------------------------------------

@@ -29,7 +29,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from airflow_mlops_provider.core.drift.compute import DriftConfig, DriftResult, compute_drift
+from airflow_mlops_provider.core.drift.compute import DriftResult, compute_drift
+from airflow_mlops_provider.core.drift.spec import DriftConfig
 
 COLUMNS = 20
 SHIFTS = [("none", 0.0, 1.0)] * 8 + [("mean", 0.01, 1.0), ("mean", 0.2, 1.0)] * 4 + [("scale", 0.0, 1.02)] * 2

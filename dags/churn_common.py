@@ -6,10 +6,10 @@ read at parse time.
 
 from __future__ import annotations
 
-from feature_repo.offline_data import OFFLINE_DATA_URI
-
 from airflow_mlops_provider.config import DataFolder, data_path
 from airflow_mlops_provider.contracts import champion_asset, drift_asset, features_refreshed_asset
+
+from feature_repo.offline_data import OFFLINE_DATA_URI
 
 MODEL_NAME = "churn"
 FEATURE_VIEW = "customer_stats"

@@ -4,21 +4,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, CronTriggerTimetable, Param
+from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, Param
 
-from airflow_mlops_provider.config import data_dir
+from airflow_mlops_provider.contracts import ProblemType, Tag
 from airflow_mlops_provider.operators.features import TrainingDatasetOperator
 from airflow_mlops_provider.operators.registry import PromoteModelOperator, RegisterModelOperator
 from airflow_mlops_provider.operators.training import GPUTrainingOperator
 from airflow_mlops_provider.operators.validation import DataValidationOperator
 from airflow_mlops_provider.run_windows import days_before_run
 
-DATA_DIR = data_dir()
-NUMERIC = ["tenure_months", "monthly_charges", "support_calls", "usage_gb"]
-CATEGORICAL = ["plan", "region"]
-TARGET = "churned"
-CHAMPION_MODEL = Asset(name="churn_model_champion", uri="mlflow://models/churn/champion", group="model")
-DRIFT = Asset(name="churn_drift", uri="mlops://drift/churn", group="drift")
+from churn_common import CATEGORICAL, CHAMPION_MODEL, DRIFT, FEATURE_SERVICE, INGESTED, MODEL_NAME, NUMERIC, TARGET
+
 #: The training window: the `window_days` days before the run (its trigger time, for a drift-triggered run).
 WINDOW_START, WINDOW_END = days_before_run("params.window_days")
 
@@ -58,10 +54,10 @@ with DAG(
     tags=["mlops", "continuous-training", "mlflow"],
     doc_md=DOC,
     params={
-        "feature_service": Param("churn_v1", type="string", description="Feast feature service to train on"),
+        "feature_service": Param(FEATURE_SERVICE, type="string", description="Feast feature service to train on"),
         "window_days": Param(28, type="integer", minimum=1, description="Days of data before the run to train on"),
         "seed": Param(0, type="integer", description="Seed of the model's initialization and shuffling"),
-        "model_name": Param("churn", type="string", description="Registered model name"),
+        "model_name": Param(MODEL_NAME, type="string", description="Registered model name"),
         "epochs": Param(8, type="integer", minimum=1, maximum=500, description="Training epochs"),
         "learning_rate": Param(0.003, type="number", exclusiveMinimum=0, description="Adam learning rate"),
         "batch_size": Param(256, type="integer", minimum=8, description="Mini-batch size"),
@@ -74,7 +70,7 @@ with DAG(
     data = TrainingDatasetOperator(
         task_id="training_set",
         feature_service="{{ params.feature_service }}",
-        spine_uri=f"{DATA_DIR}/ingested/",
+        spine_uri=INGESTED,
         label_columns=[TARGET],
         window_start=WINDOW_START,
         window_end=WINDOW_END,
@@ -90,6 +86,7 @@ with DAG(
         target=TARGET,
         numeric_features=NUMERIC,
         categorical_features=CATEGORICAL,
+        problem_type=ProblemType.BINARY,
         experiment_name="{{ params.model_name }}",
         hyperparameters={
             "epochs": "{{ params.epochs }}",
@@ -97,12 +94,12 @@ with DAG(
             "batch_size": "{{ params.batch_size }}",
             "seed": "{{ params.seed }}",
         },
-        run_tags={"mlops.feature_service": data.output["feature_service"], "mlops.data_window": data.output["window"]},
+        run_tags={Tag.FEATURE_SERVICE: data.output["feature_service"], Tag.DATA_WINDOW: data.output["window"]},
         gpus=1,
     )
     validate >> train
     register = RegisterModelOperator(
-        task_id="register_model", model_name="{{ params.model_name }}", run_id=train.output["run_id"]
+        task_id="register_model", model_name="{{ params.model_name }}", mlflow_run_id=train.output["mlflow_run_id"]
     )
     PromoteModelOperator(
         task_id="promote_model",
@@ -110,6 +107,7 @@ with DAG(
         version=register.output["version"],
         holdout_uri=data.output["uri"],
         target=TARGET,
+        problem_type=ProblemType.BINARY,
         metric="{{ params.metric }}",
         min_value="{{ params.min_metric }}",
         min_improvement="{{ params.min_improvement }}",

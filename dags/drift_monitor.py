@@ -2,34 +2,34 @@
 
 from __future__ import annotations
 
-from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, CronTriggerTimetable, Param
+from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, Param
 
-from airflow_mlops_provider.config import data_dir
-from airflow_mlops_provider.core.drift.episodes import EpisodePolicy
+from airflow_mlops_provider.config import DataFolder, data_path
+from airflow_mlops_provider.contracts import CHAMPION, Tag
+from airflow_mlops_provider.core.drift.spec import DriftWindow, EpisodePolicy
 from airflow_mlops_provider.operators.drift import DriftCheckOperator
 from airflow_mlops_provider.run_windows import days_before_run
 
-DATA_DIR = data_dir()
+from churn_common import DRIFT, FEATURE_VIEW, FEATURES_REFRESHED, MODEL_NAME, TIME_COLUMN
+
 WINDOW_START, WINDOW_END = days_before_run("params.window_days")
-#: Updated by feature_ingestion once per run that ingested new batches.
-FEATURES_REFRESHED = Asset(name="churn_features_refreshed", uri="mlops://features/churn/refreshed", group="feature")
-#: Receives an event, with the model and the drifted columns, only when drift is found.
-DRIFT = Asset(name="churn_drift", uri="mlops://drift/churn", group="drift")
+#: The episode state: once per drift episode, at most every 3 days.
+STATE_URI = data_path(DataFolder.DRIFT_STATE, "churn_monitor.json")
 
-DOC = """
-### Drift monitor for the churn model
+DOC = f"""
+### Drift monitor for the {MODEL_NAME} model
 
-Runs whenever `feature_ingestion` has ingested new batches (the `churn_features_refreshed` asset), and
+Runs whenever `feature_ingestion` has ingested new batches (the `{FEATURES_REFRESHED.name}` asset), and
 daily.
 
-**check_drift** compares the last `window_days` days of the Feast feature view `customer_stats` (its
+**check_drift** compares the last `window_days` days of the Feast feature view `{FEATURE_VIEW}` (its
 offline data; or the data at `current_uri`, e.g. batch-inference predictions) with the training set of
-the `champion` version of `model_name` (found through its `mlops.dataset_uri` / `mlops.dataset_digest`
+the `{CHAMPION}` version of `model_name` (found through its `{Tag.DATASET_URI}` / `{Tag.DATASET_DIGEST}`
 tags), on the model's features, with Evidently's tests. The report is linked from the task. When the
-share of drifted columns reaches `drift_share`, an event of the `churn_drift` asset is emitted, and
+share of drifted columns reaches `drift_share`, an event of the `{DRIFT.name}` asset is emitted, and
 `continuous_training` retrains on it: once per drift episode against a champion, at most every 3 days
-(state in `[mlops] data_dir`/drift_state/churn_monitor.json), so re-checking the same data never retrains
-twice. The task is skipped while there is no champion yet, or no data in the window.
+(state in `{STATE_URI}`), so re-checking the same data never retrains twice. The task is skipped while
+there is no champion yet, or no data in the window.
 """
 
 with DAG(
@@ -42,7 +42,7 @@ with DAG(
     tags=["mlops", "drift", "evidently"],
     doc_md=DOC,
     params={
-        "model_name": Param("churn", type="string", description="Registered model whose champion is the reference"),
+        "model_name": Param(MODEL_NAME, type="string", description="Registered model whose champion is the reference"),
         "current_uri": Param("", type="string",
                              description="Current data URI (local or s3://); empty: the customer_stats features"),
         "window_days": Param(7, type="integer", minimum=1, description="Days of data before the run to check"),
@@ -54,13 +54,11 @@ with DAG(
         task_id="check_drift",
         model_name="{{ params.model_name }}",
         current_uri="{{ params.current_uri }}",
-        feature_view="customer_stats",
-        time_column="event_timestamp",
-        window_start=WINDOW_START,
-        window_end=WINDOW_END,
+        feature_view=FEATURE_VIEW,
+        window=DriftWindow(TIME_COLUMN, start=WINDOW_START, end=WINDOW_END),
         drift_config={"drift_share": "{{ params.drift_share }}"},
         drift_asset=DRIFT,
-        state_uri=f"{DATA_DIR}/drift_state/churn_monitor.json",
+        state_uri=STATE_URI,
         # At most one drift-triggered retraining every 3 days: a retrained champion's training rows still
         # mostly predate the shift until the training window moves past it, so the next check drifts again.
         episode_policy=EpisodePolicy(cooldown_seconds=3 * 86_400),

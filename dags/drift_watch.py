@@ -2,69 +2,56 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
-from airflow.sdk import DAG, Asset, AssetWatcher, task
+from airflow.sdk import DAG, AssetWatcher, task
 
-from airflow_mlops_provider.config import data_dir
+from airflow_mlops_provider.config import DataFolder, data_path
+from airflow_mlops_provider.contracts import CHAMPION, drift_event_extra, drift_watch_asset
+from airflow_mlops_provider.core.drift.spec import DriftCheckSpec, DriftWindow, EpisodePolicy
 from airflow_mlops_provider.triggers.drift import DriftTrigger
 
-DATA_DIR = data_dir()
-#: The offline data of the customer_stats feature view, where dags/feature_repo puts it.
-FEATURE_DATA = os.environ.get("MLOPS_FEATURE_DATA_URI", str(Path(__file__).parent / "feature_repo/data/offline"))
-#: The asset continuous training is scheduled on (also fed by the drift_monitor DAG).
-DRIFT = Asset(name="churn_drift", uri="mlops://drift/churn", group="drift")
+from churn_common import DRIFT, FEATURE_VIEW, FEATURE_VIEW_DATA, MODEL_NAME, TIME_COLUMN
+
+#: The last day of the feature view's offline data against the champion's training set, every 10 minutes.
+CHECK = DriftCheckSpec(
+    current_uri=FEATURE_VIEW_DATA,
+    model_name=MODEL_NAME,
+    window=DriftWindow(TIME_COLUMN, lookback_seconds=86_400),
+    state_uri=data_path(DataFolder.DRIFT_STATE, "churn_watch.json"),
+    episode_policy=EpisodePolicy(cooldown_seconds=6 * 3600, max_events=2, period_seconds=86_400),
+    report_prefix=data_path(DataFolder.DRIFT_REPORTS, "churn_watch"),
+)
 #: Its events come from DriftTrigger, run by the triggerer while this DAG is unpaused.
-DRIFT_WATCH = Asset(
-    name="churn_drift_watch",
-    uri="mlops://drift/churn/watch",
-    group="drift",
-    watchers=[
-        AssetWatcher(
-            name="churn_drift_trigger",
-            trigger=DriftTrigger(
-                current_uri=f"{FEATURE_DATA.rstrip('/')}/customer_stats/",
-                model_name="churn",
-                time_column="event_timestamp",
-                lookback_seconds=86_400,
-                state_uri=f"{DATA_DIR}/drift_state/churn_watch.json",
-                cooldown_seconds=6 * 3600,
-                max_events=2,
-                period_seconds=86_400,
-                report_prefix=f"{DATA_DIR}/drift_reports/churn_watch",
-                poll_interval=600,
-            ),
-        )
-    ],
+DRIFT_WATCH = drift_watch_asset(
+    MODEL_NAME, [AssetWatcher(name=f"{MODEL_NAME}_drift_trigger", trigger=DriftTrigger(spec=CHECK, poll_interval=600))]
 )
 
-DOC = """
-### Event-driven drift detection for the churn model
+DOC = f"""
+### Event-driven drift detection for the {MODEL_NAME} model
 
-No schedule: the triggerer runs a `DriftTrigger` for the `churn_drift_watch` asset. Every 10 minutes it
-compares the last day of the `customer_stats` features (the Feast offline data that `feature_ingestion`
-appends to) with the training set of the `champion` version of `churn`. It fires once per drift episode
-(never twice for the same data, at most every 6 hours and twice a day), keeping its state in
-`drift_state/churn_watch.json` across triggerer restarts, and stores Evidently's report of the drifted
-window.
+No schedule: the triggerer runs a `DriftTrigger` for the `{DRIFT_WATCH.name}` asset. Every 10 minutes it
+looks at the `{FEATURE_VIEW}` features (the Feast offline data that `feature_ingestion` appends to) and
+at the `{CHAMPION}` version of `{MODEL_NAME}`; when either changed, it compares the last day of features
+with that version's training set, in a child process. It fires once per drift episode (never twice for
+the same data, at most every 6 hours and twice a day), keeping its state in `{CHECK.state_uri}` across
+triggerer restarts, and stores each check's summary, and Evidently's report of drifted windows, under
+`{CHECK.report_prefix}`.
 
-Each event runs this DAG, which forwards the episode's summary to the `churn_drift` asset:
+Each event runs this DAG, which forwards the episode's summary to the `{DRIFT.name}` asset:
 continuous training is scheduled on it.
 """
 
 
 @task(outlets=[DRIFT])
 def signal_retraining() -> dict[str, Any]:
-    """Emit ``churn_drift`` with the summary of the drift episode that triggered this run."""
+    """Emit the drift asset's event with the summary of the drift episode that triggered this run."""
     from airflow.sdk import get_current_context
 
     context = get_current_context()
     events = context["triggering_asset_events"][DRIFT_WATCH]
     summary: dict[str, Any] = events[-1].extra.get("payload", {}) if events else {}
-    keys = ("model_name", "model_version", "drifted_columns", "share", "report_uri")
-    context["outlet_events"][DRIFT].extra = {key: summary.get(key) for key in keys}
+    context["outlet_events"][DRIFT].extra = drift_event_extra(summary)
     return summary
 
 

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from airflow.sdk import DAG, CronTriggerTimetable, XComArg, task_group
 
-from airflow.sdk import DAG, Asset, CronTriggerTimetable, PokeReturnValue, TriggerRule, XComArg, task, task_group
-
-from airflow_mlops_provider.config import data_dir
 from airflow_mlops_provider.operators.features import (
+    ArchiveBatchesOperator,
     FeastApplyOperator,
     FeatureIngestionOperator,
-    feature_view_asset,
 )
 from airflow_mlops_provider.operators.validation import DataValidationOperator
+from airflow_mlops_provider.sensors.features import LandedBatchesSensor
 
-FEATURE_VIEW = "customer_stats"
-MODEL_NAME = "churn"
-#: One event per run that ingested at least one batch: drift_monitor checks the new data on it.
-FEATURES_REFRESHED = Asset(name="churn_features_refreshed", uri="mlops://features/churn/refreshed", group="feature")
+from churn_common import FEATURE_VIEW, FEATURES_REFRESHED, INGESTED, LANDING, MODEL_NAME
 
 DOC = """
 ### Feature ingestion into Feast
@@ -50,66 +45,6 @@ Re-running is safe: re-ingesting a batch replaces its part file, so rows are nev
 """
 
 
-@task.sensor(poke_interval=60, timeout=50 * 60, mode="reschedule", soft_fail=True)
-def wait_for_batches() -> PokeReturnValue:
-    """Wait for batch files in the landing zone; return their URIs. A run triggered by hand does not wait."""
-    from airflow.sdk import get_current_context
-    from airflow.sdk.exceptions import AirflowSkipException
-
-    from airflow_mlops_provider.core.io.datasets import is_dataset_file
-    from airflow_mlops_provider.hooks.storage import ObjectStorageHook
-
-    landing = ObjectStorageHook(None).get_conn().list(f"{data_dir()}/landing/")
-    batches = [uri for uri in landing if is_dataset_file(uri)]
-    if not batches and get_current_context()["dag_run"].run_type == "manual":
-        raise AirflowSkipException("Triggered by hand, and no batch is in the landing zone: nothing to ingest")
-    return PokeReturnValue(is_done=bool(batches), xcom_value=batches)
-
-
-@task(trigger_rule=TriggerRule.ALL_DONE, outlets=[FEATURES_REFRESHED])
-def archive_batches(
-    batches: list[str] | None, ingested: list[dict[str, Any]] | dict[str, Any] | None
-) -> dict[str, Any]:
-    """Move the ingested batches out of the landing zone (a retry skips moved ones) and signal the new data.
-
-    Runs whatever happened upstream, so that good batches are archived even when another fails; then
-    fails if any task of the run failed or a batch is still in the landing zone un-ingested (quarantined
-    batches have left it), and skips, emitting nothing, if no batch was ingested.
-    """
-    from pathlib import PurePosixPath
-
-    from airflow.sdk import get_current_context
-    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
-
-    from airflow_mlops_provider.hooks.storage import ObjectStorageHook
-
-    context = get_current_context()
-    ti = context["ti"]
-    store = ObjectStorageHook(None).get_conn()
-    # Airflow hands a lone value of a mapped task group's task over unwrapped, and None for none.
-    results = [ingested] if isinstance(ingested, dict) else [r for r in ingested or [] if r]
-    archived = []
-    for result in results:
-        source = result["batch_uri"]
-        target = f"{data_dir()}/ingested/{PurePosixPath(source).name}"
-        if store.exists(source):
-            store.write_bytes(target, store.read_bytes(source))
-            store.delete(source, missing_ok=True)
-        archived.append(target)
-    done = {result["batch_uri"] for result in results}
-    left = sorted(uri for uri in batches or [] if uri not in done and store.exists(uri))
-    failed = ti.get_ti_count(dag_id=ti.dag_id, run_ids=[ti.run_id], states=["failed", "upstream_failed"])
-    if failed or left:
-        raise AirflowFailException(
-            f"{failed} task(s) of this run failed; {len(left)} batch(es) not ingested, left in the landing zone: {left}"
-        )
-    if not results:
-        raise AirflowSkipException(f"No batch ingested ({len(batches or [])} quarantined): nothing new to signal")
-    summary = {"batches": [r["batch_id"] for r in results], "rows": sum(r["rows"] for r in results)}
-    context["outlet_events"][FEATURES_REFRESHED].extra = summary
-    return {**summary, "archived": archived, "quarantined": len(batches or []) - len(results)}
-
-
 @task_group  # type: ignore[type-var]  # returning the XComArg of the last task is supported at run time
 def process_batch(batch_uri: str) -> XComArg:
     """Validate one batch, then ingest it; a batch that fails validation is quarantined and not ingested."""
@@ -123,7 +58,6 @@ def process_batch(batch_uri: str) -> XComArg:
         task_id="ingest_batch",
         feature_view=FEATURE_VIEW,
         batch_uri=batch_uri,
-        outlets=[feature_view_asset(FEATURE_VIEW)],
         retries=2,
         # One at a time: materialization writes the registry file and the sqlite online store.
         max_active_tis_per_dag=1,
@@ -141,7 +75,16 @@ with DAG(
     doc_md=DOC,
 ):
     apply = FeastApplyOperator(task_id="apply_feature_definitions", model_name=MODEL_NAME)
-    batches = wait_for_batches()
-    apply >> batches
-    ingested = process_batch.expand(batch_uri=batches)
-    archive_batches(batches, ingested)  # type: ignore[arg-type]  # XComArgs resolve to lists at run time
+    # Soft fail: when no batch arrives before the next run, the run is skipped, not failed.
+    wait = LandedBatchesSensor(
+        task_id="wait_for_batches", prefix=LANDING, poke_interval=60, timeout=50 * 60, soft_fail=True
+    )
+    apply >> wait
+    ingested = process_batch.expand(batch_uri=wait.output)
+    ArchiveBatchesOperator(
+        task_id="archive_batches",
+        batches=wait.output,
+        ingested=ingested,  # type: ignore[arg-type]  # a mapped task group's output: an XComArg at run time
+        archive_uri=INGESTED,
+        refreshed_asset=FEATURES_REFRESHED,
+    )

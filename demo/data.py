@@ -13,7 +13,6 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from airflow_mlops_provider.core.io.splits import SPLITS as SPLITS  # re-exported: the demo's split names
 from airflow_mlops_provider.core.io.splits import temporal_split
 
 ENTITY = "customer_id"

@@ -41,6 +41,17 @@ import psutil
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from airflow_mlops_provider.config import DataFolder
+from airflow_mlops_provider.contracts import (
+    CHAMPION,
+    PROMOTED,
+    REJECTED,
+    DriftSummary,
+    PromotionRecord,
+    Tag,
+    TrainingSetResult,
+    ValidationRecord,
+)
 from airflow_mlops_provider.core.io.datasets import is_dataset_file, write_dataset
 from demo.data import generate_batch
 from demo.runs import DemoError, Stack, log_lines, run_ids, run_to_end, task_label, wait_for_new_run
@@ -54,6 +65,8 @@ from demo.stack import (
     wait_for,
 )
 
+from churn_common import MODEL_NAME
+
 REPO = Path(__file__).resolve().parents[1]
 INGESTION_DAG = "feature_ingestion"
 TRAINING_DAG = "continuous_training"
@@ -61,11 +74,16 @@ DRIFT_DAG = "drift_monitor"
 #: The DAGs of the story, unpaused by the demo. drift_watch (the AssetWatcher form of the drift check)
 #: stays paused, so that one detector drives retraining.
 STORY_DAGS = (INGESTION_DAG, TRAINING_DAG, DRIFT_DAG)
-MODEL_NAME = "churn"
 METRIC = "roc_auc"
-CHAMPION_ALIAS = "champion"
-PROMOTION_TAG_PREFIX = "mlops.promotion."
-LINEAGE_TAGS = ("mlops.feature_service", "mlops.data_window", "mlops.dataset_digest")
+#: The version tags the summary shows: lineage, and the promotion decision.
+LINEAGE_TAGS = (Tag.FEATURE_SERVICE, Tag.DATA_WINDOW, Tag.DATASET_DIGEST)
+SHOWN_TAGS = (*LINEAGE_TAGS, *Tag.PROMOTION_TAGS)
+#: The story's tasks, found by operator class (their task ids are the DAGs' business).
+DRIFT_CHECK = "DriftCheckOperator"
+VALIDATION = "DataValidationOperator"
+INGESTION = "FeatureIngestionOperator"
+TRAINING_SET = "TrainingDatasetOperator"
+PROMOTION = "PromoteModelOperator"
 MARKER_FILE = ".demo-state"
 DAG_PARSE_TIMEOUT = 180.0
 #: How long the scheduler may take to start a run on an asset event.
@@ -175,11 +193,11 @@ def prepare_home(home: Path) -> None:
 
 
 def _is_demo_process(pid: int) -> bool:
-    """Whether ``pid`` is another live process running this script."""
+    """Whether ``pid`` is another live process running the demo (``python -m demo``)."""
     if pid in (0, os.getpid()):
         return False
     try:
-        return any(arg.endswith("demo.py") for arg in psutil.Process(pid).cmdline())
+        return "demo" in psutil.Process(pid).cmdline()[1:]
     except psutil.Error:
         return False
 
@@ -239,7 +257,7 @@ def land(data_dir: Path, batches: list[Batch]) -> None:
     :param data_dir: ``[mlops] data_dir``.
     :param batches: the batches.
     """
-    landing = data_dir / "landing"
+    landing = data_dir / DataFolder.LANDING
     landing.mkdir(parents=True, exist_ok=True)
     for batch in batches:
         staged = data_dir / "staging" / f"{batch.name}.parquet"
@@ -254,7 +272,7 @@ def landed(data_dir: Path) -> list[str]:
 
     :param data_dir: ``[mlops] data_dir``.
     """
-    return sorted(path.name for path in (data_dir / "landing").glob("*") if is_dataset_file(str(path)))
+    return sorted(path.name for path in (data_dir / DataFolder.LANDING).glob("*") if is_dataset_file(str(path)))
 
 
 def trigger(api: AirflowApi, dag_id: str, conf: dict[str, Any]) -> str:
@@ -304,18 +322,18 @@ def report_batches(api: AirflowApi, tis: list[dict[str, Any]]) -> None:
     if not expanded:
         print("  no batch for this run: the landing zone was empty (an earlier run took the batches)", flush=True)
         return
-    ingested = [ti for ti in expanded if ti["task_id"].endswith("ingest_batch") and ti["state"] == "success"]
-    gates = [ti for ti in expanded if ti["task_id"].endswith("validate_batch") and ti["state"] == "skipped"]
+    ingested = [ti for ti in expanded if ti["operator"] == INGESTION and ti["state"] == "success"]
+    gates = [ti for ti in expanded if ti["operator"] == VALIDATION and ti["state"] == "skipped"]
     print(f"  ingested {len(ingested)} batch(es) into Feast; quarantined {len(gates)}", flush=True)
     for ti in gates:
-        result = api.xcom(ti, "validation_result") or {}
+        result: ValidationRecord = api.xcom(ti) or ValidationRecord()
         print(f"  Quarantined {Path(result.get('dataset_uri', '?')).name} [{task_label(ti)}]:", flush=True)
         for line in str(result.get("message", "(no validation result)")).splitlines():
             print(f"      {line}")
         print(f"    Data Docs: {result.get('docs_url')}", flush=True)
 
 
-def check_drift_after(api: AirflowApi, stack: Stack, known: list[str]) -> dict[str, Any] | None:
+def check_drift_after(api: AirflowApi, stack: Stack, known: list[str]) -> DriftSummary | None:
     """Follow the ``drift_monitor`` runs that the new features started; return the drift summary, if any.
 
     Ingestion split over two runs starts two checks: each is followed, and the first that found drift (else
@@ -326,7 +344,7 @@ def check_drift_after(api: AirflowApi, stack: Stack, known: list[str]) -> dict[s
     :param known: the DAG's run ids before the ingestion.
     """
     followed = set(known)
-    summaries: list[dict[str, Any]] = []
+    summaries: list[DriftSummary] = []
     new = [wait_for_new_run(api, stack, DRIFT_DAG, known, "asset_triggered", ASSET_RUN_TIMEOUT)]
     while new:
         for run_id in new:
@@ -338,19 +356,19 @@ def check_drift_after(api: AirflowApi, stack: Stack, known: list[str]) -> dict[s
     return next((s for s in summaries if s["dataset_drift"]), summaries[-1] if summaries else None)
 
 
-def follow_drift_check(api: AirflowApi, stack: Stack, run_id: str) -> dict[str, Any] | None:
+def follow_drift_check(api: AirflowApi, stack: Stack, run_id: str) -> DriftSummary | None:
     """Follow one ``drift_monitor`` run and print its verdict; return its summary, ``None`` if it skipped.
 
     :param api: the Airflow API.
     :param stack: the servers that must stay alive meanwhile.
     :param run_id: the run.
     """
-    (check,) = [ti for ti in run_to_end(api, stack, DRIFT_DAG, run_id) if ti["task_id"] == "check_drift"]
+    (check,) = [ti for ti in run_to_end(api, stack, DRIFT_DAG, run_id) if ti["operator"] == DRIFT_CHECK]
     if check["state"] == "skipped":
         reasons = log_lines(api, stack, check, lambda line: "Nothing to check" in line)
         print(f"  skipped: {reasons[-1].split('Nothing to check: ')[-1] if reasons else 'see its log'}", flush=True)
         return None
-    summary: dict[str, Any] = api.xcom(check)
+    summary: DriftSummary = api.xcom(check)
     verdict = "DRIFT" if summary["dataset_drift"] else "no drift"
     print(
         f"  {verdict}: {len(summary['drifted_columns'])} of {len(summary['columns'])} columns drifted "
@@ -369,15 +387,15 @@ def report_training(api: AirflowApi, tis: list[dict[str, Any]]) -> None:
     :param api: the Airflow API.
     :param tis: the CT run's task instances.
     """
-    by_id = {ti["task_id"]: ti for ti in tis}
-    data = api.xcom(by_id["training_set"])
+    by_operator = {ti["operator"]: ti for ti in tis}
+    data: TrainingSetResult = api.xcom(by_operator[TRAINING_SET])
     print(
         f"  training set: {data['rows']:,} rows from feature service {data['feature_service']}, window "
         f"{data['window']}, {data['dropped']} dropped for missing features, digest {data['digest'][:12]}",
         flush=True,
     )
-    decision = api.xcom(by_id["promote_model"])
-    outcome = "promoted" if decision["promote"] else "rejected"
+    decision: PromotionRecord = api.xcom(by_operator[PROMOTION])
+    outcome = PROMOTED if decision["promote"] else REJECTED
     print(f"  version {decision['version']} {outcome}: {decision['reason']}", flush=True)
 
 
@@ -463,7 +481,7 @@ class VersionSummary:
     @property
     def shown_tags(self) -> dict[str, str]:
         """Its lineage and promotion tags."""
-        return {k: v for k, v in self.tags.items() if k in LINEAGE_TAGS or k.startswith(PROMOTION_TAG_PREFIX)}
+        return {key: value for key, value in self.tags.items() if key in SHOWN_TAGS}
 
 
 def read_registry(tracking_uri: str) -> list[VersionSummary]:
@@ -504,11 +522,11 @@ def print_summary(versions: list[VersionSummary], stack: Stack) -> VersionSummar
         print(f"  version {summary.version}  holdout_{METRIC}={metric}{aliases}")
         for key, value in sorted(summary.shown_tags.items()):
             print(f"      {key} = {value}")
-    champion = next((s for s in versions if CHAMPION_ALIAS in s.aliases), None)
+    champion = next((s for s in versions if CHAMPION in s.aliases), None)
     if champion is None:
-        print(f"\nchampion: none (no version has the alias {CHAMPION_ALIAS!r})")
+        print(f"\nchampion: none (no version has the alias {CHAMPION!r})")
     else:
-        reason = champion.tags.get(f"{PROMOTION_TAG_PREFIX}reason", "no promotion reason recorded")
+        reason = champion.tags.get(Tag.PROMOTION_REASON, "no promotion reason recorded")
         print(f"\nchampion: version {champion.version} - {reason}")
     print(f"\nAirflow UI: {stack.airflow.url}/dags/{TRAINING_DAG}")
     print(f"MLflow UI:  {stack.mlflow.url}/#/models/{MODEL_NAME}", flush=True)
@@ -522,14 +540,14 @@ def check_complete(versions: list[VersionSummary], champion: VersionSummary | No
     :param champion: the champion, if any.
     :param retraining: the run id of the drift-triggered retraining.
     """
-    if not any(summary.tags.get("mlops.run_id") == retraining for summary in versions):
+    if not any(summary.tags.get(Tag.AIRFLOW_RUN_ID) == retraining for summary in versions):
         raise DemoError(f"the drift-triggered run {retraining} registered no version")
     for summary in versions:
         missing = [key for key in LINEAGE_TAGS if not summary.tags.get(key)]
         if missing:
             raise DemoError(f"version {summary.version} lacks the lineage tags {missing}")
     if champion is None:
-        raise DemoError(f"no version of {MODEL_NAME} has the alias {CHAMPION_ALIAS!r}")
+        raise DemoError(f"no version of {MODEL_NAME} has the alias {CHAMPION!r}")
 
 
 def run_demo(settings: Settings, processes: list[ManagedProcess]) -> None:
@@ -616,7 +634,3 @@ def main() -> int:
         handle_signals(interrupt=False)
         stopped = stop_servers(processes)
     return code if stopped else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -58,7 +58,7 @@ ENV HOME=/home/trainer
 WORKDIR /home/trainer
 USER 10001
 
-# `docker run IMAGE` prints the trainer's help; `docker run IMAGE --data-uri ... --target ...` trains. The pod
-# spec of GPUTrainingOperator replaces the entrypoint with the same command and passes the arguments.
+# `docker run IMAGE` prints the trainer's help; `docker run IMAGE --data-uri ... --target ... --problem-type binary`
+# trains. The pod spec of GPUTrainingOperator replaces the entrypoint with the same command and passes the arguments.
 ENTRYPOINT ["python", "-m", "airflow_mlops_provider.training"]
 CMD ["--help"]

@@ -158,13 +158,13 @@ class MlflowHook(BaseHook):
         )
         return [run.info.run_id for run in runs]
 
-    def find_version_by_run_id(self, model_name: str, run_id: str) -> ModelVersion | None:
-        """The registered version of ``model_name`` made from ``run_id``, if any (the oldest if several).
+    def find_version_by_run_id(self, model_name: str, mlflow_run_id: str) -> ModelVersion | None:
+        """The registered version of ``model_name`` made from an MLflow run, if any (the oldest if several).
 
         :param model_name: the registered model.
-        :param run_id: the MLflow run that produced the model.
+        :param mlflow_run_id: the MLflow run that produced the model.
         """
-        versions = self.get_conn().search_model_versions(f"name = '{model_name}' and run_id = '{run_id}'")
+        versions = self.get_conn().search_model_versions(f"name = '{model_name}' and run_id = '{mlflow_run_id}'")
         return min(versions, key=lambda v: int(v.version)) if versions else None
 
     def get_alias_version(self, model_name: str, alias: str) -> str | None:
@@ -199,13 +199,13 @@ class MlflowHook(BaseHook):
         if self.get_alias_version(model_name, alias) != str(version):
             raise AliasConflictError(f"Alias {alias!r} of {model_name!r} was moved concurrently")
 
-    def run_url(self, run_id: str, experiment_id: str) -> str:
-        """The web UI address of a run.
+    def run_url(self, mlflow_run_id: str, experiment_id: str) -> str:
+        """The web UI address of an MLflow run.
 
-        :param run_id: the run.
+        :param mlflow_run_id: the run.
         :param experiment_id: its experiment.
         """
-        return f"{self.tracking_uri}/#/experiments/{experiment_id}/runs/{run_id}"
+        return f"{self.tracking_uri}/#/experiments/{experiment_id}/runs/{mlflow_run_id}"
 
     def model_version_url(self, model_name: str, version: str) -> str:
         """The web UI address of a model version.

@@ -1,49 +1,44 @@
-"""Feature store operators: apply definitions (guarded), ingest batches, build point-in-time training sets."""
+"""Feature store operators: apply definitions (guarded), ingest batches, archive them, build training sets."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import Asset, BaseOperator
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk import TriggerRule
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from airflow_mlops_provider._optional import require_extra
-from airflow_mlops_provider.config import data_dir, safe_segment
-from airflow_mlops_provider.hooks.feast import FeastHook
-from airflow_mlops_provider.hooks.mlflow import MlflowHook
-from airflow_mlops_provider.hooks.storage import ObjectStorageHook
+from airflow_mlops_provider.config import DataFolder, data_path, safe_segment
+from airflow_mlops_provider.contracts import (
+    CHAMPION,
+    ArchiveResult,
+    FeastApplyResult,
+    IngestionResult,
+    Split,
+    Tag,
+    TrainingSetResult,
+    feature_view_asset,
+)
+from airflow_mlops_provider.operators.base import MlopsBaseOperator
 
 if TYPE_CHECKING:
     import pandas as pd
-    from airflow.sdk import Context
-
-#: Model version tag naming the feature service the model was trained on.
-FEATURE_SERVICE_TAG = "mlops.feature_service"
+    from airflow.sdk import Asset, Context, XComArg
 
 
-def feature_view_asset(feature_view: str) -> Asset:
-    """The Asset that stands for a feature view's data; ingestion emits an event on it per batch.
-
-    :param feature_view: the feature view's name.
-    """
-    return Asset(name=f"feature_view.{feature_view}", uri=f"feast://feature_views/{feature_view}", group="feature")
-
-
-class FeastApplyOperator(BaseOperator):
+class FeastApplyOperator(MlopsBaseOperator):
     """Apply a feature repo's definitions, like ``feast apply``: CI/CD for feature definitions.
 
     Objects the repo no longer defines are deleted from the registry. When ``model_name`` is set, the
-    registered ``champion`` version's ``mlops.feature_service`` tag names a feature service that must keep
-    working: a change that removes a view or a feature it serves, or changes such a feature's dtype,
-    fails the task before anything is applied. Returns ``{project, feature_views, feature_services,
-    protected_service}``.
+    version aliased ``champion_alias`` names, in its :attr:`~airflow_mlops_provider.contracts.Tag.FEATURE_SERVICE`
+    tag, a feature service that must keep working: a change that removes a view or a feature it serves,
+    or changes such a feature's dtype, fails the task before anything is applied. Returns a
+    :class:`~airflow_mlops_provider.contracts.FeastApplyResult`.
 
-    :param repo_path: the feature repo directory (templated); by default the connection's ``repo_path``.
+    :param repo_path: the feature repo directory (templated); by default the ``feast`` connection's ``repo_path``.
     :param model_name: the registered model whose champion's feature service is protected; ``None``: no guard.
     :param champion_alias: the alias of the version in production.
-    :param feast_conn_id: the ``feast`` connection.
-    :param mlflow_conn_id: the ``mlflow`` connection.
     """
 
     template_fields: Sequence[str] = ("repo_path", "model_name")
@@ -53,19 +48,15 @@ class FeastApplyOperator(BaseOperator):
         *,
         repo_path: str | None = None,
         model_name: str | None = None,
-        champion_alias: str = "champion",
-        feast_conn_id: str = FeastHook.default_conn_name,
-        mlflow_conn_id: str = MlflowHook.default_conn_name,
+        champion_alias: str = CHAMPION,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.repo_path = repo_path
         self.model_name = model_name
         self.champion_alias = champion_alias
-        self.feast_conn_id = feast_conn_id
-        self.mlflow_conn_id = mlflow_conn_id
 
-    def execute(self, context: Context) -> dict[str, Any]:
+    def execute(self, context: Context) -> FeastApplyResult:
         """Load the repo, check it against the champion's feature service, and apply it."""
         require_extra("feast")
         from airflow_mlops_provider.core.features.feast_repo import (
@@ -76,9 +67,8 @@ class FeastApplyOperator(BaseOperator):
         )
         from airflow_mlops_provider.core.features.specs import breaking_changes
 
-        hook = FeastHook(self.feast_conn_id)
-        store = hook.get_conn()
-        repo_path = self.repo_path or hook.repo_path
+        store = self.feast_hook.get_conn()
+        repo_path = self.repo_path or self.feast_hook.repo_path
         if not repo_path:
             raise AirflowFailException(f"No feature repo: set repo_path, or repo_path in {self.feast_conn_id!r}")
         try:
@@ -98,28 +88,29 @@ class FeastApplyOperator(BaseOperator):
                 )
             self.log.info("Feature service %r of the %s is unaffected", protected, self.champion_alias)
         apply_repo(store, repo)
-        return {
-            "project": store.project,
-            "feature_views": sorted(view.name for view in [*repo.feature_views, *repo.on_demand_feature_views]),
-            "feature_services": sorted(service.name for service in repo.feature_services),
-            "protected_service": protected,
-        }
+        return FeastApplyResult(
+            project=store.project,
+            feature_views=sorted(view.name for view in [*repo.feature_views, *repo.on_demand_feature_views]),
+            feature_services=sorted(service.name for service in repo.feature_services),
+            protected_service=protected,
+        )
 
     def _champion_service(self) -> str | None:
+        """The feature service the champion was trained on, if there is a champion and it says."""
         if not self.model_name:
             return None
-        hook = MlflowHook(self.mlflow_conn_id)
-        version = hook.get_alias_version(self.model_name, self.champion_alias)
+        from airflow_mlops_provider.core.models.lineage import aliased_tag
+
+        client = self.mlflow_hook.get_conn()
+        version, service = aliased_tag(client, self.model_name, self.champion_alias, Tag.FEATURE_SERVICE)
         if version is None:
             self.log.info("Model %r has no %s yet: nothing to protect", self.model_name, self.champion_alias)
-            return None
-        service = hook.get_conn().get_model_version(self.model_name, version).tags.get(FEATURE_SERVICE_TAG)
-        if not service:
-            self.log.warning("%s v%s has no %s tag: nothing to protect", self.model_name, version, FEATURE_SERVICE_TAG)
-        return service or None
+        elif service is None:
+            self.log.warning("%s v%s has no %s tag: nothing to protect", self.model_name, version, Tag.FEATURE_SERVICE)
+        return service
 
 
-class FeatureIngestionOperator(BaseOperator):
+class FeatureIngestionOperator(MlopsBaseOperator):
     """Ingest one raw batch into a feature view: check it, append it to the offline store, materialize it.
 
     The batch (parquet or CSV, local or ``s3://``) must hold the view's entity keys (no nulls), its event
@@ -127,45 +118,33 @@ class FeatureIngestionOperator(BaseOperator):
     as one part file named by the batch id into the view's directory source, so re-ingesting a batch
     replaces its part. Then the batch's time range, up to the newest data of the view, is materialized to
     the online store with ``materialize(start, end)``. A bad batch fails the task, without retries, before
-    anything is written. An event on :func:`feature_view_asset` carries the batch id and row count.
-    Returns ``{feature_view, batch_id, batch_uri, part_uri, rows, start, end}``.
+    anything is written. When :func:`~airflow_mlops_provider.contracts.feature_view_asset` is among the
+    outlets (the default), its event carries the batch id and row count. Returns an
+    :class:`~airflow_mlops_provider.contracts.IngestionResult`.
 
     :param feature_view: the feature view to feed.
     :param batch_uri: the raw batch (templated).
     :param batch_id: the batch's id (templated); by default the batch's file name without its suffix.
-    :param feast_conn_id: the ``feast`` connection.
-    :param storage_conn_id: the ``mlops_s3`` connection for ``s3://`` batches and sources.
     """
 
     template_fields: Sequence[str] = ("batch_uri", "batch_id")
 
-    def __init__(
-        self,
-        *,
-        feature_view: str,
-        batch_uri: str,
-        batch_id: str | None = None,
-        feast_conn_id: str = FeastHook.default_conn_name,
-        storage_conn_id: str | None = None,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *, feature_view: str, batch_uri: str, batch_id: str | None = None, **kwargs: Any) -> None:
         kwargs.setdefault("outlets", [feature_view_asset(feature_view)])
         super().__init__(**kwargs)
         self.feature_view = feature_view
         self.batch_uri = batch_uri
         self.batch_id = batch_id
-        self.feast_conn_id = feast_conn_id
-        self.storage_conn_id = storage_conn_id
 
-    def execute(self, context: Context) -> dict[str, Any]:
+    def execute(self, context: Context) -> IngestionResult:
         """Check, append and materialize the batch; record the asset event."""
         require_extra("feast")
         from airflow_mlops_provider.core.features import batches
         from airflow_mlops_provider.core.features.feast_repo import feature_view
         from airflow_mlops_provider.core.features.offline_source import materialization_window, part_uri, write_part
 
-        store = FeastHook(self.feast_conn_id).get_conn()
-        storage = ObjectStorageHook(self.storage_conn_id).get_conn()
+        store = self.feast_hook.get_conn()
+        storage = self.storage_hook.get_conn()
         try:
             view = feature_view(store, self.feature_view)
             batch_id = batches.safe_batch_id(self.batch_id or batches.batch_id_from_uri(self.batch_uri))
@@ -181,18 +160,97 @@ class FeatureIngestionOperator(BaseOperator):
         asset = feature_view_asset(self.feature_view)
         if asset in self.outlets:
             context["outlet_events"][asset].extra = {"batch_id": batch_id, "rows": table.num_rows}
-        return {
-            "feature_view": view.name,
-            "batch_id": batch_id,
-            "batch_uri": self.batch_uri,
-            "part_uri": part,
-            "rows": table.num_rows,
-            "start": start.isoformat(),
-            "end": end.isoformat(),
-        }
+        return IngestionResult(
+            feature_view=view.name,
+            batch_id=batch_id,
+            batch_uri=self.batch_uri,
+            part_uri=part,
+            rows=table.num_rows,
+            start=start.isoformat(),
+            end=end.isoformat(),
+        )
 
 
-class TrainingDatasetOperator(BaseOperator):
+class ArchiveBatchesOperator(MlopsBaseOperator):
+    """Move the ingested batches out of the landing zone, then fail, skip or signal the new data.
+
+    Runs once its upstream tasks are done, whatever happened to them (trigger rule ``all_done``), so that
+    good batches are archived even when another one failed. Each ingested batch still in the landing zone
+    moves to ``archive_uri`` (a retry skips the ones already moved). Then the task:
+
+    * fails if a task instance of the run failed (or is ``upstream_failed``), or a landed batch was neither
+      ingested nor quarantined (it is still in the landing zone);
+    * skips, emitting nothing, if no batch was ingested (all were quarantined, or none landed);
+    * otherwise emits one event of ``refreshed_asset`` with ``{batches, rows}`` in its extra, and returns
+      an :class:`~airflow_mlops_provider.contracts.ArchiveResult`.
+
+    ``ingested`` is normalized once, here: Airflow 3.3 hands the output of a mapped task group's task over
+    as the list of the values its instances pushed (skipped and failed ones push none), but unwrapped when
+    there is exactly one, and as ``None`` when there is none.
+
+    :param batches: the landed batches' URIs, e.g. the output of a
+        :class:`~airflow_mlops_provider.sensors.features.LandedBatchesSensor` (templated).
+    :param ingested: the :class:`~airflow_mlops_provider.contracts.IngestionResult` of each ingested batch,
+        e.g. the output of a mapped :class:`FeatureIngestionOperator` (templated).
+    :param archive_uri: the prefix ingested batches move to (templated); by default
+        ``[mlops] data_dir``/ingested/.
+    :param refreshed_asset: the Asset that receives the event of a run that ingested data; ``None``: none.
+    """
+
+    template_fields: Sequence[str] = ("batches", "ingested", "archive_uri")
+
+    def __init__(
+        self,
+        *,
+        batches: Sequence[str] | XComArg | None,
+        ingested: Sequence[Mapping[str, Any]] | Mapping[str, Any] | XComArg | None,
+        archive_uri: str | None = None,
+        refreshed_asset: Asset | None = None,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("trigger_rule", TriggerRule.ALL_DONE)
+        if refreshed_asset is not None:
+            kwargs["outlets"] = [*kwargs.get("outlets", []), refreshed_asset]
+        super().__init__(**kwargs)
+        self.batches = batches
+        self.ingested = ingested
+        self.archive_uri = archive_uri
+        self.refreshed_asset = refreshed_asset
+
+    def execute(self, context: Context) -> ArchiveResult:
+        """Archive the ingested batches; fail, skip, or emit the event and return what was archived."""
+        from airflow_mlops_provider.core.features.batches import archive_ingested
+
+        landed = list(self.batches) if isinstance(self.batches, Sequence) else []
+        results = self._ingestion_results()
+        archive = self.archive_uri or data_path(DataFolder.INGESTED, "")
+        moved = archive_ingested(
+            landed, [result["batch_uri"] for result in results], archive, self.storage_hook.get_conn()
+        )
+        ti = context["ti"]
+        failed = ti.get_ti_count(dag_id=ti.dag_id, run_ids=[ti.run_id], states=["failed", "upstream_failed"])
+        if failed or moved.left:
+            raise AirflowFailException(
+                f"{failed} task(s) of this run failed; {len(moved.left)} batch(es) not ingested, left in the "
+                f"landing zone: {moved.left}"
+            )
+        if not results:
+            raise AirflowSkipException(f"No batch ingested ({len(landed)} quarantined): nothing new to signal")
+        batch_ids, rows = [result["batch_id"] for result in results], sum(result["rows"] for result in results)
+        if self.refreshed_asset is not None:
+            context["outlet_events"][self.refreshed_asset].extra = {"batches": batch_ids, "rows": rows}
+        return ArchiveResult(
+            batches=batch_ids, rows=rows, archived=moved.archived, quarantined=len(landed) - len(results)
+        )
+
+    def _ingestion_results(self) -> list[Mapping[str, Any]]:
+        """``ingested`` as a list of results, whatever form Airflow handed it over in (see the class)."""
+        if isinstance(self.ingested, Mapping):
+            return [self.ingested]
+        return list(self.ingested) if isinstance(self.ingested, Sequence) else []
+
+
+class TrainingDatasetOperator(MlopsBaseOperator):
     """Build a point-in-time-correct training set from a feature service and a spine, with a split column.
 
     The spine (a parquet/CSV file, or a directory of them, local or ``s3://``) holds entity keys, event
@@ -200,8 +258,8 @@ class TrainingDatasetOperator(BaseOperator):
     timestamp, in the spine's order. Rows without a feature row within the TTL are counted and handled by
     ``missing_features`` (``drop``, ``fill`` or ``fail``); more than ``max_missing_fraction`` of them fails
     the task. A temporal ``split`` column (train / validation / holdout) is added, and the set is written
-    as parquet. Returns ``{uri, digest, rows, dropped, missing, filled, window, feature_service}``, where
-    ``digest`` equals the trainer's ``dataset_digest`` of the file; each key is also its own XCom, so
+    as parquet. Returns a :class:`~airflow_mlops_provider.contracts.TrainingSetResult`, whose ``digest``
+    equals the trainer's ``dataset_digest`` of the file; each key is also its own XCom, so
     ``task.output["uri"]`` feeds a downstream task.
 
     :param feature_service: the feature service to serve (templated).
@@ -210,15 +268,14 @@ class TrainingDatasetOperator(BaseOperator):
     :param timestamp_column: the spine's event timestamp column.
     :param window_start: keep spine rows at or after this time (templated), e.g. ``{{ data_interval_start }}``.
     :param window_end: keep spine rows before this time (templated).
-    :param output_uri: where to write (templated); by default under ``[mlops] data_dir``/training_sets.
+    :param output_uri: where to write (templated); by default
+        ``[mlops] data_dir``/training_sets/<feature service>/<run id>.parquet.
     :param missing_features: ``drop``, ``fill`` or ``fail``.
     :param max_missing_fraction: the largest tolerated fraction of spine rows without features.
     :param fill_values: feature -> value for ``fill`` (numeric features default to 0).
     :param validation: fraction of rows (the middle ones in time) for validation.
     :param holdout: fraction of rows (the newest) held out.
     :param split_column: the name of the split column.
-    :param feast_conn_id: the ``feast`` connection.
-    :param storage_conn_id: the ``mlops_s3`` connection for ``s3://`` spines and outputs.
     """
 
     template_fields: Sequence[str] = ("feature_service", "spine_uri", "window_start", "window_end", "output_uri")
@@ -238,12 +295,9 @@ class TrainingDatasetOperator(BaseOperator):
         fill_values: Mapping[str, Any] | None = None,
         validation: float = 0.15,
         holdout: float = 0.15,
-        split_column: str = "split",
-        feast_conn_id: str = FeastHook.default_conn_name,
-        storage_conn_id: str | None = None,
+        split_column: str = Split.COLUMN,
         **kwargs: Any,
     ) -> None:
-        kwargs.setdefault("multiple_outputs", True)  # downstream tasks read output["uri"], output["window"], ...
         super().__init__(**kwargs)
         self.feature_service = feature_service
         self.spine_uri = spine_uri
@@ -258,10 +312,8 @@ class TrainingDatasetOperator(BaseOperator):
         self.validation = validation
         self.holdout = holdout
         self.split_column = split_column
-        self.feast_conn_id = feast_conn_id
-        self.storage_conn_id = storage_conn_id
 
-    def execute(self, context: Context) -> dict[str, Any]:
+    def execute(self, context: Context) -> TrainingSetResult:
         """Join, apply the missing-features policy, split, write, and return the reference."""
         require_extra("feast")
         from airflow_mlops_provider.core.features.feast_repo import feature_service, historical_features
@@ -274,8 +326,8 @@ class TrainingDatasetOperator(BaseOperator):
         from airflow_mlops_provider.core.io.datasets import write_dataset
         from airflow_mlops_provider.core.io.splits import temporal_split
 
-        store = FeastHook(self.feast_conn_id).get_conn()
-        storage = ObjectStorageHook(self.storage_conn_id).get_conn()
+        store = self.feast_hook.get_conn()
+        storage = self.storage_hook.get_conn()
         try:
             policy = MissingFeaturesPolicy(self.missing_features, self.max_missing_fraction, self.fill_values)
             window = parse_window(self.window_start, self.window_end)
@@ -298,17 +350,18 @@ class TrainingDatasetOperator(BaseOperator):
             "Training set %s: %d rows (%d of %d spine rows lacked features, %d dropped, %d filled), digest %s",
             uri, len(frame), result.missing, len(spine), result.dropped, result.filled, digest,
         )  # fmt: skip
-        return {
-            "uri": uri,
-            "digest": digest,
-            "rows": len(frame),
-            "dropped": result.dropped,
-            "missing": result.missing,
-            "filled": result.filled,
-            "window": window.label,
-            "feature_service": self.feature_service,
-        }
+        return TrainingSetResult(
+            uri=uri,
+            digest=digest,
+            rows=len(frame),
+            dropped=result.dropped,
+            missing=result.missing,
+            filled=result.filled,
+            window=window.label,
+            feature_service=self.feature_service,
+        )
 
     def _default_uri(self, context: Context) -> str:
+        """``<data_dir>/training_sets/<feature service>/<run id>.parquet``, each part a safe segment."""
         run = safe_segment(context["ti"].run_id)
-        return f"{data_dir()}/training_sets/{safe_segment(self.feature_service)}/{run}.parquet"
+        return data_path(DataFolder.TRAINING_SETS, safe_segment(self.feature_service), f"{run}.parquet")

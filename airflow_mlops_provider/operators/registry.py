@@ -6,123 +6,118 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_mlops_provider._optional import require_extra
-from airflow_mlops_provider.hooks.mlflow import MlflowHook
-from airflow_mlops_provider.hooks.storage import ObjectStorageHook
+from airflow_mlops_provider.contracts import (
+    CHAMPION,
+    PREVIOUS_CHAMPION,
+    PROMOTED,
+    REJECTED,
+    ProblemType,
+    PromotionRecord,
+    RegistrationResult,
+    RollbackResult,
+    Split,
+    Tag,
+)
 from airflow_mlops_provider.links.mlflow import MlflowModelVersionLink
+from airflow_mlops_provider.operators.base import MlopsBaseOperator
 
 if TYPE_CHECKING:
+    import pandas as pd
     from airflow.sdk import Context
 
-CHAMPION = "champion"
-PREVIOUS_CHAMPION = "previous_champion"
-#: Run tags the trainer and GPUTrainingOperator write, copied onto the version as lineage.
-LINEAGE_RUN_TAGS = (
-    "mlops.dataset_uri",
-    "mlops.dataset_digest",
-    "mlops.feature_service",
-    "mlops.data_window",
-    "mlops.dag_id",
-    "mlops.run_id",
-    "mlops.trainer_backend",
-    "mlops.trainer_image",
-)
+    from airflow_mlops_provider.core.models.promotion import PromotionPolicy
 
 
-class _RegistryOperator(BaseOperator):
-    """Shared plumbing: the MLflow hook and the model version link."""
-
-    operator_extra_links = (MlflowModelVersionLink(),)
-
-    def __init__(self, *, model_name: str, mlflow_conn_id: str = MlflowHook.default_conn_name, **kwargs: Any):
-        # Results are dicts; each key is also its own XCom, so DAGs can pass ``task.output["version"]``.
-        kwargs.setdefault("multiple_outputs", True)
-        super().__init__(**kwargs)
-        self.model_name = model_name
-        self.mlflow_conn_id = mlflow_conn_id
-
-    def _link(self, context: Context, hook: MlflowHook, version: str) -> None:
-        MlflowModelVersionLink.persist(context, hook.model_version_url(self.model_name, version))
-
-
-class RegisterModelOperator(_RegistryOperator):
+class RegisterModelOperator(MlopsBaseOperator):
     """Register a run's model as a new version, once: a version made from the same run is reused.
 
-    Lineage from the run (dataset URI and digest, feature service, DAG and run ids, trainer backend and
-    image) goes on the version as tags. Returns ``{model_name, version, run_id, model_uri, created}``.
+    Lineage from the run (:attr:`Tag.LINEAGE`: dataset URI and digest, feature service, data window, DAG
+    and run ids, trainer backend and image) goes on the version as tags. Returns a
+    :class:`~airflow_mlops_provider.contracts.RegistrationResult`: ``{model_name, version, mlflow_run_id,
+    model_uri, created}``.
 
     :param model_name: the registered model (created when missing).
-    :param run_id: the MLflow run that logged the model (templated; usually the training task's XCom).
-    :param model_uri: the model's URI (templated); by default the run's ``mlops.model_uri`` tag.
+    :param mlflow_run_id: the MLflow run that logged the model (templated; usually
+        ``train.output["mlflow_run_id"]``).
+    :param model_uri: the model's URI (templated); by default the run's :attr:`Tag.MODEL_URI` tag.
     :param tags: extra version tags (templated).
-    :param mlflow_conn_id: the ``mlflow`` connection.
     """
 
-    template_fields: Sequence[str] = ("model_name", "run_id", "model_uri", "tags")
+    template_fields: Sequence[str] = ("model_name", "mlflow_run_id", "model_uri", "tags")
+    operator_extra_links = (MlflowModelVersionLink(),)
 
     def __init__(
-        self, *, run_id: str, model_uri: str | None = None, tags: dict[str, str] | None = None, **kwargs: Any
+        self,
+        *,
+        model_name: str,
+        mlflow_run_id: str,
+        model_uri: str | None = None,
+        tags: dict[str, str] | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.run_id = run_id
+        self.model_name = model_name
+        self.mlflow_run_id = mlflow_run_id
         self.model_uri = model_uri
         self.tags = tags or {}
 
-    def execute(self, context: Context) -> dict[str, Any]:
+    def execute(self, context: Context) -> RegistrationResult:
         """Find or create the version of this run, and tag it with lineage."""
-        hook = MlflowHook(self.mlflow_conn_id)
-        client = hook.get_conn()
-        run = client.get_run(self.run_id)
-        model_uri = self.model_uri or run.data.tags.get("mlops.model_uri")
+        client = self.mlflow_hook.get_conn()
+        run = client.get_run(self.mlflow_run_id)
+        model_uri = self.model_uri or run.data.tags.get(Tag.MODEL_URI)
         if not model_uri:
-            raise AirflowFailException(f"Run {self.run_id} has no logged model (no mlops.model_uri tag)")
+            raise AirflowFailException(f"Run {self.mlflow_run_id} has no logged model (no {Tag.MODEL_URI} tag)")
         ti = context["ti"]
-        lineage = {key: run.data.tags[key] for key in LINEAGE_RUN_TAGS if run.data.tags.get(key)}
+        lineage = {key: run.data.tags[key] for key in Tag.LINEAGE if run.data.tags.get(key)}
         lineage |= {
-            "mlops.registered_by": f"{ti.dag_id}/{ti.run_id}/{ti.task_id}",
-            "mlops.model_uri": model_uri,
+            Tag.REGISTERED_BY: f"{ti.dag_id}/{ti.run_id}/{ti.task_id}",
+            Tag.MODEL_URI: model_uri,
             **{key: str(value) for key, value in self.tags.items()},
         }
-        existing = hook.find_version_by_run_id(self.model_name, self.run_id)
+        existing = self.mlflow_hook.find_version_by_run_id(self.model_name, self.mlflow_run_id)
         if existing is not None:
             version, created = str(existing.version), False
-            self.log.info("Run %s is already version %s of %s; reusing it", self.run_id, version, self.model_name)
+            self.log.info(
+                "Run %s is already version %s of %s; reusing it", self.mlflow_run_id, version, self.model_name
+            )
         else:
             import mlflow
 
             registered = mlflow.register_model(model_uri, self.model_name, tags=lineage)
             version, created = str(registered.version), True
-            self.log.info("Registered %s version %s from run %s", self.model_name, version, self.run_id)
+            self.log.info("Registered %s version %s from run %s", self.model_name, version, self.mlflow_run_id)
         for key, value in lineage.items():
             client.set_model_version_tag(self.model_name, version, key, value)
-        self._link(context, hook, version)
-        return {
-            "model_name": self.model_name,
-            "version": version,
-            "run_id": self.run_id,
-            "model_uri": f"models:/{self.model_name}/{version}",
-            "created": created,
-        }
+        MlflowModelVersionLink.persist(context, self.mlflow_hook.model_version_url(self.model_name, version))
+        return RegistrationResult(
+            model_name=self.model_name,
+            version=version,
+            mlflow_run_id=self.mlflow_run_id,
+            model_uri=f"models:/{self.model_name}/{version}",
+            created=created,
+        )
 
 
-class PromoteModelOperator(_RegistryOperator):
+class PromoteModelOperator(MlopsBaseOperator):
     """The champion/challenger gate.
 
     Scores the challenger version and the current champion on the **same** holdout data, then applies
     the policy. On pass, alias ``champion`` moves to the challenger and ``previous_champion`` to the old
     champion (compare-and-set, so a concurrent promotion is detected). On fail, the version is tagged
     ``rejected`` with the reason, and the task fails only when ``fail_on_reject`` is set. A first model
-    becomes champion when it meets ``min_value``. The decision is recorded on the version (tags
-    ``mlops.promotion.*``) and returned.
+    becomes champion when it meets ``min_value``. The decision is recorded on the version (the
+    :attr:`Tag.PROMOTION` record and :attr:`Tag.PROMOTION_TAGS`) and returned: a
+    :class:`~airflow_mlops_provider.contracts.PromotionRecord`.
 
     :param model_name: the registered model.
-    :param version: the challenger version (templated; usually the register task's XCom).
+    :param version: the challenger version (templated; usually ``register.output["version"]``).
     :param holdout_uri: labelled holdout data, local path or ``s3://`` (templated).
     :param target: the label column.
-    :param task: ``binary`` or ``regression``.
+    :param problem_type: ``binary`` or ``regression``.
     :param metric: the policy metric, e.g. ``roc_auc``.
     :param direction: ``maximize`` or ``minimize``; by default the metric's natural direction.
     :param min_value: the absolute bar; ``None`` for none (templated).
@@ -130,35 +125,36 @@ class PromoteModelOperator(_RegistryOperator):
     :param split_column: the split column in the holdout data (rows equal to ``split_value`` are used).
     :param split_value: the value marking holdout rows.
     :param fail_on_reject: fail the task when the challenger is rejected.
-    :param storage_conn_id: the ``mlops_s3`` connection for ``s3://`` holdout data.
     """
 
     template_fields: Sequence[str] = (
         "model_name", "version", "holdout_uri", "metric", "min_value", "min_improvement",
     )  # fmt: skip
+    operator_extra_links = (MlflowModelVersionLink(),)
 
     def __init__(
         self,
         *,
+        model_name: str,
         version: str,
         holdout_uri: str,
         target: str,
-        task: str = "binary",
+        problem_type: str = ProblemType.BINARY,
         metric: str = "roc_auc",
         direction: str | None = None,
         min_value: float | str | None = None,
         min_improvement: float | str = 0.0,
-        split_column: str | None = "split",
-        split_value: str = "holdout",
+        split_column: str | None = Split.COLUMN,
+        split_value: str = Split.HOLDOUT,
         fail_on_reject: bool = False,
-        storage_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.model_name = model_name
         self.version = version
         self.holdout_uri = holdout_uri
         self.target = target
-        self.task = task
+        self.problem_type = problem_type
         self.metric = metric
         self.direction = direction
         self.min_value = min_value
@@ -166,9 +162,8 @@ class PromoteModelOperator(_RegistryOperator):
         self.split_column = split_column
         self.split_value = split_value
         self.fail_on_reject = fail_on_reject
-        self.storage_conn_id = storage_conn_id
 
-    def _policy(self) -> Any:
+    def _policy(self) -> PromotionPolicy:
         from airflow_mlops_provider.core.models.metrics import METRIC_DIRECTIONS
         from airflow_mlops_provider.core.models.promotion import PromotionPolicy
 
@@ -182,7 +177,7 @@ class PromoteModelOperator(_RegistryOperator):
             min_improvement=float(self.min_improvement),
         )
 
-    def execute(self, context: Context) -> dict[str, Any]:
+    def execute(self, context: Context) -> PromotionRecord:
         """Score both models on the holdout set, decide, and move the aliases or tag the rejection."""
         require_extra("trainer")
         from airflow_mlops_provider.core.io.datasets import dataset_digest, read_dataset
@@ -190,43 +185,43 @@ class PromoteModelOperator(_RegistryOperator):
         from airflow_mlops_provider.core.models.promotion import decide_promotion
 
         policy = self._policy()
-        hook = MlflowHook(self.mlflow_conn_id)
+        hook = self.mlflow_hook
         client = hook.get_conn()
         version = str(self.version)
-        self._link(context, hook, version)
+        MlflowModelVersionLink.persist(context, hook.model_version_url(self.model_name, version))
         champion = hook.get_alias_version(self.model_name, CHAMPION)
         if champion == version:
-            self.log.info("Version %s is already champion (a retry after promotion)", version)
-            recorded = client.get_model_version(self.model_name, version).tags.get("mlops.promotion")
-            return json.loads(recorded) if recorded else {"version": version, "promote": True}
+            self.log.info("Version %s is already %s (a retry after promotion)", version, CHAMPION)
+            recorded = client.get_model_version(self.model_name, version).tags.get(Tag.PROMOTION)
+            return json.loads(recorded) if recorded else PromotionRecord(version=version, promote=True)
         try:
-            data = read_dataset(self.holdout_uri, store=ObjectStorageHook(self.storage_conn_id).get_conn())
+            data = read_dataset(self.holdout_uri, store=self.storage_hook.get_conn())
             holdout = holdout_frame(data, self.target, self.split_column, self.split_value)
         except (ValueError, FileNotFoundError) as err:
             raise AirflowFailException(f"Cannot use holdout data {self.holdout_uri}: {err}") from err
         challenger_score = self._score(f"models:/{self.model_name}/{version}", holdout)
         champion_score = self._score(f"models:/{self.model_name}/{champion}", holdout) if champion else None
         decision = decide_promotion(challenger_score, champion_score, policy)
-        record = {
-            **decision.to_dict(),
-            "model_name": self.model_name,
-            "version": version,
-            "champion_version": champion,
-            "holdout_uri": self.holdout_uri,
-            "holdout_digest": dataset_digest(holdout),
-            "holdout_rows": len(holdout),
-        }
+        record = PromotionRecord(
+            **decision.to_record(),
+            model_name=self.model_name,
+            version=version,
+            champion_version=champion,
+            holdout_uri=self.holdout_uri,
+            holdout_digest=dataset_digest(holdout),
+            holdout_rows=len(holdout),
+        )
         self.log.info("Promotion decision for %s v%s: %s", self.model_name, version, decision.reason)
         tags = {
-            "mlops.promotion": json.dumps(record),
-            "mlops.promotion.decision": "promoted" if decision.promote else "rejected",
-            "mlops.promotion.reason": decision.reason,
-            "mlops.promotion.challenger_score": str(challenger_score),
-            "mlops.promotion.champion_score": str(champion_score),
-            "mlops.promotion.champion_version": str(champion),
+            Tag.PROMOTION: json.dumps(record),
+            Tag.PROMOTION_DECISION: PROMOTED if decision.promote else REJECTED,
+            Tag.PROMOTION_REASON: decision.reason,
+            Tag.PROMOTION_CHALLENGER_SCORE: str(challenger_score),
+            Tag.PROMOTION_CHAMPION_SCORE: str(champion_score),
+            Tag.PROMOTION_CHAMPION_VERSION: str(champion),
         }
         if not decision.promote:
-            tags["rejected"] = decision.reason
+            tags[Tag.REJECTED] = decision.reason
         for key, value in tags.items():
             client.set_model_version_tag(self.model_name, version, key, value)
         if decision.promote:
@@ -238,35 +233,40 @@ class PromoteModelOperator(_RegistryOperator):
             raise AirflowFailException(f"Version {version} rejected: {decision.reason}")
         return record
 
-    def _score(self, model_uri: str, holdout: Any) -> float:
+    def _score(self, model_uri: str, holdout: pd.DataFrame) -> float:
         from airflow_mlops_provider.core.models.evaluation import score_model
 
         try:
-            return score_model(model_uri, holdout, self.target, self.task)[self.metric]
+            return score_model(model_uri, holdout, self.target, self.problem_type)[self.metric]
         except KeyError as err:
-            raise AirflowFailException(f"Metric {self.metric!r} does not apply to task {self.task!r}") from err
+            raise AirflowFailException(
+                f"Metric {self.metric!r} does not apply to problem_type {self.problem_type!r}"
+            ) from err
         except ValueError as err:
             raise AirflowFailException(f"Cannot score {model_uri} on the holdout data: {err}") from err
 
 
-class RollbackModelOperator(_RegistryOperator):
-    """Restore ``previous_champion`` as champion and tag the demoted version ``mlops.rolled_back``.
+class RollbackModelOperator(MlopsBaseOperator):
+    """Restore ``previous_champion`` as champion and tag the demoted version (:attr:`Tag.ROLLED_BACK`).
 
-    Rolling back twice, or retrying, is a no-op once champion and previous_champion are the same.
+    Rolling back twice, or retrying, is a no-op once champion and previous_champion are the same. Returns
+    a :class:`~airflow_mlops_provider.contracts.RollbackResult`: ``{model_name, champion, demoted}``.
 
     :param model_name: the registered model.
     :param reason: why, recorded on the demoted version (templated).
     """
 
     template_fields: Sequence[str] = ("model_name", "reason")
+    operator_extra_links = (MlflowModelVersionLink(),)
 
-    def __init__(self, *, reason: str = "manual rollback", **kwargs: Any) -> None:
+    def __init__(self, *, model_name: str, reason: str = "manual rollback", **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.model_name = model_name
         self.reason = reason
 
-    def execute(self, context: Context) -> dict[str, Any]:
+    def execute(self, context: Context) -> RollbackResult:
         """Move ``champion`` back to ``previous_champion``."""
-        hook = MlflowHook(self.mlflow_conn_id)
+        hook = self.mlflow_hook
         previous = hook.get_alias_version(self.model_name, PREVIOUS_CHAMPION)
         if previous is None:
             raise AirflowFailException(f"{self.model_name} has no {PREVIOUS_CHAMPION!r} to roll back to")
@@ -274,7 +274,7 @@ class RollbackModelOperator(_RegistryOperator):
         if champion != previous:
             hook.move_alias(self.model_name, CHAMPION, previous, expected_current=champion)
             if champion is not None:
-                hook.get_conn().set_model_version_tag(self.model_name, champion, "mlops.rolled_back", self.reason)
+                hook.get_conn().set_model_version_tag(self.model_name, champion, Tag.ROLLED_BACK, self.reason)
             self.log.info("Rolled %s back from version %s to %s", self.model_name, champion, previous)
-        self._link(context, hook, previous)
-        return {"model_name": self.model_name, "champion": previous, "demoted": champion}
+        MlflowModelVersionLink.persist(context, hook.model_version_url(self.model_name, previous))
+        return RollbackResult(model_name=self.model_name, champion=previous, demoted=champion)

@@ -15,9 +15,12 @@ from kubernetes.client import models as k8s
 
 from airflow_mlops_provider._optional import require_extra
 from airflow_mlops_provider.config import option, training_backend
+from airflow_mlops_provider.contracts import PROBLEM_TYPES, ProblemType, Split, Tag, TrainingResult
+from airflow_mlops_provider.hooks.feast import FeastHook
 from airflow_mlops_provider.hooks.mlflow import MlflowHook
 from airflow_mlops_provider.hooks.storage import ObjectStorageHook
 from airflow_mlops_provider.links.mlflow import MlflowRunLink
+from airflow_mlops_provider.operators.base import ConnectionsMixin
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -26,24 +29,25 @@ TRAINER_MODULE = "airflow_mlops_provider.training"
 GPU_TOLERATION = k8s.V1Toleration(key="nvidia.com/gpu", operator="Exists", effect="NoSchedule")
 
 
-class GPUTrainingOperator(KubernetesPodOperator):
+class GPUTrainingOperator(ConnectionsMixin, KubernetesPodOperator):
     """Train a model with the bundled PyTorch trainer, tracked in MLflow.
 
     The operator creates the MLflow run first and hands its id to the trainer as ``MLFLOW_RUN_ID``, so it
     knows the run without a sidecar. On the ``kubernetes`` backend the trainer runs in a GPU pod; on the
     ``local`` backend (the embedded default) the same entrypoint runs as a subprocess with the same env.
-    A retry after a finished training reuses that run instead of training again. Returns (XCom)
-    ``{run_id, experiment_id, model_uri, metrics, dataset_uri, dataset_digest}``.
+    A retry after a finished training reuses that run instead of training again. Returns a
+    :class:`~airflow_mlops_provider.contracts.TrainingResult`: ``{mlflow_run_id, experiment_id,
+    model_uri, metrics, dataset_uri, dataset_digest}``.
 
     :param dataset_uri: the training set (parquet or CSV, local path or ``s3://``), with a split column.
     :param target: the label column.
     :param numeric_features: numeric feature columns.
     :param categorical_features: categorical feature columns.
-    :param task: ``binary`` or ``regression``.
+    :param problem_type: ``binary`` or ``regression``.
     :param split_column: the column holding ``train``/``validation``/``holdout``.
     :param hyperparameters: trainer options, e.g. ``{"epochs": 10, "learning_rate": 1e-3}`` (templated).
     :param experiment_name: the MLflow experiment (created when missing).
-    :param run_tags: extra tags on the MLflow run, e.g. lineage such as ``mlops.feature_service`` (templated).
+    :param run_tags: extra tags on the MLflow run, e.g. lineage such as ``Tag.FEATURE_SERVICE`` (templated).
     :param backend: ``local`` or ``kubernetes``; by default ``[mlops] training_backend``.
     :param gpus: the count of ``gpu_resource`` to request and limit (0 for a CPU pod).
     :param gpu_resource: the extended resource name of the GPUs.
@@ -51,7 +55,8 @@ class GPUTrainingOperator(KubernetesPodOperator):
     :param cpu: CPU request.
     :param memory: memory request and limit.
     :param mlflow_conn_id: the ``mlflow`` connection.
-    :param storage_conn_id: the ``mlops_s3`` connection for ``s3://`` datasets and artifacts.
+    :param storage_conn_id: the ``mlops_s3`` connection for ``s3://`` datasets and artifacts (the default
+        falls back to the environment when it does not exist); ``None``: the environment.
     :param secret_name: the Kubernetes Secret holding the secret env keys (MLflow token or password,
         S3 keys), referenced with ``secretKeyRef``; secret values are never put in the pod spec.
     """
@@ -73,8 +78,8 @@ class GPUTrainingOperator(KubernetesPodOperator):
         target: str,
         numeric_features: Sequence[str] = (),
         categorical_features: Sequence[str] = (),
-        task: str = "binary",
-        split_column: str = "split",
+        problem_type: str = ProblemType.BINARY,
+        split_column: str = Split.COLUMN,
         hyperparameters: dict[str, Any] | None = None,
         experiment_name: str = "continuous-training",
         run_tags: dict[str, str] | None = None,
@@ -85,7 +90,7 @@ class GPUTrainingOperator(KubernetesPodOperator):
         cpu: str = "4",
         memory: str = "16Gi",
         mlflow_conn_id: str = MlflowHook.default_conn_name,
-        storage_conn_id: str | None = None,
+        storage_conn_id: str | None = ObjectStorageHook.default_conn_name,
         secret_name: str = "mlops-trainer",
         image: str | None = None,
         namespace: str | None = None,
@@ -98,7 +103,7 @@ class GPUTrainingOperator(KubernetesPodOperator):
             k8s.V1Volume(name="dshm", empty_dir=k8s.V1EmptyDirVolumeSource(medium="Memory", size_limit=shm_size))
         )
         kwargs.setdefault("volume_mounts", []).append(k8s.V1VolumeMount(name="dshm", mount_path="/dev/shm"))
-        # The result goes to XCom as the task's return value, one key each (``train.output["run_id"]``);
+        # The result goes to XCom as the task's return value, one key each (``train.output["model_uri"]``);
         # the trainer reports through MLflow, so the pod never needs KubernetesPodOperator's XCom sidecar.
         kwargs.setdefault("do_xcom_push", True)
         kwargs.setdefault("multiple_outputs", True)
@@ -108,20 +113,19 @@ class GPUTrainingOperator(KubernetesPodOperator):
             cmds=["python", "-m", TRAINER_MODULE],
             **kwargs,
         )
-        if task not in ("binary", "regression"):
-            raise ValueError(f"task must be 'binary' or 'regression', not {task!r}")
+        if problem_type not in PROBLEM_TYPES:
+            raise ValueError(f"problem_type must be one of {PROBLEM_TYPES}, not {problem_type!r}")
+        self._set_connections(mlflow_conn_id, storage_conn_id, FeastHook.default_conn_name)
         self.dataset_uri = dataset_uri
         self.target = target
         self.numeric_features = list(numeric_features)
         self.categorical_features = list(categorical_features)
-        self.task = task
+        self.problem_type = problem_type
         self.split_column = split_column
         self.hyperparameters = hyperparameters or {}
         self.experiment_name = experiment_name
         self.run_tags = run_tags or {}
         self.backend = backend
-        self.mlflow_conn_id = mlflow_conn_id
-        self.storage_conn_id = storage_conn_id
         self.secret_name = secret_name
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -135,7 +139,7 @@ class GPUTrainingOperator(KubernetesPodOperator):
         args = [
             "--data-uri", self.dataset_uri,
             "--target", self.target,
-            "--task", self.task,
+            "--problem-type", self.problem_type,
             "--split-column", self.split_column,
         ]  # fmt: skip
         if self.numeric_features:
@@ -148,67 +152,61 @@ class GPUTrainingOperator(KubernetesPodOperator):
             args += [f"--{key.replace('_', '-')}", str(value)]
         return args
 
-    def _hooks(self) -> tuple[MlflowHook, ObjectStorageHook]:
-        return MlflowHook(self.mlflow_conn_id), ObjectStorageHook(self.storage_conn_id)
-
     @staticmethod
     def _identity(context: Context, with_try: bool) -> dict[str, str]:
         """The tags that identify this task instance's runs (and this try's, ``with_try``)."""
         ti = context["ti"]
-        identity = {"mlops.dag_id": ti.dag_id, "mlops.run_id": ti.run_id, "mlops.task_id": ti.task_id}
-        return identity | ({"mlops.try_number": str(ti.try_number)} if with_try else {})
+        identity = {Tag.AIRFLOW_DAG_ID: ti.dag_id, Tag.AIRFLOW_RUN_ID: ti.run_id, Tag.AIRFLOW_TASK_ID: ti.task_id}
+        return identity | ({Tag.AIRFLOW_TRY_NUMBER: str(ti.try_number)} if with_try else {})
 
-    def _start_run(self, context: Context, mlflow_hook: MlflowHook) -> tuple[str, bool]:
+    def _start_run(self, context: Context) -> tuple[str, bool]:
         """Reuse a finished run of this task instance (a retry after training), else create a new run."""
-        client = mlflow_hook.get_conn()
-        for run_id in mlflow_hook.find_runs_by_tags(self.experiment_name, self._identity(context, False)):
-            run = client.get_run(run_id)
-            if run.info.status == "FINISHED" and "mlops.model_uri" in run.data.tags:
-                self.log.info("Reusing run %s: this task instance already trained a model", run_id)
-                return run_id, True
+        client = self.mlflow_hook.get_conn()
+        for mlflow_run_id in self.mlflow_hook.find_runs_by_tags(self.experiment_name, self._identity(context, False)):
+            run = client.get_run(mlflow_run_id)
+            if run.info.status == "FINISHED" and Tag.MODEL_URI in run.data.tags:
+                self.log.info("Reusing run %s: this task instance already trained a model", mlflow_run_id)
+                return mlflow_run_id, True
+        ti = context["ti"]
         tags = {
             **{key: str(value) for key, value in self.run_tags.items()},
             **self._identity(context, True),
-            "mlops.trainer_backend": training_backend(self.backend),
-            "mlops.trainer_image": self.image or "",
+            Tag.TRAINER_BACKEND: training_backend(self.backend),
+            Tag.TRAINER_IMAGE: self.image or "",
         }
-        run_name = ".".join(tags[f"mlops.{key}"] for key in ("dag_id", "task_id", "run_id", "try_number"))
-        return mlflow_hook.create_run(self.experiment_name, run_name, tags), False
+        run_name = f"{ti.dag_id}.{ti.task_id}.{ti.run_id}.{ti.try_number}"
+        return self.mlflow_hook.create_run(self.experiment_name, run_name, tags), False
 
-    def execute(self, context: Context) -> dict[str, Any]:
+    def execute(self, context: Context) -> TrainingResult:
         """Create or reuse the MLflow run, train on the chosen backend, and read the result back."""
         if training_backend(self.backend) == "local":
             require_extra("trainer")
-        mlflow_hook, storage_hook = self._hooks()
-        run_id, reused = self._start_run(context, mlflow_hook)
-        run = mlflow_hook.get_conn().get_run(run_id)
-        MlflowRunLink.persist(context, mlflow_hook.run_url(run_id, run.info.experiment_id))
+        mlflow_run_id, reused = self._start_run(context)
+        run = self.mlflow_hook.get_conn().get_run(mlflow_run_id)
+        MlflowRunLink.persist(context, self.mlflow_hook.run_url(mlflow_run_id, run.info.experiment_id))
         if not reused:
             try:
                 if training_backend(self.backend) == "local":
-                    self._train_locally(run_id, mlflow_hook, storage_hook)
+                    self._train_locally(mlflow_run_id)
                 else:
-                    self._train_in_pod(context, run_id, mlflow_hook, storage_hook)
+                    self._train_in_pod(context, mlflow_run_id)
             except BaseException:
-                self._fail_run_if_running(mlflow_hook, run_id)
+                self._fail_run_if_running(mlflow_run_id)
                 raise
-        return self._result(mlflow_hook, run_id)
+        return self._result(mlflow_run_id)
 
-    def trigger_reentry(self, context: Context, event: dict[str, Any]) -> Any:
+    def trigger_reentry(self, context: Context, event: dict[str, Any]) -> TrainingResult:
         """Resume after a deferred pod finished: find this try's run and read the result back."""
         with self._without_xcom_sidecar():
             super().trigger_reentry(context, event)
-        mlflow_hook = MlflowHook(self.mlflow_conn_id)
         identity = self._identity(context, True)
-        runs = mlflow_hook.find_runs_by_tags(self.experiment_name, identity)
+        runs = self.mlflow_hook.find_runs_by_tags(self.experiment_name, identity)
         if not runs:
             raise RuntimeError(f"No MLflow run tagged {identity} in experiment {self.experiment_name!r}")
-        return self._result(mlflow_hook, runs[0])
+        return self._result(runs[0])
 
-    def _train_in_pod(
-        self, context: Context, run_id: str, mlflow_hook: MlflowHook, storage_hook: ObjectStorageHook
-    ) -> None:
-        self.prepare_pod(run_id, mlflow_hook, storage_hook)
+    def _train_in_pod(self, context: Context, mlflow_run_id: str) -> None:
+        self.prepare_pod(mlflow_run_id)
         with self._without_xcom_sidecar():
             super().execute(context)
 
@@ -230,15 +228,13 @@ class GPUTrainingOperator(KubernetesPodOperator):
         finally:
             self.do_xcom_push = push
 
-    def prepare_pod(self, run_id: str, mlflow_hook: MlflowHook, storage_hook: ObjectStorageHook) -> None:
+    def prepare_pod(self, mlflow_run_id: str) -> None:
         """Set the trainer's arguments and env on the pod, before the pod is built.
 
-        :param run_id: the MLflow run the trainer logs into.
-        :param mlflow_hook: source of the MLflow settings.
-        :param storage_hook: source of the S3 settings.
+        :param mlflow_run_id: the MLflow run the trainer logs into.
         """
         self.arguments = self.trainer_arguments()
-        self.env_vars = [*self._as_list(self.env_vars), *self.pod_env(run_id, mlflow_hook, storage_hook)]
+        self.env_vars = [*self._as_list(self.env_vars), *self.pod_env(mlflow_run_id)]
 
     @staticmethod
     def _as_list(env_vars: Any) -> list[k8s.V1EnvVar]:
@@ -246,15 +242,14 @@ class GPUTrainingOperator(KubernetesPodOperator):
             return [k8s.V1EnvVar(name=key, value=str(value)) for key, value in env_vars.items()]
         return list(env_vars or [])
 
-    def pod_env(self, run_id: str, mlflow_hook: MlflowHook, storage_hook: ObjectStorageHook) -> list[k8s.V1EnvVar]:
-        """The pod's env: plain values, and ``secretKeyRef`` entries for every secret key.
+    def pod_env(self, mlflow_run_id: str) -> list[k8s.V1EnvVar]:
+        """The pod's env, from the MLflow and storage connections: plain values, and ``secretKeyRef``
+        entries for every secret key.
 
-        :param run_id: the MLflow run the trainer logs into.
-        :param mlflow_hook: source of the MLflow settings.
-        :param storage_hook: source of the S3 settings.
+        :param mlflow_run_id: the MLflow run the trainer logs into.
         """
-        secret_keys = {*mlflow_hook.secret_env_keys(), *storage_hook.secret_env_keys()}
-        env = {**mlflow_hook.env(), **storage_hook.env(), "MLFLOW_RUN_ID": run_id}
+        secret_keys = {*self.mlflow_hook.secret_env_keys(), *self.storage_hook.secret_env_keys()}
+        env = {**self.mlflow_hook.env(), **self.storage_hook.env(), "MLFLOW_RUN_ID": mlflow_run_id}
         out = []
         for name in sorted(env):
             if name in secret_keys:
@@ -264,8 +259,8 @@ class GPUTrainingOperator(KubernetesPodOperator):
                 out.append(k8s.V1EnvVar(name=name, value=env[name]))
         return out
 
-    def _train_locally(self, run_id: str, mlflow_hook: MlflowHook, storage_hook: ObjectStorageHook) -> None:
-        env = {**os.environ, **mlflow_hook.env(), **storage_hook.env(), "MLFLOW_RUN_ID": run_id}
+    def _train_locally(self, mlflow_run_id: str) -> None:
+        env = {**os.environ, **self.mlflow_hook.env(), **self.storage_hook.env(), "MLFLOW_RUN_ID": mlflow_run_id}
         env.update({e.name: e.value for e in self._as_list(self.env_vars) if e.value is not None})
         command = [sys.executable, "-u", "-m", TRAINER_MODULE, *self.trainer_arguments()]
         self.log.info("Training locally: %s", " ".join(command))
@@ -291,24 +286,23 @@ class GPUTrainingOperator(KubernetesPodOperator):
             return
         super().on_kill()
 
-    @staticmethod
-    def _fail_run_if_running(mlflow_hook: MlflowHook, run_id: str) -> None:
-        client = mlflow_hook.get_conn()
-        if client.get_run(run_id).info.status == "RUNNING":
-            client.set_terminated(run_id, status="FAILED")
+    def _fail_run_if_running(self, mlflow_run_id: str) -> None:
+        client = self.mlflow_hook.get_conn()
+        if client.get_run(mlflow_run_id).info.status == "RUNNING":
+            client.set_terminated(mlflow_run_id, status="FAILED")
 
-    def _result(self, mlflow_hook: MlflowHook, run_id: str) -> dict[str, Any]:
-        run = mlflow_hook.get_conn().get_run(run_id)
+    def _result(self, mlflow_run_id: str) -> TrainingResult:
+        run = self.mlflow_hook.get_conn().get_run(mlflow_run_id)
         tags = run.data.tags
-        if run.info.status != "FINISHED" or "mlops.model_uri" not in tags:
+        if run.info.status != "FINISHED" or Tag.MODEL_URI not in tags:
             raise RuntimeError(
-                f"MLflow run {run_id} ended {run.info.status} without a logged model; see the trainer output"
+                f"MLflow run {mlflow_run_id} ended {run.info.status} without a logged model; see the trainer output"
             )
-        return {
-            "run_id": run_id,
-            "experiment_id": run.info.experiment_id,
-            "model_uri": tags["mlops.model_uri"],
-            "metrics": dict(run.data.metrics),
-            "dataset_uri": tags.get("mlops.dataset_uri"),
-            "dataset_digest": tags.get("mlops.dataset_digest"),
-        }
+        return TrainingResult(
+            mlflow_run_id=mlflow_run_id,
+            experiment_id=run.info.experiment_id,
+            model_uri=tags[Tag.MODEL_URI],
+            metrics=dict(run.data.metrics),
+            dataset_uri=tags.get(Tag.DATASET_URI),
+            dataset_digest=tags.get(Tag.DATASET_DIGEST),
+        )

@@ -7,30 +7,28 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from airflow_mlops_provider._optional import require_extra
-from airflow_mlops_provider.config import data_dir, task_output_path
+from airflow_mlops_provider.config import DataFolder, data_path, task_output_path
+from airflow_mlops_provider.contracts import ValidationRecord
 from airflow_mlops_provider.core.io.urls import object_url
-from airflow_mlops_provider.hooks.storage import ObjectStorageHook
 from airflow_mlops_provider.links.validation import ValidationDocsLink
+from airflow_mlops_provider.operators.base import MlopsBaseOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context, XComArg
 
 ON_FAILURE = ("fail", "warn", "quarantine")
-#: The XCom key that holds the result in every outcome (pass, warn, fail, quarantine).
-RESULT_XCOM_KEY = "validation_result"
 
 
-class DataValidationOperator(BaseOperator):
+class DataValidationOperator(MlopsBaseOperator):
     """Validate a dataset against a Great Expectations 1.x suite kept as JSON next to the DAG.
 
     The Data Docs page of the run is stored at ``docs_uri`` and linked from the task ("Data Docs"). The
-    compact result ``{success, suite_name, row_count, statistics, failures, message, dataset_uri,
-    docs_uri, docs_url}`` is pushed under the XCom key ``validation_result`` and, when the task does
-    not raise, returned. What a failed validation does depends on ``on_failure``:
+    compact result, a :class:`~airflow_mlops_provider.contracts.ValidationRecord`, is the task's return
+    value in every outcome: returned when the task passes or warns, recorded as its return value before
+    it fails or skips. What a failed validation does depends on ``on_failure``:
 
     * ``"fail"`` (default): raise :class:`AirflowFailException` (no retry) whose message lists what
       failed, so nothing downstream runs.
@@ -51,7 +49,6 @@ class DataValidationOperator(BaseOperator):
     :param docs_uri: where to store the Data Docs HTML page (templated); by default
         ``{[mlops] data_dir}/validation/{dag_id}/{run_id}/{task_id}[.{map_index}].html``.
     :param sample_size: distinct unexpected values kept per failed expectation.
-    :param storage_conn_id: the ``mlops_s3`` connection for ``s3://`` URIs; ``None`` uses the environment.
     """
 
     template_fields: Sequence[str] = ("dataset", "suite_path", "quarantine_uri", "docs_uri")
@@ -66,7 +63,6 @@ class DataValidationOperator(BaseOperator):
         quarantine_uri: str | None = None,
         docs_uri: str | None = None,
         sample_size: int = 5,
-        storage_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -78,9 +74,8 @@ class DataValidationOperator(BaseOperator):
         self.quarantine_uri = quarantine_uri
         self.docs_uri = docs_uri
         self.sample_size = sample_size
-        self.storage_conn_id = storage_conn_id
 
-    def execute(self, context: Context) -> dict[str, Any]:
+    def execute(self, context: Context) -> ValidationRecord:
         """Validate, store the Data Docs, then pass, warn, fail or quarantine."""
         require_extra("gx")
         from airflow_mlops_provider.core.io.datasets import read_dataset
@@ -88,12 +83,12 @@ class DataValidationOperator(BaseOperator):
         from airflow_mlops_provider.core.validation.quarantine import quarantine_batch, quarantined_result
 
         uri = self._dataset_uri()
-        store = ObjectStorageHook(self.storage_conn_id).get_conn()
-        quarantine = self.quarantine_uri or f"{data_dir()}/quarantine"
+        store = self.storage_hook.get_conn()
+        quarantine = self.quarantine_uri or data_path(DataFolder.QUARANTINE)
         if self.on_failure == "quarantine" and not store.exists(uri):
             recorded = quarantined_result(uri, quarantine, store)
             if recorded is not None:
-                context["ti"].xcom_push(key=RESULT_XCOM_KEY, value=recorded)
+                self.push_result(context, recorded)
                 raise AirflowSkipException(f"{uri} is already in quarantine:\n{recorded['message']}")
         try:
             suite = validation.load_suite(json.loads(store.read_bytes(self._suite_location())))
@@ -103,21 +98,22 @@ class DataValidationOperator(BaseOperator):
 
         gx_result = validation.run_suite(frame, suite)
         result = validation.summarize(gx_result, len(frame), self.sample_size)
-        docs_uri = self.docs_uri or f"{task_output_path(context, 'validation')}.html"
+        docs_uri = self.docs_uri or f"{task_output_path(context, DataFolder.VALIDATION)}.html"
         store.write_bytes(docs_uri, validation.render_data_docs(gx_result).encode())
         docs_url = object_url(docs_uri, store.config)
         ValidationDocsLink.persist(context, docs_url)
-        record = {**result.to_dict(), "dataset_uri": uri, "docs_uri": docs_uri, "docs_url": docs_url}
-        context["ti"].xcom_push(key=RESULT_XCOM_KEY, value=record)
+        record = ValidationRecord(**result.to_record(), dataset_uri=uri, docs_uri=docs_uri, docs_url=docs_url)
 
         if result.success:
             self.log.info("%s", result.message)
         elif self.on_failure == "fail":
+            self.push_result(context, record)
             raise AirflowFailException(f"Data validation of {uri} failed. {result.message}\nData Docs: {docs_url}")
         elif self.on_failure == "warn":
             self.log.warning("Data validation of %s failed. %s\nData Docs: %s", uri, result.message, docs_url)
         else:
             target = quarantine_batch(uri, quarantine, record, store)
+            self.push_result(context, record)
             raise AirflowSkipException(f"Quarantined {uri} at {target}. {result.message}\nData Docs: {docs_url}")
         return record
 

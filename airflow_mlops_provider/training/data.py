@@ -8,12 +8,11 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_numeric_dtype
 
+from airflow_mlops_provider.contracts import ProblemType, Split
 from airflow_mlops_provider.core.io.datasets import read_dataset
 from airflow_mlops_provider.core.io.storage import ObjectStore
 from airflow_mlops_provider.training.errors import TrainerInputError
 from airflow_mlops_provider.training.options import TrainConfig
-
-SPLITS = ("train", "validation", "holdout")
 
 
 @dataclass(frozen=True)
@@ -49,7 +48,7 @@ def split_dataset(df: pd.DataFrame, config: TrainConfig) -> Splits:
     """Validate ``df`` against ``config`` and cut it into splits.
 
     :param df: the whole dataset.
-    :param config: the trainer configuration (columns and task).
+    :param config: the trainer configuration (columns and problem type).
     :raises TrainerInputError: on any problem, naming the columns or values at fault.
     """
     if df.empty:
@@ -61,21 +60,21 @@ def split_dataset(df: pd.DataFrame, config: TrainConfig) -> Splits:
     _check_target(df, config)
 
     split = df[config.split_column].astype("string")
-    unknown = sorted(set(split.dropna()) - set(SPLITS))
+    unknown = sorted(set(split.dropna()) - set(Split.ALL))
     if unknown or split.isna().any():
         raise TrainerInputError(
-            f"split column {config.split_column!r} must only hold {SPLITS}; found {unknown or ['<missing>']}"
+            f"split column {config.split_column!r} must only hold {Split.ALL}; found {unknown or ['<missing>']}"
         )
-    parts = {name: df[(split == name).to_numpy()].reset_index(drop=True) for name in SPLITS}
-    for name in ("train", "validation"):
+    parts = {name: df[(split == name).to_numpy()].reset_index(drop=True) for name in Split.ALL}
+    for name in (Split.TRAIN, Split.VALIDATION):
         if parts[name].empty:
             raise TrainerInputError(f"split column {config.split_column!r} has no {name!r} rows")
-    if config.task == "binary":
+    if config.problem_type == ProblemType.BINARY:
         for name, part in parts.items():
             if not part.empty and part[config.target].nunique() < 2:
                 raise TrainerInputError(f"the {name!r} split has only one class of target {config.target!r}")
-    holdout = parts["holdout"]
-    return Splits(parts["train"], parts["validation"], None if holdout.empty else holdout)
+    holdout = parts[Split.HOLDOUT]
+    return Splits(parts[Split.TRAIN], parts[Split.VALIDATION], None if holdout.empty else holdout)
 
 
 def _check_numeric_features(df: pd.DataFrame, columns: list[str]) -> None:
@@ -99,7 +98,7 @@ def _check_target(df: pd.DataFrame, config: TrainConfig) -> None:
         raise TrainerInputError(f"target {config.target!r} has {int(target.isna().sum())} missing values")
     if not is_numeric_dtype(target):
         raise TrainerInputError(f"target {config.target!r} must be numeric, got dtype {target.dtype}")
-    if config.task == "binary":
+    if config.problem_type == ProblemType.BINARY:
         values = set(pd.unique(target.astype(np.float64)))
         if not values <= {0.0, 1.0}:
             shown = sorted(float(v) for v in values)[:10]

@@ -1,6 +1,7 @@
 """Feature preprocessing fitted on the training split and shipped inside the logged model.
 
-Self-contained (numpy, pandas, json only) because the logged model pickles this class by value.
+Self-contained (numpy, pandas, json only, so the problem types are spelled out here) because the logged
+model pickles this class by value.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ OOV_INDEX = 0
 class FeatureEncoder:
     """Standardizes numeric features, indexes categories (0 = missing or unseen), scales the target.
 
-    :param task: ``binary`` or ``regression``.
+    :param problem_type: ``binary`` or ``regression``.
     :param numeric: numeric feature names.
     :param means: training mean per numeric feature.
     :param stds: training standard deviation per numeric feature (1 where constant).
@@ -28,7 +29,7 @@ class FeatureEncoder:
     :param target_std: training target standard deviation (regression; 1 for binary).
     """
 
-    task: str
+    problem_type: str
     numeric: list[str]
     means: list[float]
     stds: list[float]
@@ -39,12 +40,12 @@ class FeatureEncoder:
 
     @classmethod
     def fit(
-        cls, train: pd.DataFrame, task: str, numeric: list[str], categorical: list[str], target: str
+        cls, train: pd.DataFrame, problem_type: str, numeric: list[str], categorical: list[str], target: str
     ) -> FeatureEncoder:
         """Fit on the training rows.
 
         :param train: training rows.
-        :param task: ``binary`` or ``regression``.
+        :param problem_type: ``binary`` or ``regression``.
         :param numeric: numeric feature names.
         :param categorical: categorical feature names.
         :param target: label column.
@@ -53,9 +54,9 @@ class FeatureEncoder:
         stds = values.std(axis=0) if numeric else np.array([])
         vocabularies = [sorted(set(_as_str(train[c]).dropna())) for c in categorical]
         y = train[target].to_numpy(dtype=np.float64)
-        regression = task == "regression"
+        regression = problem_type == "regression"
         return cls(
-            task=task,
+            problem_type=problem_type,
             numeric=list(numeric),
             means=values.mean(axis=0).tolist() if numeric else [],
             stds=np.where(stds > 0, stds, 1.0).tolist(),
@@ -104,7 +105,7 @@ class FeatureEncoder:
         :param outputs: raw network outputs (logits or scaled values).
         """
         out = np.asarray(outputs, dtype=np.float64)
-        if self.task == "binary":
+        if self.problem_type == "binary":
             return 0.5 * (1.0 + np.tanh(out / 2.0))  # the logistic function, without overflow
         return out * self.target_std + self.target_mean
 

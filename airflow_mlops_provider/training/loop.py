@@ -15,6 +15,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from airflow_mlops_provider.contracts import ProblemType
 from airflow_mlops_provider.core.models.metrics import compute_metrics
 from airflow_mlops_provider.training.data import Splits
 from airflow_mlops_provider.training.encoding import FeatureEncoder
@@ -77,7 +78,7 @@ def evaluate(
     target: str,
     device: torch.device | None = None,
 ) -> tuple[float, dict[str, float]]:
-    """Return the loss (on the training scale) and the task metrics of ``model`` on ``df``.
+    """Return the loss (on the training scale) and the problem type's metrics of ``model`` on ``df``.
 
     :param model: the network.
     :param encoder: the fitted encoder.
@@ -88,14 +89,14 @@ def evaluate(
     outputs = predict_raw(model, *encoder.encode(df), device=device)
     y = df[target].to_numpy(dtype=np.float64)
     scaled = torch.from_numpy(encoder.scale_target(y))
-    loss = float(_loss_fn(encoder.task)(torch.from_numpy(outputs.astype(np.float32)), scaled))
-    return loss, compute_metrics(encoder.task, y, encoder.decode(outputs))
+    loss = float(_loss_fn(encoder.problem_type)(torch.from_numpy(outputs.astype(np.float32)), scaled))
+    return loss, compute_metrics(encoder.problem_type, y, encoder.decode(outputs))
 
 
 def train_model(config: TrainConfig, encoder: FeatureEncoder, splits: Splits, on_epoch: EpochCallback) -> TrainResult:
     """Train a :class:`TabularMLP`, calling ``on_epoch(epoch, metrics)`` after each epoch.
 
-    ``metrics`` holds ``train_loss``, ``val_loss`` and ``val_<metric>`` for the task.
+    ``metrics`` holds ``train_loss``, ``val_loss`` and ``val_<metric>`` for the problem type.
 
     :param config: the trainer configuration.
     :param encoder: encoder fitted on the training split.
@@ -120,7 +121,7 @@ def train_model(config: TrainConfig, encoder: FeatureEncoder, splits: Splits, on
         device
     )
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
-    loss_fn = _loss_fn(config.task)
+    loss_fn = _loss_fn(config.problem_type)
     best_loss, best_epoch, best_state = float("inf"), 0, model.state_dict()
     started = time.perf_counter()
     epoch = 0
@@ -157,8 +158,8 @@ def train_model(config: TrainConfig, encoder: FeatureEncoder, splits: Splits, on
     return TrainResult(model.cpu().eval(), best_epoch, epoch, time.perf_counter() - started)
 
 
-def _loss_fn(task: str) -> nn.Module:
-    return nn.BCEWithLogitsLoss() if task == "binary" else nn.MSELoss()
+def _loss_fn(problem_type: str) -> nn.Module:
+    return nn.BCEWithLogitsLoss() if problem_type == ProblemType.BINARY else nn.MSELoss()
 
 
 def _fmt(metrics: dict[str, float]) -> str:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import MISSING, asdict, dataclass, fields
 from typing import NoReturn
 
-from airflow_mlops_provider.core.models.metrics import TASKS
+from airflow_mlops_provider.contracts import PROBLEM_TYPES, Split
 from airflow_mlops_provider.training.errors import TrainerInputError
 
 ENV_PREFIX = "TRAINER_"
@@ -35,11 +35,11 @@ exit codes: 0 success, 2 bad input (message on stderr prefixed "trainer error:")
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """What to train on and how.
+    """What to train on and how. The fields are the run's params (``RunParam`` names some of them).
 
     :param data_uri: dataset location: local path, ``file://`` or ``s3://`` URI (.parquet or .csv).
     :param target: the label column.
-    :param task: ``binary`` (label 0/1, predicts P(1)) or ``regression``.
+    :param problem_type: ``binary`` (label 0/1, predicts P(1)) or ``regression``.
     :param numeric_features: numeric input columns, standardized.
     :param categorical_features: categorical input columns, one embedding each.
     :param split_column: column holding ``train`` / ``validation`` / ``holdout``.
@@ -57,10 +57,10 @@ class TrainConfig:
 
     data_uri: str
     target: str
-    task: str
+    problem_type: str
     numeric_features: tuple[str, ...] = ()
     categorical_features: tuple[str, ...] = ()
-    split_column: str = "split"
+    split_column: str = Split.COLUMN
     epochs: int = 10
     batch_size: int = 256
     learning_rate: float = 1e-3
@@ -75,8 +75,8 @@ class TrainConfig:
         problems = []
         if not self.data_uri or not self.target:
             problems.append("data-uri and target must not be empty")
-        if self.task not in TASKS:
-            problems.append(f"task must be one of {TASKS}, got {self.task!r}")
+        if self.problem_type not in PROBLEM_TYPES:
+            problems.append(f"problem-type must be one of {PROBLEM_TYPES}, got {self.problem_type!r}")
         if self.device not in DEVICES:
             problems.append(f"device must be one of {DEVICES}, got {self.device!r}")
         if not self.features:
@@ -146,7 +146,7 @@ def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParse
     options: list[tuple[str, Callable[[str], object], str]] = [
         ("data-uri", str, "dataset: local path, file:// or s3:// URI (.parquet/.csv)"),
         ("target", str, "label column"),
-        ("task", str, f"one of {', '.join(TASKS)}"),
+        ("problem-type", str, f"one of {', '.join(PROBLEM_TYPES)}"),
         ("numeric-features", _names, "comma-separated numeric feature columns"),
         ("categorical-features", _names, "comma-separated categorical feature columns"),
         ("split-column", str, "column with train/validation/holdout"),

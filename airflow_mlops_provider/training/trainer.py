@@ -13,6 +13,7 @@ from mlflow.data.pandas_dataset import from_pandas
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 
+from airflow_mlops_provider.contracts import Tag
 from airflow_mlops_provider.core.io.datasets import dataset_digest
 from airflow_mlops_provider.core.io.storage import ObjectStore
 from airflow_mlops_provider.training.data import load_dataset, split_dataset
@@ -24,30 +25,27 @@ from airflow_mlops_provider.training.pyfunc_model import log_pyfunc_model
 
 log = logging.getLogger(__name__)
 
-TAG_DATASET_URI = "mlops.dataset_uri"
-TAG_DATASET_DIGEST = "mlops.dataset_digest"
-TAG_MODEL_URI = "mlops.model_uri"
 
-
-def run_training(config: TrainConfig, run_id: str, store: ObjectStore | None = None) -> dict[str, Any]:
-    """Train per ``config`` inside the existing MLflow run ``run_id`` and return a summary.
+def run_training(config: TrainConfig, mlflow_run_id: str, store: ObjectStore | None = None) -> dict[str, Any]:
+    """Train per ``config`` inside an existing MLflow run and return a summary: ``{mlflow_run_id,
+    model_uri, dataset_digest, metrics}``.
 
     The run is ended FINISHED on success and FAILED on any error. It receives: the config as params
     (plus row counts), per-epoch ``train_loss``/``val_loss``/``val_<metric>`` with ``step=epoch``,
     ``holdout_<metric>`` when there is a holdout split, ``best_epoch``, ``train_seconds``,
     ``log_model_seconds``, the dataset as a training input with its digest, the tags
-    ``mlops.dataset_uri``, ``mlops.dataset_digest`` and ``mlops.model_uri``, and the model ``model``.
+    :attr:`Tag.DATASET_URI`, :attr:`Tag.DATASET_DIGEST` and :attr:`Tag.MODEL_URI`, and the model ``model``.
 
     :param config: what to train.
-    :param run_id: the MLflow run to log into; it must exist.
+    :param mlflow_run_id: the MLflow run to log into; it must exist.
     :param store: object store for the dataset; built from the environment if ``None``.
     :raises TrainerInputError: bad data or an unknown run.
     """
     try:
-        active = mlflow.start_run(run_id=run_id)
+        active = mlflow.start_run(run_id=mlflow_run_id)
     except MlflowException as err:
         if err.error_code == ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
-            raise TrainerInputError(f"MLflow run {run_id!r} does not exist") from err
+            raise TrainerInputError(f"MLflow run {mlflow_run_id!r} does not exist") from err
         raise
     with active:
         df = load_dataset(config.data_uri, store)
@@ -56,7 +54,7 @@ def run_training(config: TrainConfig, run_id: str, store: ObjectStore | None = N
         rows = {"rows_train": len(splits.train), "rows_validation": len(splits.validation)}
         rows["rows_holdout"] = 0 if splits.holdout is None else len(splits.holdout)
         mlflow.log_params(config.params() | rows)
-        mlflow.set_tags({TAG_DATASET_URI: config.data_uri, TAG_DATASET_DIGEST: digest})
+        mlflow.set_tags({Tag.DATASET_URI: config.data_uri, Tag.DATASET_DIGEST: digest})
         dataset = from_pandas(
             df,
             source=config.data_uri,
@@ -68,7 +66,7 @@ def run_training(config: TrainConfig, run_id: str, store: ObjectStore | None = N
 
         encoder = FeatureEncoder.fit(
             splits.train,
-            config.task,
+            config.problem_type,
             list(config.numeric_features),
             list(config.categorical_features),
             config.target,
@@ -83,9 +81,9 @@ def run_training(config: TrainConfig, run_id: str, store: ObjectStore | None = N
         info = log_pyfunc_model(result.model, encoder, splits.train)
         metrics["log_model_seconds"] = time.perf_counter() - started
         mlflow.log_metrics(metrics, model_id=info.model_id)
-        mlflow.set_tag(TAG_MODEL_URI, info.model_uri)
+        mlflow.set_tag(Tag.MODEL_URI, info.model_uri)
         log.info("logged %s in %.1fs; %s", info.model_uri, metrics["log_model_seconds"], metrics)
-    return {"run_id": run_id, "model_uri": info.model_uri, "dataset_digest": digest, "metrics": metrics}
+    return {"mlflow_run_id": mlflow_run_id, "model_uri": info.model_uri, "dataset_digest": digest, "metrics": metrics}
 
 
 def _dataset_name(uri: str) -> str:

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_mlops_provider.hooks.storage import ObjectStorageHook
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -22,7 +24,8 @@ class FeatureFreshnessTrigger(BaseTrigger):
     :param timestamp_field: the event timestamp column.
     :param target: ISO 8601 time the data must reach (``latest >= target``).
     :param poll_interval: seconds between polls.
-    :param storage_conn_id: the ``mlops_s3`` connection for ``s3://`` sources.
+    :param storage_conn_id: the ``mlops_s3`` connection for ``s3://`` sources; the default falls back to the
+        environment when it does not exist, ``None`` always takes the environment.
     """
 
     def __init__(
@@ -31,7 +34,7 @@ class FeatureFreshnessTrigger(BaseTrigger):
         timestamp_field: str,
         target: str,
         poll_interval: float = 60.0,
-        storage_conn_id: str | None = None,
+        storage_conn_id: str | None = ObjectStorageHook.default_conn_name,
     ) -> None:
         super().__init__()
         self.source_uri = source_uri
@@ -56,7 +59,6 @@ class FeatureFreshnessTrigger(BaseTrigger):
     def latest(self) -> pd.Timestamp | None:
         """Read the source's newest event timestamp now (blocking); ``None`` while it has no rows."""
         from airflow_mlops_provider.core.features.offline_source import max_event_timestamp
-        from airflow_mlops_provider.hooks.storage import ObjectStorageHook
 
         store = ObjectStorageHook(self.storage_conn_id).get_conn()
         return max_event_timestamp(self.source_uri, self.timestamp_field, store)

@@ -12,10 +12,12 @@ or a feature that a production model's service reads, or changing its dtype, is 
 is champion.
 """
 
+import os
 from datetime import timedelta
 
 from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
 from feast.types import Float64, Int64, String
+
 from offline_data import OFFLINE_DATA_URI
 
 customer = Entity(

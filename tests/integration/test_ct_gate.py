@@ -28,29 +28,30 @@ MODEL = "gate_test"
 
 RUN_DAG = """
 import json, sys
-from airflow.dag_processing.dagbag import DagBag
-dag = DagBag(sys.argv[1]).dags["continuous_training"]
+from pathlib import Path
+from airflow.dag_processing.dagbag import BundleDagBag
+dag = BundleDagBag(sys.argv[1], bundle_path=Path(sys.argv[1])).dags["continuous_training"]
 run = dag.test(run_conf=json.loads(sys.argv[2]))
 from airflow.models.xcom import XComModel
 from airflow.utils.session import create_session
 with create_session() as session:
-    query = XComModel.get_many(run_id=run.run_id, key="validation_result", task_ids="validate_training_set")
+    query = XComModel.get_many(run_id=run.run_id, key="return_value", task_ids="validate_training_set")
     result = XComModel.deserialize_value(session.scalars(query).one())
 print("STATES=" + json.dumps({ti.task_id: ti.state for ti in run.get_task_instances()}))
 print("RESULT=" + json.dumps(result))
 """
 
 
-def run_continuous_training(
-    home: Path, data_dir: Path, conf: dict[str, object]
-) -> tuple[dict[str, str], dict[str, Any], str]:
-    """Migrate a fresh SQLite metadata DB, then ``dag.test()`` the CT DAG.
+def run_in_airflow(home: Path, data_dir: Path, script: str, *args: str) -> tuple[str, str]:
+    """Migrate a fresh SQLite metadata DB in ``home``, then run ``script`` (e.g. a ``dag.test()``) in a fresh
+    interpreter against it, with the repository's DAGs folder and the local training backend.
 
-    Returns the task states, the gate's ``validation_result`` XCom, and the output.
+    Returns the script's stdout, and its stdout and stderr together (for messages).
 
     :param home: the Airflow home to create.
     :param data_dir: ``[mlops] data_dir``.
-    :param conf: the run's conf.
+    :param script: the Python source to run.
+    :param args: its arguments.
     """
     env = os.environ | {
         "AIRFLOW_HOME": str(home),
@@ -62,12 +63,23 @@ def run_continuous_training(
     }
     airflow = str(Path(sys.executable).with_name("airflow"))
     subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
-    out = subprocess.run(
-        [sys.executable, "-c", RUN_DAG, str(REPO / "dags"), json.dumps(conf)],
-        env=env, capture_output=True, text=True, timeout=400,
-    )  # fmt: skip
-    output = out.stdout + out.stderr
-    printed = {line[:6]: line[7:] for line in out.stdout.splitlines() if line[:7] in ("STATES=", "RESULT=")}
+    out = subprocess.run([sys.executable, "-c", script, *args], env=env, capture_output=True, text=True, timeout=400)
+    return out.stdout, out.stdout + out.stderr
+
+
+def run_continuous_training(
+    home: Path, data_dir: Path, conf: dict[str, object]
+) -> tuple[dict[str, str], dict[str, Any], str]:
+    """``dag.test()`` the CT DAG in a fresh Airflow home.
+
+    Returns the task states, the gate's result (its return value, recorded before it failed), and the output.
+
+    :param home: the Airflow home to create.
+    :param data_dir: ``[mlops] data_dir``.
+    :param conf: the run's conf.
+    """
+    stdout, output = run_in_airflow(home, data_dir, RUN_DAG, str(REPO / "dags"), json.dumps(conf))
+    printed = {line[:6]: line[7:] for line in stdout.splitlines() if line[:7] in ("STATES=", "RESULT=")}
     assert set(printed) == {"STATES", "RESULT"}, output[-20000:]
     return json.loads(printed["STATES"]), json.loads(printed["RESULT"]), output
 

@@ -3,6 +3,7 @@ stored and linked, and a drift asset event only when the data drifted."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,8 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from airflow.sdk.execution_time.context import OutletEventAccessors
 from mlflow import MlflowClient
 
-from airflow_mlops_provider.core.drift.episodes import EpisodePolicy
+from airflow_mlops_provider.contracts import CHAMPION, RunParam, Split, Tag
+from airflow_mlops_provider.core.drift.spec import DriftCheckSpec, DriftWindow, EpisodePolicy
 from airflow_mlops_provider.core.io.datasets import write_dataset
 from airflow_mlops_provider.links.drift import DriftReportLink
 from airflow_mlops_provider.operators.drift import DriftCheckOperator
@@ -40,10 +42,10 @@ def _register_champion(tracking_uri: str, model: str, dataset_uri: str, digest: 
     experiment = client.get_experiment_by_name(model) or client.get_experiment(client.create_experiment(model))
     run = client.create_run(experiment.experiment_id)
     params = {
-        "numeric_features": ",".join(FEATURES[:3]),
-        "categorical_features": FEATURES[3],
-        "target": demo_data.TARGET,
-        "split_column": "split",
+        RunParam.NUMERIC_FEATURES: ",".join(FEATURES[:3]),
+        RunParam.CATEGORICAL_FEATURES: FEATURES[3],
+        RunParam.TARGET: demo_data.TARGET,
+        RunParam.SPLIT_COLUMN: Split.COLUMN,
     }
     for key, value in params.items():
         client.log_param(run.info.run_id, key, value)
@@ -54,9 +56,9 @@ def _register_champion(tracking_uri: str, model: str, dataset_uri: str, digest: 
         model,
         f"{run.info.artifact_uri}/model",
         run_id=run.info.run_id,
-        tags={"mlops.dataset_uri": dataset_uri, "mlops.dataset_digest": digest},
+        tags={Tag.DATASET_URI: dataset_uri, Tag.DATASET_DIGEST: digest},
     )
-    client.set_registered_model_alias(model, "champion", version.version)
+    client.set_registered_model_alias(model, CHAMPION, version.version)
     return str(version.version)
 
 
@@ -102,10 +104,8 @@ def test_no_drift_no_event_and_only_the_summary(
 ) -> None:
     _register_champion(mlflow_connection, MODEL, data.reference, data.reference_digest)
     context = task_context("check_drift")
-    op, summary = _check(
-        context, data.clean, tmp_path, time_column="event_timestamp", window_start="2026-01-08T06:00:00",
-        window_end="2026-01-08T18:00:00",
-    )  # fmt: skip
+    half_day = DriftWindow("event_timestamp", start="2026-01-08T06:00:00", end="2026-01-08T18:00:00")
+    op, summary = _check(context, data.clean, tmp_path, window=half_day)
 
     assert not summary["dataset_drift"] and summary["drifted_columns"] == []
     assert 0 < summary["current_rows"] < 1500  # the half-day window of a day of rows
@@ -135,11 +135,12 @@ def test_current_data_from_a_feast_feature_view_window(
         (offline / name).write_bytes(Path(source).read_bytes())
     context = task_context("check_drift")
 
+    # No time column: the feature view's timestamp field.
     _, clean = _check(
-        context, "", tmp_path, feature_view="customer_stats", window_start="2026-01-08", window_end="2026-01-09"
+        context, "", tmp_path, feature_view="customer_stats", window=DriftWindow(None, "2026-01-08", "2026-01-09")
     )
     _, drifted = _check(
-        context, "", tmp_path, feature_view="customer_stats", window_start="2026-01-09", window_end="2026-01-10"
+        context, "", tmp_path, feature_view="customer_stats", window=DriftWindow(None, "2026-01-09", "2026-01-10")
     )
 
     assert clean["current_uri"] == f"{offline}/" and not clean["dataset_drift"]
@@ -161,20 +162,33 @@ def test_no_champion_yet_or_no_data_in_the_window_skips_with_the_reason(
     with pytest.raises(AirflowFailException, match=r"none\.parquet"):  # a named dataset that is not there fails
         missing.execute(task_context("check_drift"))
     empty = DriftCheckOperator(
-        task_id="check_drift", model_name=MODEL, current_uri=data.clean, time_column="event_timestamp",
-        window_start="2030-01-01",
-    )  # fmt: skip
+        task_id="check_drift",
+        model_name=MODEL,
+        current_uri=data.clean,
+        window=DriftWindow("event_timestamp", "2030-01-01"),
+    )
     with pytest.raises(AirflowSkipException, match="no rows"):
         empty.execute(task_context("check_drift"))
 
 
-def test_the_trigger_waits_for_a_champion_then_fires(data: DriftData, mlflow_connection: str, tmp_path: Path) -> None:
+def test_the_trigger_waits_for_a_champion_then_checks_again_on_each_new_one(
+    data: DriftData, mlflow_connection: str, tmp_path: Path
+) -> None:
     model = f"{MODEL}_watched"
-    trigger = DriftTrigger(current_uri=data.drifted, model_name=model, state_uri=str(tmp_path / "state.json"))
-    assert trigger.poll() is None  # no champion yet: nothing to compare with, and the trigger lives on
-    _register_champion(mlflow_connection, model, data.reference, data.reference_digest)
-    payload = trigger.poll()
-    assert payload is not None and payload["dataset_drift"] and payload["model_name"] == model
+    spec = DriftCheckSpec(current_uri=data.drifted, model_name=model, state_uri=str(tmp_path / "state.json"))
+    trigger = DriftTrigger(spec=spec)
+    assert asyncio.run(trigger.poll()) is None  # no champion yet: nothing to compare with, and the trigger lives on
+    version = _register_champion(mlflow_connection, model, data.reference, data.reference_digest)
+    outcome = asyncio.run(trigger.poll())  # a champion: the check runs, in a child given the MLflow settings
+    assert outcome is not None and outcome.fired
+    assert (outcome.summary["model_name"], outcome.summary["model_version"]) == (model, version)
+    assert asyncio.run(trigger.poll()) is None  # the same champion and data: not checked again
+
+    retrained = tmp_path / "retrained.parquet"  # a new champion, trained on other data
+    digest = write_dataset(pd.read_parquet(data.reference).iloc[100:], str(retrained))
+    newer = _register_champion(mlflow_connection, model, str(retrained), digest)
+    outcome = asyncio.run(trigger.poll())
+    assert outcome is not None and outcome.fired and outcome.summary["model_version"] == newer
 
 
 def test_with_episode_state_the_same_drift_signals_once(

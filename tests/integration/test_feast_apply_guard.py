@@ -11,8 +11,9 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException
 from mlflow import MlflowClient
 
+from airflow_mlops_provider.contracts import CHAMPION, Tag
 from airflow_mlops_provider.core.features.feast_repo import open_store
-from airflow_mlops_provider.operators.features import FEATURE_SERVICE_TAG, FeastApplyOperator
+from airflow_mlops_provider.operators.features import FeastApplyOperator
 
 pytestmark = pytest.mark.integration
 DEFINITIONS = "churn_features.py"
@@ -27,9 +28,9 @@ def champion(mlflow_connection: str) -> str:
     run = client.create_run(experiment)
     client.create_registered_model(name)
     version = client.create_model_version(
-        name, f"runs:/{run.info.run_id}/model", run.info.run_id, tags={FEATURE_SERVICE_TAG: "churn_v1"}
+        name, f"runs:/{run.info.run_id}/model", run.info.run_id, tags={Tag.FEATURE_SERVICE: "churn_v1"}
     )
-    client.set_registered_model_alias(name, "champion", version.version)
+    client.set_registered_model_alias(name, CHAMPION, version.version)
     return name
 
 

@@ -12,14 +12,11 @@ import pandas as pd
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
+from airflow_mlops_provider.contracts import feature_view_asset
 from airflow_mlops_provider.core.features.feast_repo import open_store
 from airflow_mlops_provider.core.io.datasets import dataset_digest, read_dataset
 from airflow_mlops_provider.core.io.storage import ObjectStore
-from airflow_mlops_provider.operators.features import (
-    FeatureIngestionOperator,
-    TrainingDatasetOperator,
-    feature_view_asset,
-)
+from airflow_mlops_provider.operators.features import FeatureIngestionOperator, TrainingDatasetOperator
 from airflow_mlops_provider.training.data import load_dataset, split_dataset
 from airflow_mlops_provider.training.options import TrainConfig
 from demo import data as demo_data
@@ -292,7 +289,7 @@ def test_demo_training_set_is_what_the_trainer_reads(
     config = TrainConfig(
         data_uri=result["uri"],
         target=demo_data.TARGET,
-        task="binary",
+        problem_type="binary",
         numeric_features=tuple(demo_data.FEATURES_NUMERIC),
         categorical_features=tuple(demo_data.FEATURES_CATEGORICAL),
     )

@@ -89,7 +89,7 @@ def test_sensor_defers_until_fresh_then_resumes(
         "timestamp_field": "event_timestamp",
         "target": TARGET,
         "poll_interval": 5,
-        "storage_conn_id": None,
+        "storage_conn_id": "mlops_s3_default",
     }
 
     event = {"status": "success", "latest": "2024-06-02T01:00:00+00:00", "target": TARGET}

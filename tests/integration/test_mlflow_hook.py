@@ -7,6 +7,7 @@ import json
 import pytest
 from mlflow import MlflowClient
 
+from airflow_mlops_provider.contracts import CHAMPION, Tag
 from airflow_mlops_provider.hooks.mlflow import AliasConflictError, MlflowHook
 from tests.fixtures.mlflow_server import MlflowServer, free_port
 
@@ -50,27 +51,28 @@ def test_experiments_runs_and_versions(mlflow_server: MlflowServer, monkeypatch:
     hook = _connection(monkeypatch, "reg", host=mlflow_server.tracking_uri)
     experiment = hook.get_or_create_experiment("hook-test")
     assert hook.get_or_create_experiment("hook-test") == experiment
-    run_id = hook.create_run("hook-test", "r1", {"mlops.dag_id": "d", "mlops.run_id": "r"})
-    assert hook.find_runs_by_tags("hook-test", {"mlops.dag_id": "d", "mlops.run_id": "r"}) == [run_id]
-    assert hook.find_runs_by_tags("hook-test", {"mlops.dag_id": "other"}) == []
+    identity = {Tag.AIRFLOW_DAG_ID: "d", Tag.AIRFLOW_RUN_ID: "r"}
+    mlflow_run_id = hook.create_run("hook-test", "r1", identity)
+    assert hook.find_runs_by_tags("hook-test", identity) == [mlflow_run_id]
+    assert hook.find_runs_by_tags("hook-test", {Tag.AIRFLOW_DAG_ID: "other"}) == []
     assert hook.find_runs_by_tags("no-such-experiment", {"a": "b"}) == []
-    assert hook.find_version_by_run_id("hook-model", run_id) is None
-    assert hook.run_url(run_id, experiment).endswith(f"/#/experiments/{experiment}/runs/{run_id}")
+    assert hook.find_version_by_run_id("hook-model", mlflow_run_id) is None
+    assert hook.run_url(mlflow_run_id, experiment).endswith(f"/#/experiments/{experiment}/runs/{mlflow_run_id}")
 
 
 def test_alias_compare_and_set(mlflow_server: MlflowServer, monkeypatch: pytest.MonkeyPatch) -> None:
     hook = _connection(monkeypatch, "alias", host=mlflow_server.tracking_uri)
     client = MlflowClient(mlflow_server.tracking_uri)
     client.create_registered_model("alias-model")
-    run_id = hook.create_run("alias-test", "r", {})
+    mlflow_run_id = hook.create_run("alias-test", "r", {})
     for _ in range(3):
-        client.create_model_version("alias-model", source=f"runs:/{run_id}/m", run_id=run_id)
-    assert hook.get_alias_version("alias-model", "champion") is None
-    assert hook.get_alias_version("no-such-model", "champion") is None
-    hook.move_alias("alias-model", "champion", "1", expected_current=None)
-    hook.move_alias("alias-model", "champion", "2", expected_current="1")
-    hook.move_alias("alias-model", "champion", "2", expected_current="1")  # already there: a retry is a no-op
+        client.create_model_version("alias-model", source=f"runs:/{mlflow_run_id}/m", run_id=mlflow_run_id)
+    assert hook.get_alias_version("alias-model", CHAMPION) is None
+    assert hook.get_alias_version("no-such-model", CHAMPION) is None
+    hook.move_alias("alias-model", CHAMPION, "1", expected_current=None)
+    hook.move_alias("alias-model", CHAMPION, "2", expected_current="1")
+    hook.move_alias("alias-model", CHAMPION, "2", expected_current="1")  # already there: a retry is a no-op
     with pytest.raises(AliasConflictError, match="points at version 2, expected 1"):
-        hook.move_alias("alias-model", "champion", "3", expected_current="1")
-    assert hook.get_alias_version("alias-model", "champion") == "2"
-    assert str(hook.find_version_by_run_id("alias-model", run_id).version) == "1"  # type: ignore[union-attr]
+        hook.move_alias("alias-model", CHAMPION, "3", expected_current="1")
+    assert hook.get_alias_version("alias-model", CHAMPION) == "2"
+    assert str(hook.find_version_by_run_id("alias-model", mlflow_run_id).version) == "1"  # type: ignore[union-attr]

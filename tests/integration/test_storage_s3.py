@@ -222,12 +222,74 @@ def test_hook_without_connection_uses_the_environment(
     assert ObjectStore(secret_config).read_bytes(f"{s3_bucket}/k") == b"v"
 
 
-def test_missing_connection_is_an_airflow_not_found(monkeypatch: pytest.MonkeyPatch) -> None:
+# --- the storage rule: the default connection, else the environment; a named connection must exist -----
+
+
+@pytest.fixture
+def env_config(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> StorageConfig:
+    """Storage settings in the ``AWS_*`` environment, and no ``mlops_s3_default`` connection."""
+    config = replace(s3_server.config, access_key_id="from-env")
+    monkeypatch.delenv("AIRFLOW_CONN_MLOPS_S3_DEFAULT", raising=False)
+    monkeypatch.delenv("MLFLOW_S3_ENDPOINT_URL", raising=False)
+    for key, value in config.to_env().items():
+        monkeypatch.setenv(key, value)
+    return config
+
+
+def test_the_default_connection_when_absent_is_the_environment(env_config: StorageConfig, s3_bucket: str) -> None:
+    hook = ObjectStorageHook()
+    assert hook.storage_conn_id == "mlops_s3_default"
+    assert hook.get_config() == env_config
+    hook.get_conn().write_bytes(f"{s3_bucket}/k", b"v")
+    assert ObjectStore(env_config).read_bytes(f"{s3_bucket}/k") == b"v"
+
+
+def test_a_named_connection_that_does_not_exist_is_an_error(env_config: StorageConfig) -> None:
     from airflow.sdk.exceptions import AirflowNotFoundException
 
-    monkeypatch.delenv("AIRFLOW_CONN_MLOPS_S3_DEFAULT", raising=False)
-    with pytest.raises(AirflowNotFoundException):
-        ObjectStorageHook().get_config()
+    with pytest.raises(AirflowNotFoundException, match="mlops_s3_missing"):
+        ObjectStorageHook("mlops_s3_missing").get_config()
+
+
+@pytest.mark.parametrize("conn_id", ["mlops_s3_default", CONN_ID])
+def test_an_existing_connection_is_used_over_the_environment(
+    env_config: StorageConfig, secret_config: StorageConfig, monkeypatch: pytest.MonkeyPatch, conn_id: str
+) -> None:
+    set_storage_connection(monkeypatch, conn_id, secret_config)
+    assert ObjectStorageHook(conn_id).get_config() == secret_config != env_config
+
+
+def _storage_conn_id_default(cls: type) -> object:
+    """The default of ``storage_conn_id`` in the first ``__init__`` of ``cls``'s MRO that takes it."""
+    import inspect
+
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        parameter = inspect.signature(init).parameters.get("storage_conn_id") if init else None
+        if parameter is not None:
+            return parameter.default
+    return inspect.Parameter.empty
+
+
+def test_operators_sensors_and_triggers_follow_the_rule_by_default() -> None:
+    """Every class of the provider that takes a ``storage_conn_id`` defaults it to the hook's default."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import airflow_mlops_provider
+
+    defaults = {}
+    for package in ("operators", "sensors", "triggers"):
+        module_path = f"{airflow_mlops_provider.__name__}.{package}"
+        for info in pkgutil.iter_modules(importlib.import_module(module_path).__path__):
+            module = importlib.import_module(f"{module_path}.{info.name}")
+            for name, cls in inspect.getmembers(module, inspect.isclass):
+                if cls.__module__ == module.__name__:
+                    defaults[name] = _storage_conn_id_default(cls)
+    defaults = {name: default for name, default in defaults.items() if default is not inspect.Parameter.empty}
+    assert {"FeatureIngestionOperator", "DataValidationOperator", "FeatureFreshnessTrigger"} <= set(defaults)
+    assert {name: default for name, default in defaults.items() if default != "mlops_s3_default"} == {}
 
 
 # --- secrets stay out of reprs and logs -----------------------------------------------------------------

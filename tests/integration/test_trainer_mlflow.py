@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from airflow_mlops_provider.contracts import RunParam, Split, Tag
 from airflow_mlops_provider.core.io.datasets import dataset_digest, write_dataset
 from airflow_mlops_provider.core.models.metrics import compute_metrics
 from airflow_mlops_provider.training.__main__ import main
@@ -38,7 +39,7 @@ EPOCHS = 4
 ARGS = [
     "--target",
     TARGET,
-    "--task",
+    "--problem-type",
     "binary",
     "--categorical-features",
     ",".join(FEATURES_CATEGORICAL),
@@ -95,6 +96,7 @@ def _train_in_subprocess(data_dir: Path) -> Trained:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["mlflow_run_id"] == run_id
     return Trained(run_id, summary, data, data_uri)
 
 
@@ -103,16 +105,23 @@ def test_run_has_params_metrics_input_and_tags(trained: Trained) -> None:
     run = client.get_run(trained.run_id)
     assert run.info.status == "FINISHED"
     assert run.data.params["epochs"] == str(EPOCHS)
-    assert run.data.params["numeric_features"] == ",".join(FEATURES_NUMERIC)
-    assert int(run.data.params["rows_holdout"]) == (trained.data["split"] == "holdout").sum()
+    read_back = {  # what the drift check reads back
+        RunParam.TARGET: TARGET,
+        RunParam.NUMERIC_FEATURES: ",".join(FEATURES_NUMERIC),
+        RunParam.CATEGORICAL_FEATURES: ",".join(FEATURES_CATEGORICAL),
+        RunParam.SPLIT_COLUMN: Split.COLUMN,
+        RunParam.PROBLEM_TYPE: "binary",
+    }
+    assert {key: run.data.params.get(key) for key in read_back} == read_back
+    assert int(run.data.params["rows_holdout"]) == (trained.data[Split.COLUMN] == Split.HOLDOUT).sum()
     history = client.get_metric_history(trained.run_id, "val_loss")
     assert [m.step for m in history] == list(range(1, EPOCHS + 1))
     assert {"train_loss", "val_roc_auc", "holdout_roc_auc", "holdout_log_loss"} <= set(run.data.metrics)
 
     digest = dataset_digest(trained.data)
-    assert run.data.tags["mlops.dataset_uri"] == trained.data_uri
-    assert run.data.tags["mlops.dataset_digest"] == digest == trained.summary["dataset_digest"]
-    assert run.data.tags["mlops.model_uri"] == trained.summary["model_uri"]
+    assert run.data.tags[Tag.DATASET_URI] == trained.data_uri
+    assert run.data.tags[Tag.DATASET_DIGEST] == digest == trained.summary["dataset_digest"]
+    assert run.data.tags[Tag.MODEL_URI] == trained.summary["model_uri"]
     assert run.inputs is not None
     [dataset_input] = run.inputs.dataset_inputs
     assert dataset_input.dataset.digest == digest

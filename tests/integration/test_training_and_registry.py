@@ -15,8 +15,19 @@ from typing import Any
 
 import numpy as np
 import pytest
+from airflow.sdk.exceptions import AirflowFailException
 from mlflow import MlflowClient
 
+from airflow_mlops_provider.contracts import (
+    CHAMPION,
+    PREVIOUS_CHAMPION,
+    REJECTED,
+    PromotionRecord,
+    RegistrationResult,
+    RollbackResult,
+    Tag,
+    TrainingResult,
+)
 from airflow_mlops_provider.core.io.datasets import write_dataset
 from airflow_mlops_provider.operators.registry import (
     PromoteModelOperator,
@@ -70,7 +81,7 @@ def _train(
 
 
 def _register(context: Context, run_id: str, mlflow_run_id: str) -> dict[str, Any]:
-    op = RegisterModelOperator(task_id="register_model", model_name=MODEL, run_id=mlflow_run_id)
+    op = RegisterModelOperator(task_id="register_model", model_name=MODEL, mlflow_run_id=mlflow_run_id)
     result: dict[str, Any] = op.execute(context("register_model", run_id))
     return result
 
@@ -99,54 +110,82 @@ def test_registry_story(mlflow_connection: str, datasets: dict[str, str], task_c
     client = MlflowClient(mlflow_connection)
 
     weak = _train(task_context, "run_1", datasets["clean"], epochs=1, learning_rate=3e-4)
+    assert set(weak) == set(TrainingResult.__annotations__)
     assert weak["model_uri"] and weak["metrics"]["holdout_roc_auc"] > 0
     assert weak["dataset_digest"] and weak["dataset_uri"] == datasets["clean"]
-    run = client.get_run(weak["run_id"])
-    assert run.data.tags["mlops.dag_id"] == "ct_test" and run.data.tags["mlops.try_number"] == "1"
-    v1 = _register(task_context, "run_1", weak["run_id"])
-    assert v1["created"] and v1["version"] == "1"
+    run = client.get_run(weak["mlflow_run_id"])
+    assert run.info.experiment_id == weak["experiment_id"]
+    assert run.data.tags[Tag.AIRFLOW_DAG_ID] == "ct_test" and run.data.tags[Tag.AIRFLOW_RUN_ID] == "run_1"
+    assert run.data.tags[Tag.AIRFLOW_TASK_ID] == "train_model" and run.data.tags[Tag.AIRFLOW_TRY_NUMBER] == "1"
+    v1 = _register(task_context, "run_1", weak["mlflow_run_id"])
+    assert set(v1) == set(RegistrationResult.__annotations__)
+    assert v1 == {
+        "model_name": MODEL,
+        "version": "1",
+        "mlflow_run_id": weak["mlflow_run_id"],
+        "model_uri": f"models:/{MODEL}/1",
+        "created": True,
+    }
     first = _promote(task_context, "run_1", "1", datasets["clean"])
+    assert set(first) == set(PromotionRecord.__annotations__)
     assert first["promote"] and first["champion_version"] is None
-    assert _aliases(client) == {"champion": "1"}
+    assert _aliases(client) == {CHAMPION: "1"}
 
     noise = _train(task_context, "run_2", datasets["noisy"], epochs=4, learning_rate=3e-3)
-    v2 = _register(task_context, "run_2", noise["run_id"])
+    v2 = _register(task_context, "run_2", noise["mlflow_run_id"])
     rejected = _promote(task_context, "run_2", v2["version"], datasets["clean"])
     assert not rejected["promote"], rejected["reason"]
     assert rejected["challenger_score"] < rejected["champion_score"]
     tags = client.get_model_version(MODEL, v2["version"]).tags
-    assert tags["rejected"] == rejected["reason"]
-    assert tags["mlops.promotion.decision"] == "rejected"
-    assert json.loads(tags["mlops.promotion"])["policy"]["min_improvement"] == 0.01
-    assert _aliases(client) == {"champion": "1"}
+    assert tags[Tag.REJECTED] == rejected["reason"]
+    assert tags[Tag.PROMOTION_DECISION] == REJECTED
+    assert json.loads(tags[Tag.PROMOTION]) == rejected
+    assert rejected["policy"] == {
+        "metric": "roc_auc",
+        "direction": "maximize",
+        "min_value": 0.55,
+        "min_improvement": 0.01,
+    }
+    assert _aliases(client) == {CHAMPION: "1"}
 
-    lineage = {"mlops.feature_service": "churn_v1", "mlops.data_window": "2026-01-01/2026-01-08"}
+    lineage = {Tag.FEATURE_SERVICE: "churn_v1", Tag.DATA_WINDOW: "2026-01-01/2026-01-08"}
     good = _train(task_context, "run_3", datasets["clean"], run_tags=lineage, epochs=10, learning_rate=3e-3)
-    v3 = _register(task_context, "run_3", good["run_id"])
+    v3 = _register(task_context, "run_3", good["mlflow_run_id"])
     won = _promote(task_context, "run_3", v3["version"], datasets["clean"])
     assert won["promote"], won["reason"]
     assert won["challenger_score"] > won["champion_score"] + 0.01
     assert won["holdout_rows"] == 600
-    assert _aliases(client) == {"champion": v3["version"], "previous_champion": "1"}
+    assert _aliases(client) == {CHAMPION: v3["version"], PREVIOUS_CHAMPION: "1"}
     version_tags = client.get_model_version(MODEL, v3["version"]).tags
-    assert version_tags["mlops.dataset_digest"] == good["dataset_digest"]
-    assert version_tags["mlops.dataset_uri"] == datasets["clean"]
-    assert version_tags["mlops.trainer_backend"] == "local"
-    assert version_tags["mlops.feature_service"] == "churn_v1"
-    assert version_tags["mlops.data_window"] == "2026-01-01/2026-01-08"
-    assert version_tags["mlops.registered_by"] == "ct_test/run_3/register_model"
+    assert version_tags[Tag.DATASET_DIGEST] == good["dataset_digest"]
+    assert version_tags[Tag.DATASET_URI] == datasets["clean"]
+    assert version_tags[Tag.TRAINER_BACKEND] == "local"
+    assert version_tags[Tag.FEATURE_SERVICE] == "churn_v1"
+    assert version_tags[Tag.DATA_WINDOW] == "2026-01-01/2026-01-08"
+    assert version_tags[Tag.AIRFLOW_DAG_ID] == "ct_test" and version_tags[Tag.AIRFLOW_RUN_ID] == "run_3"
+    assert version_tags[Tag.REGISTERED_BY] == "ct_test/run_3/register_model"
+    assert version_tags[Tag.MODEL_URI] == good["model_uri"]
 
     # A retried registration of the same run reuses the version; a retried promotion changes nothing.
-    again = _register(task_context, "run_3", good["run_id"])
+    again = _register(task_context, "run_3", good["mlflow_run_id"])
     assert not again["created"] and again["version"] == v3["version"]
     assert len(client.search_model_versions(f"name = '{MODEL}'")) == 3
-    assert _promote(task_context, "run_3", v3["version"], datasets["clean"])["version"] == v3["version"]
-    assert _aliases(client) == {"champion": v3["version"], "previous_champion": "1"}
+    assert _promote(task_context, "run_3", v3["version"], datasets["clean"]) == won
+    assert _aliases(client) == {CHAMPION: v3["version"], PREVIOUS_CHAMPION: "1"}
 
     rollback = RollbackModelOperator(task_id="rollback", model_name=MODEL, reason="bad canary")
-    assert rollback.execute(task_context("rollback"))["champion"] == "1"
-    assert _aliases(client)["champion"] == "1"
-    assert client.get_model_version(MODEL, v3["version"]).tags["mlops.rolled_back"] == "bad canary"
+    restored = rollback.execute(task_context("rollback"))
+    assert set(restored) == set(RollbackResult.__annotations__)
+    assert restored == {"model_name": MODEL, "champion": "1", "demoted": v3["version"]}
+    assert _aliases(client)[CHAMPION] == "1"
+    assert client.get_model_version(MODEL, v3["version"]).tags[Tag.ROLLED_BACK] == "bad canary"
+
+
+def test_rollback_without_a_previous_champion_fails(mlflow_connection: str, task_context: Context) -> None:
+    MlflowClient(mlflow_connection).create_registered_model("never_promoted")
+    rollback = RollbackModelOperator(task_id="rollback", model_name="never_promoted")
+    with pytest.raises(AirflowFailException, match="never_promoted has no 'previous_champion' to roll back to"):
+        rollback.execute(task_context("rollback"))
 
 
 def test_retry_after_training_reuses_the_run(
@@ -154,7 +193,7 @@ def test_retry_after_training_reuses_the_run(
 ) -> None:
     first = _train(task_context, "retry_run", datasets["clean"], epochs=1)
     retried = _train(task_context, "retry_run", datasets["clean"], epochs=1)
-    assert retried["run_id"] == first["run_id"]
+    assert retried["mlflow_run_id"] == first["mlflow_run_id"]
 
 
 def test_trainer_rejecting_input_fails_the_task_and_the_run(
@@ -166,7 +205,8 @@ def test_trainer_rejecting_input_fails_the_task_and_the_run(
     with pytest.raises(RuntimeError, match="rejected its input"):
         _train(task_context, "bad_run", uri, epochs=1)
     client = MlflowClient(mlflow_connection)
-    (run,) = client.search_runs([client.get_experiment_by_name(MODEL).experiment_id], "tags.`mlops.run_id` = 'bad_run'")
+    experiment_id = client.get_experiment_by_name(MODEL).experiment_id
+    (run,) = client.search_runs([experiment_id], f"tags.`{Tag.AIRFLOW_RUN_ID}` = 'bad_run'")
     assert run.info.status == "FAILED"
 
 
@@ -186,8 +226,8 @@ def test_kubernetes_backend_runs_the_same_entrypoint_with_the_pod_env(
 
     monkeypatch.setattr(KubernetesPodOperator, "execute", run_pod)
     result = _train(task_context, "k8s_run", datasets["clean"], backend="kubernetes", epochs=1)
-    run = MlflowClient(mlflow_connection).get_run(result["run_id"])
-    assert run.data.tags["mlops.trainer_backend"] == "kubernetes"
+    run = MlflowClient(mlflow_connection).get_run(result["mlflow_run_id"])
+    assert run.data.tags[Tag.TRAINER_BACKEND] == "kubernetes"
     assert run.info.status == "FINISHED" and result["model_uri"]
 
 
@@ -230,6 +270,6 @@ def test_on_kill_stops_the_local_trainer(
     assert errors and "exit code" in str(errors[0])
     client = MlflowClient(mlflow_connection)
     (run,) = client.search_runs(
-        [client.get_experiment_by_name(MODEL).experiment_id], "tags.`mlops.run_id` = 'killed_run'"
+        [client.get_experiment_by_name(MODEL).experiment_id], f"tags.`{Tag.AIRFLOW_RUN_ID}` = 'killed_run'"
     )
     assert run.info.status == "FAILED"

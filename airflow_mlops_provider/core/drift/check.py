@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeAlias
+from typing import TypeAlias
 
 import pandas as pd
 
-from airflow_mlops_provider.core.drift.compute import DriftConfig, DriftResult, compute_drift
+from airflow_mlops_provider.contracts import DriftSummary, Split
+from airflow_mlops_provider.core.drift.compute import DriftResult, compute_drift
+from airflow_mlops_provider.core.drift.spec import DriftConfig
 from airflow_mlops_provider.core.io.datasets import dataset_digest, read_dataset, read_datasets
 from airflow_mlops_provider.core.io.storage import ObjectStore
 
@@ -43,8 +45,8 @@ class ReferenceSet:
     digest: str | None = None
     features: tuple[str, ...] = ()
     target: str | None = None
-    split_column: str | None = "split"
-    split_value: str | None = "train"
+    split_column: str | None = Split.COLUMN
+    split_value: str | None = Split.TRAIN
     model_name: str | None = None
     model_version: str | None = None
 
@@ -167,7 +169,7 @@ def compare(
     return compute_drift(reference_frame, current_frame, chosen, config)
 
 
-def drift_summary(reference: ReferenceSet, current_uri: str, window_id: str, result: DriftResult) -> dict[str, Any]:
+def drift_summary(reference: ReferenceSet, current_uri: str, window_id: str, result: DriftResult) -> DriftSummary:
     """The JSON-serializable record of a check: what was compared, the window's content id, and the verdicts.
 
     :param reference: the reference set.
@@ -175,15 +177,15 @@ def drift_summary(reference: ReferenceSet, current_uri: str, window_id: str, res
     :param window_id: the current window's content digest.
     :param result: the verdicts.
     """
-    return {
-        "model_name": reference.model_name,
-        "model_version": reference.model_version,
-        "reference_uri": reference.uri,
-        "reference_digest": reference.digest,
-        "current_uri": current_uri,
-        "window_id": window_id,
+    return DriftSummary(
+        model_name=reference.model_name,
+        model_version=reference.model_version,
+        reference_uri=reference.uri,
+        reference_digest=reference.digest,
+        current_uri=current_uri,
+        window_id=window_id,
         **result.to_dict(),
-    }
+    )
 
 
 def _is_id(series: pd.Series) -> bool:

@@ -9,109 +9,23 @@ frame as Evidently infers them; see :mod:`airflow_mlops_provider.core.drift.stat
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from airflow_mlops_provider.core.drift.stats import (
-    CATEGORICAL,
-    NUMERIC,
-    SCORERS,
-    STAT_TESTS,
-    CategoricalSample,
-    Kind,
-    NumericSample,
-    Sample,
-    default_method,
-)
+from airflow_mlops_provider.contracts import DriftVerdicts
+from airflow_mlops_provider.core.drift.methods import CATEGORICAL, NUMERIC, STAT_TESTS, Kind
+from airflow_mlops_provider.core.drift.spec import DriftConfig
+from airflow_mlops_provider.core.drift.stats import SCORERS, CategoricalSample, NumericSample, Sample, default_method
 
 #: Integer columns with at most this many distinct values are categorical (Evidently's rule).
 INTEGER_CARDINALITY_LIMIT = 10
-_NUMBER_FIELDS = ("threshold", "num_threshold", "cat_threshold", "drift_share")
 
 
 class UnsupportedColumnError(ValueError):
     """A column whose kind (text, datetime, unknown) has no tabular drift test here."""
-
-
-@dataclass(frozen=True)
-class DriftConfig:
-    """Which test and threshold each column gets, named as in Evidently's ``DataDriftPreset``.
-
-    A per-column setting beats a per-kind one, which beats the all-columns one; a missing method means
-    Evidently's default choice, a missing threshold the chosen test's default.
-
-    :param method: test for every column: ``ks``, ``wasserstein``, ``psi``, ``jensenshannon``, ``chisquare``, ``z``.
-    :param threshold: threshold for every column.
-    :param num_method: test for numeric columns.
-    :param cat_method: test for categorical columns.
-    :param num_threshold: threshold for numeric columns.
-    :param cat_threshold: threshold for categorical columns.
-    :param per_column_method: test by column name.
-    :param per_column_threshold: threshold by column name.
-    :param drift_share: the dataset drifts when at least this share of columns drift.
-    """
-
-    method: str | None = None
-    threshold: float | None = None
-    num_method: str | None = None
-    cat_method: str | None = None
-    num_threshold: float | None = None
-    cat_threshold: float | None = None
-    per_column_method: Mapping[str, str] = field(default_factory=dict)
-    per_column_threshold: Mapping[str, float] = field(default_factory=dict)
-    drift_share: float = 0.5
-
-    def __post_init__(self) -> None:
-        methods = [self.method, self.num_method, self.cat_method, *self.per_column_method.values()]
-        unknown = sorted({m for m in methods if m is not None and m not in STAT_TESTS})
-        if unknown:
-            raise ValueError(f"unknown drift method(s) {unknown}; choose from {sorted(STAT_TESTS)}")
-        if not 0 < self.drift_share <= 1:
-            raise ValueError(f"drift_share must be in (0, 1], got {self.drift_share}")
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | None) -> DriftConfig:
-        """Build a config from :meth:`to_dict` output or any subset of the fields, e.g. rendered templates.
-
-        Numbers may be given as strings (``"0.05"``); empty strings mean ``None``.
-
-        :param data: field values; ``None`` for all defaults.
-        """
-        fields: dict[str, Any] = {key: None if value == "" else value for key, value in (data or {}).items()}
-        for key in _NUMBER_FIELDS:
-            if fields.get(key) is not None:
-                fields[key] = float(fields[key])
-        if fields.get("per_column_threshold"):
-            fields["per_column_threshold"] = {c: float(t) for c, t in fields["per_column_threshold"].items()}
-        return cls(**fields)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The fields as a JSON-serializable dict."""
-        return asdict(self) | {
-            "per_column_method": dict(self.per_column_method),
-            "per_column_threshold": dict(self.per_column_threshold),
-        }
-
-    def method_for(self, column: str, kind: Kind) -> str | None:
-        """The explicitly configured test of ``column``, or ``None`` for Evidently's default.
-
-        :param column: the column name.
-        :param kind: ``num`` or ``cat``.
-        """
-        by_kind = self.num_method if kind == NUMERIC else self.cat_method
-        return self.per_column_method.get(column, by_kind if by_kind is not None else self.method)
-
-    def threshold_for(self, column: str, kind: Kind) -> float | None:
-        """The explicitly configured threshold of ``column``, or ``None`` for the test's default.
-
-        :param column: the column name.
-        :param kind: ``num`` or ``cat``.
-        """
-        by_kind = self.num_threshold if kind == NUMERIC else self.cat_threshold
-        return self.per_column_threshold.get(column, by_kind if by_kind is not None else self.threshold)
 
 
 @dataclass(frozen=True)
@@ -164,17 +78,17 @@ class DriftResult:
         """Whether the drifted share reaches :attr:`drift_share`."""
         return self.share >= self.drift_share
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> DriftVerdicts:
         """A JSON-serializable summary (with the derived fields), readable by :meth:`from_dict`."""
-        return {
-            "dataset_drift": self.dataset_drift,
-            "share": self.share,
-            "drift_share": self.drift_share,
-            "drifted_columns": self.drifted_columns,
-            "reference_rows": self.reference_rows,
-            "current_rows": self.current_rows,
-            "columns": [asdict(c) for c in self.columns],
-        }
+        return DriftVerdicts(
+            dataset_drift=self.dataset_drift,
+            share=self.share,
+            drift_share=self.drift_share,
+            drifted_columns=self.drifted_columns,
+            reference_rows=self.reference_rows,
+            current_rows=self.current_rows,
+            columns=[asdict(c) for c in self.columns],
+        )
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> DriftResult:

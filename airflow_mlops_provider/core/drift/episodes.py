@@ -14,37 +14,12 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from airflow_mlops_provider.core.drift.spec import EpisodePolicy
 from airflow_mlops_provider.core.io.storage import ObjectStore
 
 STATE_VERSION = 1
 #: How many reported windows are remembered, so that none is reported twice.
 REMEMBERED_WINDOWS = 256
-
-
-@dataclass(frozen=True)
-class EpisodePolicy:
-    """How eagerly drift raises events.
-
-    :param debounce: drifted windows in a row that start an episode.
-    :param clear_after: clean windows in a row that end an episode.
-    :param cooldown_seconds: minimum time between two events.
-    :param max_events: at most this many events per ``period_seconds``; ``None`` for no cap.
-    :param period_seconds: the period of ``max_events``.
-    """
-
-    debounce: int = 1
-    clear_after: int = 1
-    cooldown_seconds: float = 0.0
-    max_events: int | None = None
-    period_seconds: float = 86_400.0
-
-    def __post_init__(self) -> None:
-        if self.debounce < 1 or self.clear_after < 1:
-            raise ValueError("debounce and clear_after must be at least 1")
-        if self.cooldown_seconds < 0 or self.period_seconds <= 0:
-            raise ValueError("cooldown_seconds must be >= 0 and period_seconds > 0")
-        if self.max_events is not None and self.max_events < 1:
-            raise ValueError("max_events must be at least 1 (or None)")
 
 
 @dataclass(frozen=True)

@@ -1,21 +1,22 @@
 """The drift report: Evidently's full HTML and JSON, rendered on demand, and the stored summary.
 
 Evidently's ``DataDriftPreset`` recomputes every column and renders Plotly figures, so it runs only
-when drift was found or a report is asked for; the summary of :func:`~airflow_mlops_provider.core.drift.compute.compute_drift`
-is always stored.
+when drift was found or a report is asked for; the summary of
+:func:`~airflow_mlops_provider.core.drift.compute.compute_drift` is always stored.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
 
 import pandas as pd
 
 from airflow_mlops_provider._optional import import_optional
-from airflow_mlops_provider.core.drift.compute import DriftConfig, DriftResult
-from airflow_mlops_provider.core.drift.stats import NUMERIC
+from airflow_mlops_provider.contracts import DriftSummary
+from airflow_mlops_provider.core.drift.compute import DriftResult
+from airflow_mlops_provider.core.drift.methods import NUMERIC
+from airflow_mlops_provider.core.drift.spec import DriftConfig
 from airflow_mlops_provider.core.io.storage import ObjectStore
 
 SUMMARY_NAME = "drift_summary.json"
@@ -84,7 +85,7 @@ def render_report(
 
 
 def store_report(
-    store: ObjectStore, prefix: str, summary: dict[str, Any], rendered: tuple[str, str] | None = None
+    store: ObjectStore, prefix: str, summary: DriftSummary, rendered: tuple[str, str] | None = None
 ) -> StoredReport:
     """Write the summary, and the rendered report if any, under ``prefix``.
 

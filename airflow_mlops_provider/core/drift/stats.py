@@ -12,18 +12,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import cached_property
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 from scipy.spatial import distance
 
-Kind = Literal["num", "cat"]
-NUMERIC: Kind = "num"
-CATEGORICAL: Kind = "cat"
+from airflow_mlops_provider.core.drift.methods import CATEGORICAL, NUMERIC, Kind
 
 #: Reference row count up to which Evidently picks the small-sample tests (KS, chi-square, Z).
 SMALL_SAMPLE_ROWS = 1000
@@ -31,50 +27,6 @@ SMALL_SAMPLE_ROWS = 1000
 KS_EXACT_MAX_ROWS = 10_000
 #: A numeric reference with more distinct values than this is binned into a Sturges histogram (PSI, JS).
 HISTOGRAM_MIN_DISTINCT = 20
-
-
-@dataclass(frozen=True)
-class StatTest:
-    """One drift test as Evidently defines it.
-
-    :param name: Evidently's registered name (``method=`` value).
-    :param display_name: the name Evidently shows in reports.
-    :param kinds: the column kinds it accepts when chosen explicitly.
-    :param default_threshold: the threshold when none is given.
-    :param direction: ``"p<="`` or ``"p<"`` for p-values (drift when the p-value is below the threshold),
-        ``">="`` for distances (drift when the distance reaches it).
-    """
-
-    name: str
-    display_name: str
-    kinds: frozenset[Kind]
-    default_threshold: float
-    direction: Literal["p<=", "p<", ">="]
-
-    def drifted(self, score: float, threshold: float) -> bool:
-        """Tell whether ``score`` means drift at ``threshold``.
-
-        :param score: the test's p-value or distance.
-        :param threshold: the significance level or distance threshold.
-        """
-        if self.direction == "p<=":
-            return bool(score <= threshold)
-        if self.direction == "p<":
-            return bool(score < threshold)
-        return bool(score >= threshold)
-
-
-STAT_TESTS: dict[str, StatTest] = {
-    test.name: test
-    for test in (
-        StatTest("ks", "K-S p_value", frozenset({NUMERIC}), 0.05, "p<="),
-        StatTest("wasserstein", "Wasserstein distance (normed)", frozenset({NUMERIC}), 0.1, ">="),
-        StatTest("psi", "PSI", frozenset({NUMERIC, CATEGORICAL}), 0.1, ">="),
-        StatTest("jensenshannon", "Jensen-Shannon distance", frozenset({NUMERIC, CATEGORICAL}), 0.1, ">="),
-        StatTest("chisquare", "chi-square p_value", frozenset({CATEGORICAL}), 0.05, "p<"),
-        StatTest("z", "Z-test p_value", frozenset({CATEGORICAL}), 0.05, "p<"),
-    )
-}
 
 
 class Sample:

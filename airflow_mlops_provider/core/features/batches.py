@@ -1,4 +1,5 @@
-"""Raw feature batches: read one, and check it against a feature view's schema before anything is written.
+"""Raw feature batches: read one, check it against a feature view's schema before anything is written, and
+archive the ingested ones out of the landing zone.
 
 Every problem of a batch is reported at once, in one :class:`BatchValidationError` that names the batch,
 the view and the columns at fault.
@@ -7,7 +8,7 @@ the view and the columns at fault.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
@@ -19,6 +20,7 @@ from pandas.api import types as ptypes
 from airflow_mlops_provider.core.features.specs import FeatureViewSpec
 from airflow_mlops_provider.core.io.datasets import read_dataset
 from airflow_mlops_provider.core.io.storage import ObjectStore
+from airflow_mlops_provider.core.io.urls import moved_uri
 
 _TZ_SUFFIX = r"(?:Z|[+-]\d\d(?::?\d\d)?)$"
 _UNSAFE_ID_CHARS = re.compile(r"[^A-Za-z0-9._=-]+")
@@ -192,3 +194,41 @@ def _column(values: pd.Series, name: str, dtype: FeastDtype, dtype_name: str, en
         return pa.array(values, type=dtype.arrow_type, from_pandas=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
         raise BatchValidationError(f"column {name!r} does not fit {dtype_name}: {err}") from err
+
+
+@dataclass(frozen=True)
+class ArchivedBatches:
+    """What :func:`archive_ingested` did.
+
+    :param archived: where each ingested batch now is, in the order given.
+    :param left: the landed batches neither ingested nor gone from the landing zone, sorted.
+    """
+
+    archived: list[str]
+    left: list[str]
+
+
+def archive_ingested(
+    landed: Sequence[str], ingested: Sequence[str], archive_prefix: str, store: ObjectStore
+) -> ArchivedBatches:
+    """Move the ingested batches under ``archive_prefix``, and report the landed ones still un-ingested.
+
+    Idempotent: a batch already moved (by an earlier try) is skipped. Each batch is copied before it is
+    deleted, so an interruption never loses one. A landed batch that was not ingested but has left the
+    landing zone (quarantined) is not reported.
+
+    :param landed: the batches that were in the landing zone.
+    :param ingested: the batches that were ingested.
+    :param archive_prefix: where ingested batches go, e.g. ``<data_dir>/ingested/``.
+    :param store: the store to go through.
+    """
+    archived = []
+    for source in ingested:
+        target = moved_uri(source, archive_prefix)
+        if store.exists(source):
+            store.write_bytes(target, store.read_bytes(source))
+            store.delete(source, missing_ok=True)
+        archived.append(target)
+    done = set(ingested)
+    left = sorted(uri for uri in landed if uri not in done and store.exists(uri))
+    return ArchivedBatches(archived=archived, left=left)

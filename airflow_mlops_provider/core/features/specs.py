@@ -1,8 +1,9 @@
 """Feast-free descriptions of feature views and services, and the compatibility check of the apply guard.
 
-A model version records the feature service it was trained on (tag ``mlops.feature_service``). Applying new
-feature definitions must not break what that service serves; :func:`breaking_changes` compares the current
-and the proposed definitions and names every break.
+A model version records the feature service it was trained on (tag
+:attr:`~airflow_mlops_provider.contracts.Tag.FEATURE_SERVICE`). Applying new feature definitions must not
+break what that service serves; :func:`breaking_changes` compares the current and the proposed definitions
+and names every break.
 """
 
 from __future__ import annotations

@@ -55,10 +55,19 @@ def dataset_files(uri: str, store: ObjectStore | None = None) -> list[str]:
     """
     if not uri.endswith("/"):
         return [uri]
-    files = sorted(name for name in (store or ObjectStore()).list(uri) if is_dataset_file(name))
+    files = dataset_files_under(uri, store)
     if not files:
         raise FileNotFoundError(f"no parquet or CSV files under {uri}")
     return files
+
+
+def dataset_files_under(prefix: str, store: ObjectStore | None = None) -> list[str]:
+    """The parquet and CSV files under ``prefix``, in name order; none is an empty list.
+
+    :param prefix: a directory or ``s3://`` prefix, e.g. a landing zone ending in ``/``.
+    :param store: the store to list through.
+    """
+    return [name for name in (store or ObjectStore()).list(prefix) if is_dataset_file(name)]
 
 
 def read_datasets(uri: str, store: ObjectStore | None = None) -> pd.DataFrame:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-SPLITS = ("train", "validation", "holdout")
+from airflow_mlops_provider.contracts import Split
+
+#: The split values, oldest rows first.
 
 
 def temporal_split(
-    df: pd.DataFrame, by: str, validation: float = 0.15, holdout: float = 0.15, column: str = "split"
+    df: pd.DataFrame, by: str, validation: float = 0.15, holdout: float = 0.15, column: str = Split.COLUMN
 ) -> pd.DataFrame:
     """Return a copy of ``df`` with a ``column`` of ``train``, ``validation`` or ``holdout`` by time.
 
@@ -28,5 +30,5 @@ def temporal_split(
     n_train = n - n_holdout - round(n * validation)
     position = np.empty(n, dtype=np.int64)
     position[np.argsort(df[by].to_numpy(), kind="stable")] = np.arange(n)
-    split = np.where(position < n_train, SPLITS[0], np.where(position < n - n_holdout, SPLITS[1], SPLITS[2]))
+    split = np.where(position < n_train, Split.ALL[0], np.where(position < n - n_holdout, Split.ALL[1], Split.ALL[2]))
     return df.assign(**{column: split})

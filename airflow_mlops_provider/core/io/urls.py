@@ -1,10 +1,20 @@
-"""URLs a browser can open for objects the provider stored (reports, Data Docs)."""
+"""Where an object lands when moved to another folder, and URLs a browser can open for stored objects."""
 
 from __future__ import annotations
 
 from urllib.parse import quote
 
 from airflow_mlops_provider.core.io.storage import StorageConfig, is_s3_uri, local_path, split_s3_uri
+
+
+def moved_uri(uri: str, prefix: str) -> str:
+    """Where ``uri`` lands when moved under ``prefix``: its file name there.
+
+    :param uri: the object, a local path or URI.
+    :param prefix: the target "folder", a local path or URI (with or without a trailing ``/``).
+    """
+    name = uri.rstrip("/").rsplit("/", 1)[-1]
+    return f"{prefix.rstrip('/')}/{name}"
 
 
 def object_url(uri: str, config: StorageConfig) -> str:

@@ -30,13 +30,13 @@ def holdout_frame(df: pd.DataFrame, target: str, split_column: str | None, split
     return df.reset_index(drop=True)
 
 
-def score_model(model_uri: str, holdout: pd.DataFrame, target: str, task: str) -> dict[str, float]:
-    """Load ``model_uri`` with pyfunc and compute ``task``'s metrics on ``holdout``.
+def score_model(model_uri: str, holdout: pd.DataFrame, target: str, problem_type: str) -> dict[str, float]:
+    """Load ``model_uri`` with pyfunc and compute the metrics of ``problem_type`` on ``holdout``.
 
     :param model_uri: any MLflow model URI, e.g. ``models:/churn/3``.
     :param holdout: labelled rows with the model's raw input features.
     :param target: the label column.
-    :param task: ``binary`` or ``regression``.
+    :param problem_type: ``binary`` or ``regression``.
     """
     model = mlflow.pyfunc.load_model(model_uri)
     features = holdout.drop(columns=[target])
@@ -47,4 +47,4 @@ def score_model(model_uri: str, holdout: pd.DataFrame, target: str, task: str) -
             raise ValueError(f"holdout data lacks the model's input columns {missing}")
         features = features[names]
     predictions = np.asarray(model.predict(features), dtype=np.float64).ravel()
-    return compute_metrics(task, holdout[target].to_numpy(), predictions)
+    return compute_metrics(problem_type, holdout[target].to_numpy(), predictions)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-TASKS = ("regression", "binary")
+from airflow_mlops_provider.contracts import PROBLEM_TYPES, ProblemType
 
 METRIC_DIRECTIONS: dict[str, str] = {
     "rmse": "minimize",
@@ -19,16 +19,16 @@ METRIC_DIRECTIONS: dict[str, str] = {
 _EPS = 1e-15
 
 
-def compute_metrics(task: str, y_true: npt.ArrayLike, y_pred: npt.ArrayLike) -> dict[str, float]:
-    """Compute the metrics of ``task`` for predictions against ground truth.
+def compute_metrics(problem_type: str, y_true: npt.ArrayLike, y_pred: npt.ArrayLike) -> dict[str, float]:
+    """Compute the metrics of ``problem_type`` for predictions against ground truth.
 
-    :param task: ``"regression"`` (rmse, mae, r2) or ``"binary"`` (roc_auc, accuracy, log_loss).
+    :param problem_type: ``"regression"`` (rmse, mae, r2) or ``"binary"`` (roc_auc, accuracy, log_loss).
     :param y_true: true values; for ``binary`` labels in {0, 1}.
     :param y_pred: predictions; for ``binary`` the probability of class 1.
-    :raises ValueError: unknown task, empty or NaN input, length mismatch, non-binary labels.
+    :raises ValueError: unknown problem type, empty or NaN input, length mismatch, non-binary labels.
     """
-    if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
+    if problem_type not in PROBLEM_TYPES:
+        raise ValueError(f"unknown problem_type {problem_type!r}; expected one of {PROBLEM_TYPES}")
     true = np.asarray(y_true, dtype=np.float64).ravel()
     pred = np.asarray(y_pred, dtype=np.float64).ravel()
     if true.size != pred.size:
@@ -37,7 +37,7 @@ def compute_metrics(task: str, y_true: npt.ArrayLike, y_pred: npt.ArrayLike) -> 
         raise ValueError("cannot compute metrics on empty input")
     if np.isnan(true).any() or np.isnan(pred).any():
         raise ValueError("y_true and y_pred must not contain NaN")
-    return _regression(true, pred) if task == "regression" else _binary(true, pred)
+    return _regression(true, pred) if problem_type == ProblemType.REGRESSION else _binary(true, pred)
 
 
 def _regression(true: np.ndarray, pred: np.ndarray) -> dict[str, float]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Literal
+
+from airflow_mlops_provider.contracts import PromotionRecord
 
 Direction = Literal["maximize", "minimize"]
 
@@ -41,9 +43,16 @@ class PromotionDecision:
     champion_score: float | None
     policy: PromotionPolicy
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-serializable view, for XCom and tags."""
-        return asdict(self)
+    def to_record(self) -> PromotionRecord:
+        """The decision's part of the promotion record (JSON-serializable, for XCom and tags)."""
+        return PromotionRecord(
+            promote=self.promote,
+            reason=self.reason,
+            metric=self.policy.metric,
+            challenger_score=self.challenger_score,
+            champion_score=self.champion_score,
+            policy=asdict(self.policy),
+        )
 
 
 def decide_promotion(

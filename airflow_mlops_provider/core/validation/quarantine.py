@@ -7,19 +7,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from airflow_mlops_provider.core.io.storage import ObjectStore
+from airflow_mlops_provider.core.io.urls import moved_uri
 
 #: Appended to the quarantined batch's URI to name its validation result.
 RESULT_SUFFIX = ".validation.json"
-
-
-def quarantine_location(batch_uri: str, quarantine_prefix: str) -> str:
-    """Return where ``batch_uri`` goes in quarantine: its file name under ``quarantine_prefix``.
-
-    :param batch_uri: the batch, a local path or URI.
-    :param quarantine_prefix: the quarantine "folder", a local path or URI.
-    """
-    name = batch_uri.rstrip("/").rsplit("/", 1)[-1]
-    return f"{quarantine_prefix.rstrip('/')}/{name}"
 
 
 def quarantine_batch(
@@ -37,7 +28,7 @@ def quarantine_batch(
     :return: the batch's URI in quarantine.
     """
     store = store or ObjectStore()
-    target = quarantine_location(batch_uri, quarantine_prefix)
+    target = moved_uri(batch_uri, quarantine_prefix)
     store.write_bytes(target, store.read_bytes(batch_uri))
     store.write_bytes(target + RESULT_SUFFIX, json.dumps(result, indent=2, default=str).encode())
     store.delete(batch_uri)
@@ -54,7 +45,7 @@ def quarantined_result(
     :param store: the store to go through; a default :class:`ObjectStore` if ``None``.
     """
     store = store or ObjectStore()
-    result_uri = quarantine_location(batch_uri, quarantine_prefix) + RESULT_SUFFIX
+    result_uri = moved_uri(batch_uri, quarantine_prefix) + RESULT_SUFFIX
     if not store.exists(result_uri):
         return None
     recorded: dict[str, Any] = json.loads(store.read_bytes(result_uri))

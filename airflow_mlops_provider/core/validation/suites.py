@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, field, replace
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from airflow_mlops_provider.contracts import ValidationRecord
+
 if TYPE_CHECKING:
     import pandas as pd
     from great_expectations.core import ExpectationSuite, ExpectationSuiteValidationResult
@@ -85,9 +87,17 @@ class ValidationResult:
         lines += [f"- {failure.message}" for failure in self.failures]
         return "\n".join(lines)
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return the result as a JSON-safe dict, with :attr:`message` included."""
-        return {**asdict(self), "message": self.message}
+    def to_record(self) -> ValidationRecord:
+        """Return the result as a JSON-safe record, with :attr:`message` included (the operator adds where
+        the data and its Data Docs are)."""
+        return ValidationRecord(
+            success=self.success,
+            suite_name=self.suite_name,
+            row_count=self.row_count,
+            statistics=self.statistics,
+            failures=[asdict(failure) for failure in self.failures],
+            message=self.message,
+        )
 
 
 def load_suite(raw: Mapping[str, Any]) -> ExpectationSuite:

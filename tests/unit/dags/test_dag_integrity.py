@@ -1,4 +1,8 @@
-"""Every example DAG parses, cheaply, without touching a connection or the network."""
+"""Every example DAG parses, cheaply, without touching a connection or the network.
+
+DAGs are parsed as Airflow's DAG processor parses a bundle: with the bundle's folder on ``sys.path``, so
+that the DAG files import ``churn_common``.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,10 @@ import json
 import subprocess
 import sys
 
+import pytest
+from airflow.dag_processing.dagbag import BundleDagBag, DagBag
+
+from airflow_mlops_provider.config import data_dir
 from tests.paths import DAGS
 
 HEAVY = ["mlflow", "torch", "feast", "great_expectations", "evidently", "pandas", "sklearn", "pyarrow"]
@@ -19,8 +27,9 @@ socket.socket.connect = refuse
 socket.create_connection = refuse
 from airflow.sdk.definitions.connection import Connection
 Connection.get = classmethod(refuse)
-from airflow.dag_processing.dagbag import DagBag
-bag = DagBag(sys.argv[1])
+from pathlib import Path
+from airflow.dag_processing.dagbag import BundleDagBag
+bag = BundleDagBag(sys.argv[1], bundle_path=Path(sys.argv[1]))
 print(json.dumps({
     "errors": {k: str(v) for k, v in bag.import_errors.items()},
     "dags": sorted(bag.dags),
@@ -48,12 +57,15 @@ def test_dags_parse_without_errors_connections_or_heavy_imports() -> None:
     assert result["heavy"] == [], f"heavy libraries imported at parse time: {result['heavy']}"
 
 
-def test_continuous_training_shape() -> None:
-    from airflow.dag_processing.dagbag import DagBag
+@pytest.fixture(scope="module")
+def bag() -> DagBag:
+    return BundleDagBag(str(DAGS), bundle_path=DAGS)
 
+
+def test_continuous_training_shape(bag: DagBag) -> None:
     from airflow_mlops_provider.operators.features import TrainingDatasetOperator
 
-    dag = DagBag(str(DAGS)).dags["continuous_training"]
+    dag = bag.dags["continuous_training"]
     assert set(dag.task_ids) == {
         "training_set",
         "validate_training_set",
@@ -79,20 +91,25 @@ def test_continuous_training_shape() -> None:
     assert [o.uri for o in dag.get_task("promote_model").outlets] == ["mlflow://models/churn/champion"]
 
 
-def test_feature_ingestion_gates_each_batch_before_ingesting_it() -> None:
-    from airflow.dag_processing.dagbag import DagBag
-
-    from airflow_mlops_provider.operators.features import FeatureIngestionOperator
+def test_feature_ingestion_gates_each_batch_before_ingesting_it(bag: DagBag) -> None:
+    from airflow_mlops_provider.operators.features import ArchiveBatchesOperator, FeatureIngestionOperator
     from airflow_mlops_provider.operators.validation import DataValidationOperator
+    from airflow_mlops_provider.sensors.features import LandedBatchesSensor
 
-    dag = DagBag(str(DAGS)).dags["feature_ingestion"]
+    dag = bag.dags["feature_ingestion"]
     validate, ingest = dag.get_task("process_batch.validate_batch"), dag.get_task("process_batch.ingest_batch")
     assert isinstance(validate, DataValidationOperator) and isinstance(ingest, FeatureIngestionOperator)
     assert validate.on_failure == "quarantine"
     assert validate.suite_path == "expectations/churn_raw_batch.json"
     assert ingest.upstream_task_ids == {"process_batch.validate_batch", "wait_for_batches"}
     assert validate.upstream_task_ids == {"wait_for_batches"}
+    assert [o.uri for o in ingest.outlets] == ["feast://feature_views/customer_stats"]
+    wait = dag.get_task("wait_for_batches")
+    assert isinstance(wait, LandedBatchesSensor)
+    assert (wait.mode, wait.soft_fail, wait.prefix) == ("reschedule", True, f"{data_dir()}/landing/")
     archive = dag.get_task("archive_batches")
+    assert isinstance(archive, ArchiveBatchesOperator)
     assert archive.upstream_task_ids == {"wait_for_batches", "process_batch.ingest_batch"}
     assert archive.trigger_rule == "all_done"  # archives good batches whatever happened to the others
     assert [o.uri for o in archive.outlets] == ["mlops://features/churn/refreshed"]
+    assert archive.archive_uri == f"{data_dir()}/ingested/"

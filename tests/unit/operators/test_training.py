@@ -11,9 +11,8 @@ import pytest
 from kubernetes.client import ApiClient
 
 from airflow_mlops_provider.config import training_backend
-from airflow_mlops_provider.hooks.mlflow import MlflowHook
-from airflow_mlops_provider.hooks.storage import ObjectStorageHook
 from airflow_mlops_provider.operators.training import GPUTrainingOperator
+from airflow_mlops_provider.training.options import parse_config
 
 SECRETS = ("tok-SECRET-123", "AKIA-SECRET-ID", "very-SECRET-key")
 
@@ -54,7 +53,7 @@ def _operator(**kwargs: object) -> GPUTrainingOperator:
 
 
 def _pod(op: GPUTrainingOperator) -> dict:  # type: ignore[type-arg]
-    op.prepare_pod("run-42", MlflowHook(), ObjectStorageHook("mlops_s3_default"))
+    op.prepare_pod("run-42")
     pod: dict = ApiClient().sanitize_for_serialization(op.build_pod_request_obj(dry_run=True))  # type: ignore[type-arg]
     return pod
 
@@ -83,6 +82,15 @@ def test_result_is_pushed_as_the_return_value_and_per_key(connections: None) -> 
     assert op.do_xcom_push and op.multiple_outputs
 
 
+def test_hooks_come_from_the_connection_ids_and_are_built_once(connections: None) -> None:
+    op = _operator(mlflow_conn_id="mlflow_default")
+    assert op.mlflow_hook is op.mlflow_hook and op.storage_hook is op.storage_hook
+    assert (op.mlflow_hook.mlflow_conn_id, op.storage_hook.storage_conn_id) == ("mlflow_default", "mlops_s3_default")
+    assert GPUTrainingOperator(task_id="t", dataset_uri="x", target="y", namespace="ml").storage_conn_id == (
+        "mlops_s3_default"
+    )
+
+
 def test_trainer_command_and_arguments(connections: None) -> None:
     container = _pod(_operator())["spec"]["containers"][0]
     assert container["command"] == ["python", "-m", "airflow_mlops_provider.training"]
@@ -91,6 +99,14 @@ def test_trainer_command_and_arguments(connections: None) -> None:
     assert args[args.index("--numeric-features") + 1] == "a,b"
     assert args[args.index("--hidden-sizes") + 1] == "64,32"
     assert args[args.index("--learning-rate") + 1] == "0.01"
+    assert args[args.index("--problem-type") + 1] == "binary"
+
+
+def test_the_trainer_accepts_the_operators_arguments() -> None:
+    config = parse_config(_operator(problem_type="regression").trainer_arguments(), {})
+    assert (config.data_uri, config.target, config.problem_type) == ("s3://data/train.parquet", "churned", "regression")
+    assert (config.numeric_features, config.categorical_features) == (("a", "b"), ("c",))
+    assert (config.epochs, config.learning_rate, config.hidden_sizes) == (3, 0.01, (64, 32))
 
 
 def test_secrets_are_secret_key_refs_never_values(connections: None) -> None:
@@ -116,6 +132,6 @@ def test_backend_comes_from_configuration(monkeypatch: pytest.MonkeyPatch) -> No
         training_backend()
 
 
-def test_unknown_task_is_refused() -> None:
-    with pytest.raises(ValueError, match="task must be"):
-        GPUTrainingOperator(task_id="t", dataset_uri="x", target="y", task="multiclass", namespace="ml")
+def test_unknown_problem_type_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"problem_type must be one of .* not 'multiclass'"):
+        GPUTrainingOperator(task_id="t", dataset_uri="x", target="y", problem_type="multiclass", namespace="ml")

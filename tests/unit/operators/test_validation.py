@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 import pytest
 from airflow.sdk import DAG
+from airflow.sdk.bases.xcom import BaseXCom
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from airflow_mlops_provider import _optional
@@ -18,13 +19,14 @@ from airflow_mlops_provider.core.io.storage import StorageConfig
 from airflow_mlops_provider.core.io.urls import object_url
 from airflow_mlops_provider.core.validation.quarantine import RESULT_SUFFIX
 from airflow_mlops_provider.links.validation import ValidationDocsLink
-from airflow_mlops_provider.operators.validation import RESULT_XCOM_KEY, DataValidationOperator
+from airflow_mlops_provider.operators.validation import DataValidationOperator
 from demo import data as demo_data
 from tests.paths import DAGS
 
 DAGS = DAGS
 RAW_SUITE = str(DAGS / "expectations" / "churn_raw_batch.json")
 LINK_KEY = ValidationDocsLink().xcom_key
+RETURN_KEY = BaseXCom.XCOM_RETURN_KEY
 
 Context = Callable[..., dict[str, Any]]
 
@@ -73,7 +75,7 @@ def test_a_good_batch_passes_with_docs_link_and_result(
     assert "churn_raw_batch" in docs.read_text()
     ti = context["ti"]
     assert ti.xcom[LINK_KEY] == docs.as_uri() == result["docs_url"]
-    assert ti.xcom[RESULT_XCOM_KEY] == result
+    assert set(ti.xcom) == {LINK_KEY}, "a returned result is pushed by Airflow, once, as the return value"
 
 
 def test_a_failed_gate_fails_the_task_without_retry_and_says_what_failed(
@@ -87,8 +89,9 @@ def test_a_failed_gate_fails_the_task_without_retry_and_says_what_failed(
     assert "column 'plan' has 40 values (10%) not in ['basic', 'premium', 'standard']; e.g. 'gold'" in message
     assert "column 'monthly_charges' has 5 values (1.25%) outside [0, 1000]; e.g. -1.0" in message
     assert f"Data Docs: {(tmp_path / 'docs' / 'v.html').as_uri()}" in message
-    recorded = context["ti"].xcom[RESULT_XCOM_KEY]
+    recorded = context["ti"].xcom[RETURN_KEY]
     assert recorded["success"] is False and len(recorded["failures"]) == 2
+    assert recorded["message"] in message and recorded["dataset_uri"] == landing["bad"]
     assert context["ti"].xcom[LINK_KEY].endswith("/docs/v.html")
     assert Path(landing["bad"]).exists(), "a failed gate does not move the data"
 
@@ -96,9 +99,11 @@ def test_a_failed_gate_fails_the_task_without_retry_and_says_what_failed(
 def test_warn_returns_the_failed_result_for_branching(
     tmp_path: Path, landing: dict[str, str], task_context: Context
 ) -> None:
-    result = run(gate(tmp_path, landing["bad"], on_failure="warn"), task_context("validate"))
+    context = task_context("validate")
+    result = run(gate(tmp_path, landing["bad"], on_failure="warn"), context)
     assert result["success"] is False
     assert {f["column"] for f in result["failures"]} == {"plan", "monthly_charges"}
+    assert RETURN_KEY not in context["ti"].xcom
 
 
 def test_quarantine_moves_the_bad_batch_with_its_result_and_skips(
@@ -115,11 +120,13 @@ def test_quarantine_moves_the_bad_batch_with_its_result_and_skips(
     beside = (quarantine / f"2024-05-02.parquet{RESULT_SUFFIX}").read_text()
     assert '"success": false' in beside and "'gold'" in beside
     assert Path(landing["good"]).exists()
+    recorded = context["ti"].xcom[RETURN_KEY]
+    assert recorded["success"] is False and recorded["dataset_uri"] == landing["bad"]
 
     rerun = task_context("validate", try_number=2)
     with pytest.raises(AirflowSkipException, match="already in quarantine"):
         run(gate(tmp_path, landing["bad"], on_failure="quarantine", quarantine_uri=str(quarantine)), rerun)
-    assert rerun["ti"].xcom[RESULT_XCOM_KEY] == context["ti"].xcom[RESULT_XCOM_KEY]
+    assert rerun["ti"].xcom[RETURN_KEY] == recorded
 
 
 def test_quarantine_leaves_a_good_batch_alone(tmp_path: Path, landing: dict[str, str], task_context: Context) -> None:

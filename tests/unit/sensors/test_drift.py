@@ -1,7 +1,10 @@
-"""DriftSensor defers to DriftTrigger, resumes with the trigger's summary, and pokes without deferring."""
+"""DriftSensor defers to DriftTrigger with its spec, resumes with the trigger's summary, renders its spec's
+templates, and pokes without deferring."""
 
 from __future__ import annotations
 
+import asyncio
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -9,6 +12,7 @@ from typing import Any
 import pytest
 from airflow.sdk.exceptions import TaskDeferred
 
+from airflow_mlops_provider.core.drift.spec import DriftCheckSpec, DriftWindow, EpisodePolicy
 from airflow_mlops_provider.links.drift import DriftReportLink
 from airflow_mlops_provider.sensors.drift import DriftSensor
 from airflow_mlops_provider.triggers.drift import DriftTrigger
@@ -23,21 +27,18 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> DriftData:
 
 
 def _sensor(current_uri: str, data: DriftData, **kwargs: Any) -> DriftSensor:
-    return DriftSensor(
-        task_id="wait_for_drift",
-        current_uri=current_uri,
-        reference_uri=data.reference,
-        trigger_options={"exclude_columns": NOT_FEATURES, "cooldown_seconds": 60.0},
-        poke_interval=30,
-        timeout=3600,
-        **kwargs,
-    )
+    deferrable = kwargs.pop("deferrable", True)
+    kwargs.setdefault("episode_policy", EpisodePolicy(cooldown_seconds=60.0))
+    spec = DriftCheckSpec(current_uri=current_uri, reference_uri=data.reference, exclude_columns=NOT_FEATURES, **kwargs)
+    return DriftSensor(task_id="wait_for_drift", spec=spec, deferrable=deferrable, poke_interval=30, timeout=3600)
 
 
 def test_defers_to_a_drift_trigger_and_resumes_with_its_summary(
     data: DriftData, task_context: Context, tmp_path: Path
 ) -> None:
-    sensor = _sensor(data.drifted, data, state_uri=str(tmp_path / "state.json"))
+    sensor = _sensor(
+        data.drifted, data, state_uri=str(tmp_path / "state.json"), report_prefix=str(tmp_path / "reports")
+    )
     context = task_context("wait_for_drift")
     with pytest.raises(TaskDeferred) as deferred:
         sensor.execute(context)
@@ -46,14 +47,21 @@ def test_defers_to_a_drift_trigger_and_resumes_with_its_summary(
     assert deferred.value.method_name == "execute_complete"
     assert deferred.value.timeout is not None and deferred.value.timeout.total_seconds() == 3600
     kwargs = trigger.serialize()[1]
-    assert (kwargs["current_uri"], kwargs["poll_interval"], kwargs["cooldown_seconds"]) == (data.drifted, 30, 60.0)
+    assert (kwargs["spec"], kwargs["poll_interval"]) == (sensor.spec.to_dict(), 30)
 
-    event = trigger.poll()  # what the triggerer would send back
-    assert event is not None
-    event["report_uri"] = str(tmp_path / "report" / "drift_report.html")
+    outcome = asyncio.run(trigger.poll())  # what the triggerer would send back
+    assert outcome is not None and outcome.fired
+    event = dict(outcome.summary)
     assert sensor.execute_complete(context, event) == event
     link = context["ti"].xcom[DriftReportLink().xcom_key]
-    assert link == (tmp_path / "report" / "drift_report.html").as_uri()
+    assert link == Path(event["report_uri"]).as_uri() and Path(event["report_uri"]).exists()
+
+
+def test_the_spec_and_its_window_are_rendered(data: DriftData, tmp_path: Path) -> None:
+    sensor = _sensor("{{ params.current }}", data, window=DriftWindow("event_timestamp", start="{{ params.start }}"))
+    sensor.render_template_fields({"params": {"current": data.clean, "start": "2026-01-08T12:00:00"}})
+    assert sensor.spec.current_uri == data.clean
+    assert sensor.spec.window == DriftWindow("event_timestamp", start="2026-01-08T12:00:00")
 
 
 @pytest.mark.parametrize(("current", "done"), [("drifted", True), ("clean", False)])
@@ -64,3 +72,17 @@ def test_pokes_in_the_worker_when_not_deferrable(
     result = sensor.poke(task_context("wait_for_drift"))
     assert result.is_done is done
     assert (result.xcom_value is not None) is done
+
+
+def test_pokes_keep_the_episode_across_pokes_and_wait_for_data(
+    data: DriftData, task_context: Context, tmp_path: Path
+) -> None:
+    current = tmp_path / "current.parquet"
+    sensor = _sensor(str(current), data, deferrable=False, episode_policy=EpisodePolicy(debounce=2))
+    context = task_context("wait_for_drift")
+    assert not sensor.poke(context).is_done  # no data yet
+    done = []
+    for source in (data.drifted, data.drifted_later):  # debounced: the second drifted window in a row
+        shutil.copyfile(source, current)
+        done.append(sensor.poke(context).is_done)
+    assert done == [False, True]

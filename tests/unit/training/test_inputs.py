@@ -27,14 +27,14 @@ from demo.data import (
 from tests.paths import REPO
 
 ROOT = REPO
-REQUIRED = ["--data-uri", "d.parquet", "--target", TARGET, "--task", "binary"]
+REQUIRED = ["--data-uri", "d.parquet", "--target", TARGET, "--problem-type", "binary"]
 
 
 def _config(**overrides: object) -> TrainConfig:
     fields: dict[str, object] = {
         "data_uri": "d.parquet",
         "target": TARGET,
-        "task": "binary",
+        "problem_type": "binary",
         "numeric_features": tuple(FEATURES_NUMERIC),
         "categorical_features": tuple(FEATURES_CATEGORICAL),
     }
@@ -69,9 +69,9 @@ def test_env_supplies_options_and_the_command_line_wins() -> None:
 
 
 def test_required_options_can_come_from_env() -> None:
-    env = {"TRAINER_DATA_URI": "s3://b/d.parquet", "TRAINER_TARGET": "y", "TRAINER_TASK": "regression"}
+    env = {"TRAINER_DATA_URI": "s3://b/d.parquet", "TRAINER_TARGET": "y", "TRAINER_PROBLEM_TYPE": "regression"}
     config = parse_config(["--numeric-features", "x"], env)
-    assert (config.data_uri, config.task, config.features) == ("s3://b/d.parquet", "regression", ["x"])
+    assert (config.data_uri, config.problem_type, config.features) == ("s3://b/d.parquet", "regression", ["x"])
 
 
 def test_unparsable_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
@@ -84,7 +84,7 @@ def test_unparsable_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"task": "multiclass"}, "task must be one of"),
+        ({"problem_type": "multiclass"}, "problem-type must be one of"),
         ({"numeric_features": (), "categorical_features": ()}, "at least one"),
         ({"categorical_features": ("plan", "plan")}, "more than once: \\['plan'\\]"),
         ({"numeric_features": (TARGET,)}, "target and split column must not be features"),
@@ -179,7 +179,7 @@ def test_non_binary_target(frame: pd.DataFrame) -> None:
 
 def test_non_numeric_regression_target(frame: pd.DataFrame) -> None:
     with pytest.raises(TrainerInputError, match="target 'plan' must be numeric"):
-        split_dataset(frame, _config(task="regression", target="plan", categorical_features=("region",)))
+        split_dataset(frame, _config(problem_type="regression", target="plan", categorical_features=("region",)))
 
 
 def test_unknown_split_values(frame: pd.DataFrame) -> None:

@@ -29,7 +29,7 @@ def _fit(frame: pd.DataFrame, **overrides: object) -> tuple[TrainConfig, Feature
     fields: dict[str, object] = {
         "data_uri": "d.parquet",
         "target": TARGET,
-        "task": "binary",
+        "problem_type": "binary",
         "numeric_features": tuple(FEATURES_NUMERIC),
         "categorical_features": tuple(FEATURES_CATEGORICAL),
         "epochs": 3,
@@ -40,7 +40,7 @@ def _fit(frame: pd.DataFrame, **overrides: object) -> tuple[TrainConfig, Feature
     splits = split_dataset(frame, config)
     encoder = FeatureEncoder.fit(
         splits.train,
-        config.task,
+        config.problem_type,
         list(config.numeric_features),
         list(config.categorical_features),
         config.target,
@@ -76,7 +76,7 @@ def test_early_stopping_keeps_the_best_epoch(frame: pd.DataFrame) -> None:
 
 def test_regression_predicts_on_the_target_scale(frame: pd.DataFrame) -> None:
     config, encoder, splits = _fit(
-        frame, task="regression", target="monthly_charges", numeric_features=("tenure_months",), epochs=4
+        frame, problem_type="regression", target="monthly_charges", numeric_features=("tenure_months",), epochs=4
     )
     result = train_model(config, encoder, splits, on_epoch=lambda e, m: None)
     _, metrics = evaluate(result.model, encoder, splits.validation, "monthly_charges")

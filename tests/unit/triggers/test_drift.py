@@ -1,4 +1,5 @@
-"""DriftTrigger: serialization, one event per drift episode across polls and restarts, the async loop."""
+"""DriftTrigger: serialization, a cheap poll that runs the check (in a child process) only when the inputs
+changed, one event per drift episode across polls and restarts, and the async loop."""
 
 from __future__ import annotations
 
@@ -6,15 +7,21 @@ import asyncio
 import contextlib
 import importlib
 import json
+import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
+from airflow_mlops_provider.core.drift.pipeline import run_drift_check
+from airflow_mlops_provider.core.drift.spec import DriftCheckSpec, DriftConfig, DriftOutcome, DriftWindow, EpisodePolicy
+from airflow_mlops_provider.core.io.storage import ObjectStore, StorageConfig
 from airflow_mlops_provider.triggers.drift import DriftTrigger
 from tests.fixtures.drift_data import NOT_FEATURES, DriftData, write_drift_data
+from tests.fixtures.s3_server import free_port, set_storage_connection
 
 
 @pytest.fixture(scope="module")
@@ -22,19 +29,30 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> DriftData:
     return write_drift_data(tmp_path_factory.mktemp("drift"))
 
 
+def _spec(current_uri: str, data: DriftData, tmp_path: Path, **kwargs: Any) -> DriftCheckSpec:
+    kwargs.setdefault("state_uri", str(tmp_path / "state.json"))
+    return DriftCheckSpec(current_uri=current_uri, reference_uri=data.reference, exclude_columns=NOT_FEATURES, **kwargs)
+
+
 def _trigger(current_uri: str, data: DriftData, tmp_path: Path, **kwargs: Any) -> DriftTrigger:
-    return DriftTrigger(
-        current_uri=current_uri,
-        reference_uri=data.reference,
-        exclude_columns=NOT_FEATURES,
-        state_uri=str(tmp_path / "state.json"),
-        poll_interval=0.05,
-        **kwargs,
-    )
+    return DriftTrigger(spec=_spec(current_uri, data, tmp_path, **kwargs), poll_interval=0.05)
 
 
-def _events(trigger: DriftTrigger, seconds: float) -> list[TriggerEvent]:
-    """Run the trigger's loop for ``seconds`` and collect what it yields."""
+def _poll(trigger: DriftTrigger) -> DriftOutcome | None:
+    return asyncio.run(trigger.poll())
+
+
+def _fired(trigger: DriftTrigger) -> bool:
+    outcome = _poll(trigger)
+    assert outcome is not None, "the inputs changed, so the check ran"
+    return outcome.fired
+
+
+def _events(
+    trigger: DriftTrigger, until: Callable[[], bool] = lambda: False, timeout: float = 60
+) -> list[TriggerEvent]:
+    """Run the trigger's loop until ``until()`` holds (or ``timeout`` seconds), then a few polls more; return
+    what it yielded. An error that ends the loop is raised."""
     events: list[TriggerEvent] = []
 
     async def consume() -> None:
@@ -42,19 +60,37 @@ def _events(trigger: DriftTrigger, seconds: float) -> list[TriggerEvent]:
             events.append(event)
 
     async def bounded() -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(consume(), seconds)
+        task = asyncio.create_task(consume())
+        for _ in range(int(timeout / 0.05)):
+            if until() or task.done():
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.wait({task}, timeout=0.5)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
     asyncio.run(bounded())
     return events
 
 
+def _rewrite(source: str, target: str) -> None:
+    """Replace ``target`` with ``source``'s content, with a new modification time even on a coarse clock."""
+    shutil.copyfile(source, target)
+    stat = os.stat(target)
+    os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+
+
 def test_serialize_round_trips_with_json_kwargs(data: DriftData, tmp_path: Path) -> None:
-    trigger = _trigger(
-        data.drifted, data, tmp_path, time_column="event_timestamp", lookback_seconds=3600.0, max_events=3,
-        drift_config={"num_method": "ks", "per_column_threshold": {"plan": 0.2}}, report_prefix=str(tmp_path),
+    spec = _spec(
+        data.drifted, data, tmp_path, window=DriftWindow("event_timestamp", lookback_seconds=3600.0),
+        drift_config=DriftConfig(num_method="ks", per_column_threshold={"plan": 0.2}),
+        episode_policy=EpisodePolicy(max_events=3), report_prefix=str(tmp_path),
     )  # fmt: skip
+    trigger = DriftTrigger(spec=spec, poll_interval=30, storage_conn_id=None)
     classpath, kwargs = trigger.serialize()
+    assert kwargs == {"spec": spec.to_dict(), "poll_interval": 30, "mlflow_conn_id": "mlflow_default",
+                      "storage_conn_id": None}  # fmt: skip
     module, _, name = classpath.rpartition(".")
     rebuilt = getattr(importlib.import_module(module), name)(**json.loads(json.dumps(kwargs)))
     assert isinstance(rebuilt, BaseEventTrigger)
@@ -62,73 +98,116 @@ def test_serialize_round_trips_with_json_kwargs(data: DriftData, tmp_path: Path)
     assert BaseEventTrigger.hash(classpath, kwargs) == BaseEventTrigger.hash(*rebuilt.serialize())
 
 
+def test_the_trigger_runs_the_same_check_as_the_operator_and_the_sensor(data: DriftData, tmp_path: Path) -> None:
+    outcome = _poll(_trigger(data.drifted, data, tmp_path, state_uri=str(tmp_path / "child.json")))
+    here = run_drift_check(
+        _spec(data.drifted, data, tmp_path, state_uri=str(tmp_path / "here.json")), ObjectStore(), lambda: None
+    )
+    assert outcome == here
+
+
 def test_no_drift_no_event(data: DriftData, tmp_path: Path) -> None:
-    assert _events(_trigger(data.clean, data, tmp_path), seconds=1.5) == []
+    checked = (tmp_path / "state.json").exists  # the check's last write
+    assert _events(_trigger(data.clean, data, tmp_path), until=checked) == []
+    assert checked()
 
 
 def test_drift_fires_exactly_once_across_polls_and_a_restart(data: DriftData, tmp_path: Path) -> None:
-    events = _events(_trigger(data.drifted, data, tmp_path), seconds=2.0)
+    events = _events(_trigger(data.drifted, data, tmp_path), until=(tmp_path / "state.json").exists)
     assert len(events) == 1
     payload = events[0].payload
     assert payload["dataset_drift"] and "monthly_charges" in payload["drifted_columns"]
     assert payload["reference_uri"] == data.reference and payload["current_uri"] == data.drifted
 
     restarted = _trigger(data.drifted, data, tmp_path)  # a triggerer restart: same kwargs, same state_uri
-    assert restarted.poll() is None
+    assert not _fired(restarted)
+
+
+def test_unchanged_inputs_are_not_checked_again(data: DriftData, tmp_path: Path) -> None:
+    current, reports = str(tmp_path / "current.parquet"), tmp_path / "reports"
+    shutil.copyfile(data.drifted, current)
+    trigger = _trigger(current, data, tmp_path, report_prefix=str(reports))
+    assert _fired(trigger)
+    shutil.rmtree(reports)
+    assert _poll(trigger) is None  # same listing, same reference: no check ...
+    assert not reports.exists()  # ... so nothing was written
+    _rewrite(data.drifted, current)  # the same rows, rewritten: checked again, judged already
+    outcome = _poll(trigger)
+    assert outcome is not None and not outcome.fired and "already judged" in outcome.reason
+    assert reports.exists()
 
 
 def test_a_new_episode_fires_again_but_never_for_a_reported_window(data: DriftData, tmp_path: Path) -> None:
     current = str(tmp_path / "current.parquet")
     trigger = _trigger(current, data, tmp_path)
-    assert trigger.poll() is None  # no data yet: nothing to check
-    steps = [(data.drifted, True), (data.drifted, False), (data.clean, False), (data.drifted, False)]
+    assert _poll(trigger) is None  # no data yet: nothing to check
+    steps = [(data.drifted, True), (data.clean, False), (data.drifted, False)]
     steps.append((data.drifted_later, True))  # a drifted window never reported: a new episode
     for source, fires in steps:
-        shutil.copyfile(source, current)
-        assert (trigger.poll() is not None) == fires, source
+        _rewrite(source, current)
+        assert _fired(trigger) == fires, source
 
 
-def test_the_report_of_a_fired_window_is_stored(data: DriftData, tmp_path: Path) -> None:
-    payload = _trigger(data.drifted, data, tmp_path, report_prefix=str(tmp_path / "reports")).poll()
-    assert payload is not None
-    report = Path(payload["report_uri"])
-    assert report.name == "drift_report.html" and report.parent.name == payload["window_id"]
+def test_without_a_state_uri_the_episode_lives_in_a_temporary_file(data: DriftData, tmp_path: Path) -> None:
+    current = str(tmp_path / "current.parquet")
+    trigger = _trigger(current, data, tmp_path, state_uri=None)
+    fired = []
+    for source in (data.drifted, data.drifted_later):  # one episode over two windows
+        _rewrite(source, current)
+        fired.append(_fired(trigger))
+    assert fired == [True, False]
+    assert trigger._scratch is not None
+    scratch = Path(trigger._scratch.name)
+    assert (scratch / "episode_state.json").exists()
+    asyncio.run(trigger.cleanup())
+    assert not scratch.exists()
+
+
+def test_each_checked_window_is_reported_under_its_id(data: DriftData, tmp_path: Path) -> None:
+    outcome = _poll(_trigger(data.drifted, data, tmp_path, report_prefix=str(tmp_path / "reports")))
+    assert outcome is not None
+    report = Path(str(outcome.report_uri))
+    assert report.name == "drift_report.html" and report.parent.name == outcome.summary["window_id"]
     assert "Value Drift for column monthly_charges" in report.read_text()
     summary = json.loads((report.parent / "drift_summary.json").read_text())
-    assert summary["drifted_columns"] == payload["drifted_columns"]
+    assert summary["drifted_columns"] == outcome.summary["drifted_columns"]
 
 
 def test_cooldown_holds_back_the_next_episode(data: DriftData, tmp_path: Path) -> None:
     current = str(tmp_path / "current.parquet")
-    trigger = _trigger(current, data, tmp_path, cooldown_seconds=3600)
+    trigger = _trigger(current, data, tmp_path, episode_policy=EpisodePolicy(cooldown_seconds=3600))
     fired = []
-    for source in (data.drifted, data.clean, data.drifted):
-        shutil.copyfile(source, current)
-        fired.append(trigger.poll() is not None)
+    for source in (data.drifted, data.clean, data.drifted_later):
+        _rewrite(source, current)
+        fired.append(_fired(trigger))
     assert fired == [True, False, False]
 
 
 def test_an_unreachable_store_is_retried_at_the_next_poll(
-    data: DriftData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    data: DriftData, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    trigger = _trigger(data.drifted, data, tmp_path)
-    outcomes: list[Any] = [ConnectionError("cannot reach S3 endpoint"), {"dataset_drift": True}]
-    monkeypatch.setattr(trigger, "poll", lambda: _raise_or_return(outcomes.pop(0)) if outcomes else None)
-    assert [event.payload for event in _events(trigger, seconds=0.5)] == [{"dataset_drift": True}]
+    endpoint = StorageConfig(f"http://127.0.0.1:{free_port()}", "key-id", "secret-key")  # nothing listens there
+    set_storage_connection(monkeypatch, "unreachable_s3", endpoint)
+    spec = DriftCheckSpec(current_uri="s3://bucket/current/", reference_uri=data.reference)
+    trigger = DriftTrigger(spec=spec, poll_interval=0.05, storage_conn_id="unreachable_s3")
+    assert _events(trigger, timeout=3) == []  # the loop survives ...
+    logged = capsys.readouterr().out
+    assert logged.count("Drift check failed, retrying in 0.05 s: cannot reach S3 endpoint") >= 2  # ... and polls again
 
 
-def _raise_or_return(outcome: Any) -> Any:
-    if isinstance(outcome, Exception):
-        raise outcome
-    return outcome
+def test_a_failed_check_ends_the_trigger(data: DriftData, tmp_path: Path) -> None:
+    trigger = _trigger(data.clean, data, tmp_path, columns=["nope"])
+    with pytest.raises(RuntimeError, match=r"column\(s\) \['nope'\] missing"):
+        _events(trigger)
 
 
 def test_a_directory_of_part_files_is_read_as_one_window(data: DriftData, tmp_path: Path) -> None:
     parts = tmp_path / "customer_stats"
     parts.mkdir()
     shutil.copyfile(data.clean, parts / "part-a.parquet")
-    trigger = _trigger(f"{parts}/", data, tmp_path, time_column="event_timestamp", lookback_seconds=43_200.0)
-    assert trigger.poll() is None
+    window = DriftWindow("event_timestamp", lookback_seconds=43_200.0)
+    trigger = _trigger(f"{parts}/", data, tmp_path, window=window)
+    assert not _fired(trigger)
     shutil.copyfile(data.drifted_later, parts / "part-b.parquet")  # a newer day: the last half of it is checked
-    payload = trigger.poll()
-    assert payload is not None and payload["dataset_drift"] and 500 < payload["current_rows"] < 1000
+    outcome = _poll(trigger)
+    assert outcome is not None and outcome.fired and 500 < outcome.summary["current_rows"] < 1000

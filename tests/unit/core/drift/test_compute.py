@@ -7,13 +7,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from airflow_mlops_provider.core.drift.compute import (
-    DriftConfig,
-    DriftResult,
-    UnsupportedColumnError,
-    column_kind,
-    compute_drift,
-)
+from airflow_mlops_provider.core.drift.compute import DriftResult, UnsupportedColumnError, column_kind, compute_drift
+from airflow_mlops_provider.core.drift.spec import DriftConfig
 from airflow_mlops_provider.core.drift.stats import NumericSample, _histogram_sorted, ks_pvalue
 
 

@@ -15,8 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from airflow_mlops_provider.core.drift.compute import DriftConfig, compute_drift
-from airflow_mlops_provider.core.drift.stats import STAT_TESTS
+from airflow_mlops_provider.core.drift.compute import compute_drift
+from airflow_mlops_provider.core.drift.methods import STAT_TESTS
+from airflow_mlops_provider.core.drift.spec import DriftConfig
 
 SMALL, MEDIUM, LARGE = (300, 240), (3000, 2000), (15000, 12000)
 SIZES = [SMALL, MEDIUM, LARGE]

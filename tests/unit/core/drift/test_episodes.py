@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from airflow_mlops_provider.core.drift.episodes import EpisodePolicy, EpisodeState, EpisodeStateFile
+from airflow_mlops_provider.core.drift.episodes import EpisodeState, EpisodeStateFile
+from airflow_mlops_provider.core.drift.spec import EpisodePolicy
 
 REF = "ref-1"
 

@@ -12,6 +12,7 @@ import pytest
 
 from airflow_mlops_provider.core.features.batches import (
     BatchValidationError,
+    archive_ingested,
     batch_id_from_uri,
     conform_batch,
     read_batch,
@@ -25,6 +26,7 @@ from airflow_mlops_provider.core.features.offline_source import (
     write_part,
 )
 from airflow_mlops_provider.core.features.specs import FeatureViewSpec
+from airflow_mlops_provider.core.io.storage import ObjectStore
 from demo import data as demo_data
 
 VIEW = FeatureViewSpec(
@@ -183,3 +185,23 @@ def test_materialization_reaches_the_newest_data_of_the_source(tmp_path: Path, b
     start, end = materialization_window(old, "event_timestamp", source)
     assert start == batch["event_timestamp"].min()
     assert end == newer["event_timestamp"].max()
+
+
+def test_archiving_moves_ingested_batches_once_and_reports_the_ones_left(store_root: tuple[ObjectStore, str]) -> None:
+    store, root = store_root
+    landing, archive = f"{root}/landing/", f"{root}/ingested/"
+    landed = [f"{landing}{name}" for name in ("a.parquet", "b.csv", "c.parquet", "d.parquet")]
+    for uri in landed:
+        store.write_bytes(uri, uri.encode())
+    store.delete(landed[2])  # c was quarantined: it left the landing zone without being ingested
+    ingested = [landed[1], landed[0]]
+
+    first = archive_ingested(landed, ingested, archive, store)
+    assert first.archived == [f"{archive}b.csv", f"{archive}a.parquet"]
+    assert first.left == [landed[3]]
+    assert store.list(landing) == [landed[3]]
+    assert [store.read_bytes(uri) for uri in first.archived] == [landed[1].encode(), landed[0].encode()]
+
+    again = archive_ingested(landed, ingested, archive.rstrip("/"), store)  # a retry: nothing left to move
+    assert again == first
+    assert store.list(archive) == sorted(first.archived)

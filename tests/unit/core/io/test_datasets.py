@@ -16,6 +16,7 @@ import pytest
 from airflow_mlops_provider.core.io.datasets import (
     dataset_digest,
     dataset_files,
+    dataset_files_under,
     dataset_format,
     read_dataset,
     read_datasets,
@@ -230,3 +231,5 @@ def test_a_prefix_reads_every_dataset_file_under_it_in_name_order(tmp_path: Path
     assert dataset_files(str(folder / "b.parquet")) == [str(folder / "b.parquet")]  # a file is itself
     with pytest.raises(FileNotFoundError, match="no parquet or CSV files under"):
         dataset_files(f"{tmp_path / 'empty'}/")
+    assert dataset_files_under(f"{folder}/") == [str(folder / "a.csv"), str(folder / "b.parquet")]
+    assert dataset_files_under(f"{tmp_path / 'empty'}/") == []  # none is not an error: e.g. an empty landing zone

@@ -6,6 +6,7 @@ from itertools import product
 import numpy as np
 import pytest
 
+from airflow_mlops_provider.contracts import PROBLEM_TYPES
 from airflow_mlops_provider.core.models.metrics import METRIC_DIRECTIONS, compute_metrics, roc_auc
 
 
@@ -60,7 +61,7 @@ def test_r2_of_constant_truth_is_zero() -> None:
 
 
 @pytest.mark.parametrize(
-    ("task", "y_true", "y_pred", "message"),
+    ("problem_type", "y_true", "y_pred", "message"),
     [
         ("binary", [0, 1], [0.5], "length mismatch"),
         ("regression", [], [], "empty"),
@@ -68,15 +69,15 @@ def test_r2_of_constant_truth_is_zero() -> None:
         ("binary", [0, 1], [np.nan, 0.5], "NaN"),
         ("binary", [0, 2], [0.1, 0.9], "only 0 and 1"),
         ("binary", [1, 1], [0.1, 0.9], "both classes"),
-        ("multiclass", [1], [1], "unknown task"),
+        ("multiclass", [1], [1], "unknown problem_type 'multiclass'"),
     ],
 )
-def test_bad_input_raises(task: str, y_true: list[float], y_pred: list[float], message: str) -> None:
+def test_bad_input_raises(problem_type: str, y_true: list[float], y_pred: list[float], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        compute_metrics(task, y_true, y_pred)
+        compute_metrics(problem_type, y_true, y_pred)
 
 
 def test_every_metric_has_a_direction() -> None:
-    names = set(compute_metrics("binary", [0, 1], [0.2, 0.7])) | set(compute_metrics("regression", [0, 1], [0.2, 0.7]))
+    names = {name for kind in PROBLEM_TYPES for name in compute_metrics(kind, [0, 1], [0.2, 0.7])}
     assert names == set(METRIC_DIRECTIONS)
     assert set(METRIC_DIRECTIONS.values()) == {"minimize", "maximize"}

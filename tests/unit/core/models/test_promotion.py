@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -51,15 +52,18 @@ def test_non_finite_challenger_is_rejected() -> None:
     assert not decide_promotion(math.nan, 0.7, AUC).promote
 
 
-def test_decision_serializes_with_its_policy() -> None:
-    record = decide_promotion(0.9, 0.8, AUC).to_dict()
-    assert record["policy"] == {
+def test_decision_record_carries_its_policy_and_is_json() -> None:
+    decision = decide_promotion(0.9, 0.8, AUC)
+    record = decision.to_record()
+    assert record == {
+        "promote": True,
+        "reason": decision.reason,
         "metric": "roc_auc",
-        "direction": "maximize",
-        "min_value": 0.7,
-        "min_improvement": 0.01,
+        "challenger_score": 0.9,
+        "champion_score": 0.8,
+        "policy": {"metric": "roc_auc", "direction": "maximize", "min_value": 0.7, "min_improvement": 0.01},
     }
-    assert record["promote"] is True
+    assert json.loads(json.dumps(record)) == record
 
 
 @pytest.mark.parametrize("kwargs", [{"direction": "up"}, {"min_improvement": -1.0}])

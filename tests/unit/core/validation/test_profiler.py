@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from airflow_mlops_provider.cli import main
+from airflow_mlops_provider.contracts import Split
 from airflow_mlops_provider.core.io.datasets import write_dataset
 from airflow_mlops_provider.core.validation.profiler import ProfileOptions, profile_suite
 from airflow_mlops_provider.core.validation.suites import validate_frame
@@ -66,7 +67,7 @@ def test_starter_suite_profiles_presence_types_nulls_ranges_sets_and_rows(
     assert kwargs_of(starter, "expect_column_values_to_be_of_type", "event_timestamp")["type_"] == "Timestamp"
     assert kwargs_of(starter, "expect_column_values_to_be_of_type", "plan")["type_"] == "str"
     assert kwargs_of(starter, "expect_column_values_to_be_in_set", "plan")["value_set"] == sorted(demo_data.PLANS)
-    assert kwargs_of(starter, "expect_column_values_to_be_in_set", "split")["value_set"] == sorted(demo_data.SPLITS)
+    assert kwargs_of(starter, "expect_column_values_to_be_in_set", "split")["value_set"] == sorted(Split.ALL)
     tenure = kwargs_of(starter, "expect_column_values_to_be_between", "tenure_months")
     low, high = reference["tenure_months"].min(), reference["tenure_months"].max()
     margin = 0.1 * (high - low)

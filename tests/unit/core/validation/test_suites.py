@@ -106,7 +106,7 @@ def test_failure_details_are_compact_and_json_safe() -> None:
     result = validate_frame(
         FRAME, suite(("expect_column_values_to_be_between", {"column": "age", "min_value": 0})), sample_size=1
     )
-    record = json.loads(json.dumps(result.to_dict()))
+    record = json.loads(json.dumps(result.to_record()))
     (failure,) = record["failures"]
     assert failure["column"] == "age"
     assert failure["unexpected_count"] == 1

@@ -1,0 +1,105 @@
+"""The drift check, end to end: one function that the operator, the sensor and the trigger's child process
+all run.
+
+Reference set, current window, window id (content digest), comparison, episode decision, summary, report,
+and last the episode state: saved after the report, so that a check whose report failed is judged again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from airflow_mlops_provider.core.drift.check import EmptyWindowError, ReferenceSet, compare, drift_summary, load_window
+from airflow_mlops_provider.core.drift.episodes import EpisodeStateFile
+from airflow_mlops_provider.core.drift.report import render_report, store_report
+from airflow_mlops_provider.core.drift.spec import DriftCheckSpec, DriftOutcome, NoCurrentDataError, NothingToCheckError
+from airflow_mlops_provider.core.io.datasets import dataset_digest
+from airflow_mlops_provider.core.models.lineage import AliasNotSetError, aliased_training_set
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from mlflow import MlflowClient
+
+    from airflow_mlops_provider.core.io.storage import ObjectStore
+
+log = logging.getLogger(__name__)
+
+
+def run_drift_check(
+    spec: DriftCheckSpec,
+    store: ObjectStore,
+    mlflow_client: Callable[[], MlflowClient],
+    *,
+    now: float | None = None,
+    states: EpisodeStateFile | None = None,
+) -> DriftOutcome:
+    """Check ``spec``'s current window against its reference, store the report, and decide whether to signal.
+
+    :param spec: what to compare, how, and where the state and the report live.
+    :param store: the store every URI is read and written through.
+    :param mlflow_client: builds the MLflow client; called only when the reference is a model's training set.
+    :param now: the time of the episode decision, epoch seconds; by default the current time.
+    :param states: the episode state to use; by default the one at ``spec.state_uri``, if any (a sensor
+        without one keeps its state in memory across pokes).
+    :raises NothingToCheckError: no version has the alias, or no current data or row in the window yet.
+    :raises LookupError: the model version has no lineage tag.
+    :raises ValueError: a changed reference (digest), no column to compare, or an untestable column.
+    """
+    reference = _reference(spec, mlflow_client)
+    current = _current_window(spec, store)
+    window_id = dataset_digest(current)
+    reference_frame = reference.load(store)
+    excluded = [spec.window.time_column, *spec.exclude_columns]
+    result = compare(reference, reference_frame, current, spec.drift_config, spec.columns, excluded)
+    summary = drift_summary(reference, spec.current_uri, window_id, result)
+    fired, reason = result.dataset_drift, "drift" if result.dataset_drift else "no drift"
+    if states is None and spec.state_uri:
+        states = EpisodeStateFile(spec.state_uri, store)
+    if states is not None:
+        state = states.load()
+        decision = state.observe(
+            spec.episode_policy, reference.key, window_id, result.dataset_drift, time.time() if now is None else now
+        )
+        fired, reason = decision.fire, decision.reason
+        summary["episode"] = reason
+    log.info(
+        "Window %s of %s: %d/%d columns drifted %s; %s",
+        window_id, spec.current_uri, len(result.drifted_columns), len(result.columns), result.drifted_columns, reason,
+    )  # fmt: skip
+    if spec.report_prefix:
+        rendered = None
+        if result.dataset_drift or spec.always_report:
+            rendered = render_report(reference_frame, current, result, spec.drift_config)
+        prefix = spec.report_prefix.rstrip("/")
+        stored = store_report(store, f"{prefix}/{window_id}" if spec.report_per_window else prefix, summary, rendered)
+        summary["report_uri"] = stored.main_uri
+    if states is not None:
+        states.save(state)
+    return DriftOutcome(summary, fired, reason)
+
+
+def _reference(spec: DriftCheckSpec, mlflow_client: Callable[[], MlflowClient]) -> ReferenceSet:
+    """``spec.reference_uri``, else the training set of the model's aliased version."""
+    if spec.reference_uri:
+        return ReferenceSet(uri=spec.reference_uri, split_value=spec.split_value, model_name=spec.model_name)
+    assert spec.model_name is not None  # checked at construction
+    try:
+        return aliased_training_set(mlflow_client(), spec.model_name, spec.model_alias, spec.split_value)
+    except AliasNotSetError as err:
+        raise NothingToCheckError(str(err)) from err
+
+
+def _current_window(spec: DriftCheckSpec, store: ObjectStore) -> pd.DataFrame:
+    """The rows of the current data in the spec's window."""
+    window = spec.window
+    try:
+        return load_window(
+            spec.current_uri, store, window.time_column, window.start or None, window.end or None, window.lookback
+        )
+    except FileNotFoundError as err:
+        raise NoCurrentDataError(str(err)) from err
+    except EmptyWindowError as err:
+        raise NothingToCheckError(str(err)) from err

@@ -1,0 +1,105 @@
+"""The drift spec objects: JSON round trips, rendered config fields, validation, cheap imports, and the
+fingerprint of a check's inputs."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from airflow_mlops_provider.core.drift.spec import (
+    DriftCheckSpec,
+    DriftConfig,
+    DriftOutcome,
+    DriftWindow,
+    EpisodePolicy,
+)
+from airflow_mlops_provider.core.io.storage import ObjectStore
+from tests.fixtures.drift_data import DriftData, write_drift_data
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> DriftData:
+    return write_drift_data(tmp_path_factory.mktemp("drift"), rows=400)
+
+
+def _no_mlflow() -> None:
+    raise AssertionError("an explicit reference needs no MLflow")
+
+
+def test_a_spec_round_trips_through_json() -> None:
+    spec = DriftCheckSpec(
+        current_uri="s3://bucket/features/",
+        model_name="churn",
+        window=DriftWindow("event_timestamp", start="2026-01-08", lookback_seconds=3600.0),
+        columns=("plan", "usage_gb"),
+        exclude_columns=["customer_id"],
+        drift_config=DriftConfig(num_method="ks", per_column_threshold={"plan": 0.2}),
+        state_uri="s3://bucket/state.json",
+        episode_policy=EpisodePolicy(debounce=2, cooldown_seconds=60.0, max_events=3),
+        report_prefix="s3://bucket/reports",
+    )
+    data = json.loads(json.dumps(spec.to_dict()))
+    rebuilt = DriftCheckSpec.from_dict(data)
+    assert rebuilt.to_dict() == data
+    assert (rebuilt.window, rebuilt.drift_config, rebuilt.episode_policy) == (
+        spec.window,
+        spec.drift_config,
+        spec.episode_policy,
+    )
+    assert rebuilt.window.lookback is not None and rebuilt.window.lookback.total_seconds() == 3600
+
+
+def test_a_config_is_taken_as_is_or_built_from_rendered_fields() -> None:
+    config = DriftConfig(drift_share=0.3)
+    assert DriftConfig.of(config) is config
+    assert DriftConfig.of({"drift_share": "0.3"}) == config  # a rendered "{{ params.drift_share }}"
+    assert DriftConfig.of(None) == DriftConfig()
+    with pytest.raises(ValueError, match="unknown drift method"):
+        DriftConfig.of({"method": "kolmogorov"})
+
+
+def test_a_spec_needs_current_data_and_a_reference() -> None:
+    with pytest.raises(ValueError, match="reference_uri or model_name"):
+        DriftCheckSpec(current_uri="current.parquet")
+    with pytest.raises(ValueError, match="current_uri"):
+        DriftCheckSpec(current_uri="", model_name="churn")
+
+
+def test_an_outcome_round_trips_through_json() -> None:
+    outcome = DriftOutcome({"dataset_drift": True, "report_uri": "r.html"}, True, "drift")
+    assert DriftOutcome.from_dict(json.loads(json.dumps(outcome.to_dict()))) == outcome
+    assert outcome.report_uri == "r.html"
+
+
+def test_the_specs_import_nothing_heavy() -> None:
+    code = "import sys, airflow_mlops_provider.core.drift.spec, airflow_mlops_provider.core.drift.worker; "
+    code += "print([m for m in ('pandas', 'numpy', 'scipy', 'mlflow') if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip() == "[]"
+
+
+def test_the_inputs_fingerprint_changes_with_the_listing_only(data: DriftData, tmp_path: Path) -> None:
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    shutil.copyfile(data.clean, parts / "part-a.parquet")
+    spec = DriftCheckSpec(current_uri=f"{parts}/", reference_uri=data.reference)
+    store = ObjectStore()
+    first = spec.inputs_fingerprint(store, _no_mlflow)
+    assert spec.inputs_fingerprint(store, _no_mlflow) == first
+
+    shutil.copyfile(data.drifted, parts / "part-b.parquet")  # a new part
+    second = spec.inputs_fingerprint(store, _no_mlflow)
+    os.utime(parts / "part-b.parquet", ns=(1, 1))  # the same part rewritten (another modification time)
+    third = spec.inputs_fingerprint(store, _no_mlflow)
+    (parts / "part-b.parquet").unlink()
+    assert len({first, second, third}) == 3
+    assert spec.inputs_fingerprint(store, _no_mlflow) == first  # back to the first listing
+
+    missing = DriftCheckSpec(current_uri=f"{tmp_path}/none/", reference_uri=data.reference)
+    assert missing.inputs_fingerprint(store, _no_mlflow) == missing.inputs_fingerprint(store, _no_mlflow)
