@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 CONSTRAINTS := constraints/constraints-3.11.txt
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint install constraints clean
+.PHONY: demo test test-fast lint install constraints clean
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ lint: $(STAMP)
 
 test: lint
 	$(PY) -m pytest
+
+# Unit tests only: a quick loop while developing (make test runs everything).
+test-fast: $(STAMP)
+	$(PY) -m pytest tests/unit -q
 
 constraints:
 	scripts/update-constraints.sh

@@ -126,19 +126,18 @@ class DriftCheckOperator(MlopsBaseOperator):
         from airflow_mlops_provider.core.drift.pipeline import run_drift_check
         from airflow_mlops_provider.core.drift.spec import NoCurrentDataError, NothingToCheckError
 
-        spec = self._check_spec(context)
+        what = self.current_uri or f"feature view {self.feature_view!r}"
         try:
+            spec = self._check_spec(context)
             outcome = run_drift_check(spec, self.storage_hook.get_conn(), self.mlflow_hook.get_conn)
         except NoCurrentDataError as err:
             if self.current_uri:  # a dataset that should be there
-                raise AirflowFailException(f"Cannot check drift of {spec.current_uri}: {err}") from err
-            raise AirflowSkipException(
-                f"Nothing to check: feature view {self.feature_view!r} has no data yet: {err}"
-            ) from err
+                raise AirflowFailException(f"Cannot check drift of {what}: {err}") from err
+            raise AirflowSkipException(f"Nothing to check: {what} has no data yet: {err}") from err
         except NothingToCheckError as err:
             raise AirflowSkipException(f"Nothing to check: {err}") from err
         except (LookupError, ValueError, TypeError, FileNotFoundError) as err:
-            raise AirflowFailException(f"Cannot check drift of {spec.current_uri}: {err}") from err
+            raise AirflowFailException(f"Cannot check drift of {what}: {err}") from err
         if outcome.report_uri:
             DriftReportLink.persist_report(context, outcome.report_uri, self.storage_hook)
         if outcome.fired and self.drift_asset is not None and self.drift_alias is not None:
@@ -147,7 +146,7 @@ class DriftCheckOperator(MlopsBaseOperator):
 
     def _check_spec(self, context: Context) -> DriftCheckSpec:
         """The check of this task instance, from its rendered fields; a feature view's offline source and
-        timestamp field are looked up in the Feast registry.
+        timestamp field are looked up in the Feast registry (a missing view raises ``LookupError``).
 
         :param context: the task's context (for the default report prefix).
         """
@@ -156,10 +155,7 @@ class DriftCheckOperator(MlopsBaseOperator):
             require_extra("feast")
             from airflow_mlops_provider.core.features.feast_repo import feature_view
 
-            try:
-                view = feature_view(self.feast_hook.get_conn(), str(self.feature_view))
-            except (LookupError, ValueError) as err:
-                raise AirflowFailException(f"Cannot read feature view {self.feature_view!r}: {err}") from err
+            view = feature_view(self.feast_hook.get_conn(), str(self.feature_view))
             current_uri = f"{view.source_uri.rstrip('/')}/"
             window = replace(window, time_column=window.time_column or view.timestamp_field)
         return DriftCheckSpec(

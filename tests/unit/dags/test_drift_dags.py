@@ -1,9 +1,12 @@
-"""The drift example DAGs: a scheduled check that signals only on drift, and an event-driven watcher."""
+"""The drift example DAGs: a scheduled check that signals only on drift, and an event-driven watcher.
+
+Parsed as Airflow's DAG processor parses a bundle: with its folder on ``sys.path`` (for ``churn_common``).
+"""
 
 from __future__ import annotations
 
 import pytest
-from airflow.dag_processing.dagbag import DagBag
+from airflow.dag_processing.dagbag import BundleDagBag, DagBag
 from airflow.sdk import Asset, AssetAlias
 
 from airflow_mlops_provider.config import DataFolder, data_path
@@ -17,7 +20,7 @@ DRIFT = Asset(name="churn_drift", uri="mlops://drift/churn", group="drift")
 
 @pytest.fixture(scope="module")
 def bag() -> DagBag:
-    return DagBag(str(DAGS))
+    return BundleDagBag(str(DAGS), bundle_path=DAGS)
 
 
 def test_drift_monitor_checks_the_champion_and_emits_only_through_an_alias(bag: DagBag) -> None:
