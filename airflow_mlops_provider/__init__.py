@@ -1,3 +1,3 @@
 """Apache Airflow provider for continuous training. Importing it stays cheap: version only."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

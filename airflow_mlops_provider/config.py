@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
+from airflow_mlops_provider import __version__
+
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
@@ -40,7 +42,9 @@ OPTIONS: Final = {
         "local",
         "kubernetes",
     ),
-    "trainer_image": Option("The trainer image for the kubernetes backend.", "airflow-mlops-provider/trainer:0.1.0"),
+    "trainer_image": Option(
+        "The trainer image for the kubernetes backend.", f"airflow-mlops-provider/trainer:{__version__}"
+    ),
     "namespace": Option("Namespace of training pods (default: the connection's).", None),
     "data_dir": Option(
         "Where the example DAGs and unset output paths keep data (local path or s3:// URI): landing/ (raw "

@@ -12,7 +12,7 @@ It prints the ratios and whether every column's verdict and the dataset verdict 
 Evidently's. Goal: ours <= 2x scipy KS, verdicts identical. OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE, when
 set on this machine, slow numpy's BLAS; to measure without them, unset both for this command only.
 
-Run: ``.venv/bin/python benchmarks/bench_drift.py [--rows 100000 1000000] [--repeats 3] [--no-evidently]``
+Run: ``.venv/bin/python -m benchmarks.bench_drift [--rows 100000 1000000] [--repeats 3] [--no-evidently]``
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ taken alternately with its baseline, in wall and CPU time (CPU time is steadier 
 3. The append alone (check + part write of the batch) with 100k and with 1M rows already stored, and
    ``store.materialize`` of the batch at both sizes for comparison. Goal: flat append time.
 
-Run: ``.venv/bin/python benchmarks/bench_features.py [--batch-rows 10000] [--spine-rows 20000]``
+Run: ``.venv/bin/python -m benchmarks.bench_features [--batch-rows 10000] [--spine-rows 20000]``
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ provider's side adds strict suite loading, its context settings and the compact 
 scenario validates a perturbed copy, so the failure summary is measured too. Goal: ratio <= 1.1. The
 provider's own steps are also timed alone, which a busy machine cannot blur.
 
-Run: ``.venv/bin/python benchmarks/bench_validation.py [--rows 1000000] [--repeats 3]``
+Run: ``.venv/bin/python -m benchmarks.bench_validation [--rows 1000000] [--repeats 3]``
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 # inside it), dag-processor and triggerer of docker-compose.yaml all run this image.
 #
 # Build from the repository root (docker-compose.yaml does it for you):
-#   docker build -f docker/airflow.Dockerfile -t airflow-mlops-provider/airflow:0.1.0 .
+#   docker build -f docker/airflow.Dockerfile -t airflow-mlops-provider/airflow:0.2.0 .
 ARG AIRFLOW_BASE_IMAGE=apache/airflow:3.3.2-python3.11
 FROM ${AIRFLOW_BASE_IMAGE}
 

@@ -4,7 +4,7 @@
 # (MLFLOW_BACKEND_STORE_URI), so its password is never on the command line.
 #
 # Build from the repository root (docker-compose.yaml does it for you):
-#   docker build -f docker/mlflow.Dockerfile -t airflow-mlops-provider/mlflow:0.1.0 .
+#   docker build -f docker/mlflow.Dockerfile -t airflow-mlops-provider/mlflow:0.2.0 .
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 FROM ${PYTHON_IMAGE}
 

@@ -5,7 +5,7 @@
 # it uses (storage, datasets, metrics) import no Airflow, and the build checks below confirm it.
 #
 # Build from the repository root:
-#   docker build -f docker/trainer.Dockerfile -t airflow-mlops-provider/trainer:0.1.0 .
+#   docker build -f docker/trainer.Dockerfile -t airflow-mlops-provider/trainer:0.2.0 .
 #
 # Why python:3.11 and not a pytorch/pytorch or nvidia/cuda base image: the logged model pickles the trainer's
 # network and encoder code by value (cloudpickle). Such a pickle loads only on the Python minor version that

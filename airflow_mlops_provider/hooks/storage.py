@@ -54,10 +54,16 @@ class ObjectStorageHook(BaseHook):
     def __init__(self, storage_conn_id: str | None = default_conn_name, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.storage_conn_id = storage_conn_id
+        self._config: StorageConfig | None = None
         self._store: ObjectStore | None = None
 
     def get_config(self) -> StorageConfig:
-        """Build the storage settings from the connection, or from the environment without one."""
+        """The storage settings from the connection, or from the environment without one (read once)."""
+        if self._config is None:
+            self._config = self._read_config()
+        return self._config
+
+    def _read_config(self) -> StorageConfig:
         if self.storage_conn_id is None:
             return self._config_from_env()
         try:

@@ -16,11 +16,10 @@ from kubernetes.client import models as k8s
 from airflow_mlops_provider._optional import require_extra
 from airflow_mlops_provider.config import option, training_backend
 from airflow_mlops_provider.contracts import PROBLEM_TYPES, ProblemType, Split, Tag, TrainingResult
-from airflow_mlops_provider.hooks.feast import FeastHook
+from airflow_mlops_provider.hooks.connections import ConnectionsMixin
 from airflow_mlops_provider.hooks.mlflow import MlflowHook
 from airflow_mlops_provider.hooks.storage import ObjectStorageHook
 from airflow_mlops_provider.links.mlflow import MlflowRunLink
-from airflow_mlops_provider.operators.base import ConnectionsMixin
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -115,7 +114,7 @@ class GPUTrainingOperator(ConnectionsMixin, KubernetesPodOperator):
         )
         if problem_type not in PROBLEM_TYPES:
             raise ValueError(f"problem_type must be one of {PROBLEM_TYPES}, not {problem_type!r}")
-        self._set_connections(mlflow_conn_id, storage_conn_id, FeastHook.default_conn_name)
+        self._set_connections(mlflow_conn_id, storage_conn_id)
         self.dataset_uri = dataset_uri
         self.target = target
         self.numeric_features = list(numeric_features)

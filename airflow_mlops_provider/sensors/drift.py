@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -10,11 +11,10 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_mlops_provider.core.drift.episodes import EpisodeStateFile
-from airflow_mlops_provider.hooks.feast import FeastHook
+from airflow_mlops_provider.hooks.connections import ConnectionsMixin
 from airflow_mlops_provider.hooks.mlflow import MlflowHook
 from airflow_mlops_provider.hooks.storage import ObjectStorageHook
 from airflow_mlops_provider.links.drift import DriftReportLink
-from airflow_mlops_provider.operators.base import ConnectionsMixin
 from airflow_mlops_provider.triggers.drift import DriftTrigger
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ class DriftSensor(ConnectionsMixin, BaseSensorOperator):
         super().__init__(poke_interval=poke_interval, **kwargs)
         self.spec = spec
         self.deferrable = deferrable
-        self._set_connections(mlflow_conn_id, storage_conn_id, FeastHook.default_conn_name)
+        self._set_connections(mlflow_conn_id, storage_conn_id)
 
     def execute(self, context: Context) -> Any:
         """Defer to :class:`DriftTrigger`, or poke in the worker when not deferrable."""
@@ -79,7 +79,10 @@ class DriftSensor(ConnectionsMixin, BaseSensorOperator):
 
         try:
             outcome = run_drift_check(
-                self.spec, self.storage_hook.get_conn(), self.mlflow_hook.get_conn, states=self._episode_states
+                replace(self.spec, event_only=True),
+                self.storage_hook.get_conn(),
+                self.mlflow_hook.get_conn,
+                states=self._episode_states,
             )
         except NothingToCheckError as err:
             self.log.info("Nothing to check yet: %s", err)

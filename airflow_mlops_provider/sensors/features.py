@@ -12,9 +12,9 @@ from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 from airflow_mlops_provider._optional import require_extra
 from airflow_mlops_provider.config import DataFolder, data_path
 from airflow_mlops_provider.contracts import FreshnessResult
+from airflow_mlops_provider.hooks.connections import ConnectionsMixin
 from airflow_mlops_provider.hooks.feast import FeastHook
 from airflow_mlops_provider.hooks.storage import ObjectStorageHook
-from airflow_mlops_provider.operators.base import ConnectionsMixin
 from airflow_mlops_provider.triggers.features import FeatureFreshnessTrigger
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ class LandedBatchesSensor(ConnectionsMixin, BaseSensorOperator):
         kwargs.setdefault("mode", "reschedule")
         super().__init__(**kwargs)
         self.prefix = prefix
-        self.storage_conn_id = storage_conn_id
+        self._set_connections(storage_conn_id=storage_conn_id)
 
     def poke(self, context: Context) -> PokeReturnValue:
         """List the landing zone; done when it holds a batch (skip a manual run when it holds none)."""
@@ -88,12 +88,12 @@ class FeatureFreshnessSensor(ConnectionsMixin, BaseSensorOperator):
         storage_conn_id: str | None = ObjectStorageHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
+        kwargs.setdefault("multiple_outputs", True)
         super().__init__(**kwargs)
         self.feature_view = feature_view
         self.up_to = up_to
         self.deferrable = deferrable
-        self.feast_conn_id = feast_conn_id
-        self.storage_conn_id = storage_conn_id
+        self._set_connections(storage_conn_id=storage_conn_id, feast_conn_id=feast_conn_id)
 
     def _trigger(self) -> FeatureFreshnessTrigger:
         """The trigger for this view's source, which is looked up in the Feast registry."""

@@ -19,10 +19,9 @@ from typing import TYPE_CHECKING, Any
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
 from airflow_mlops_provider.core.drift.spec import DriftCheckSpec
-from airflow_mlops_provider.hooks.feast import FeastHook
+from airflow_mlops_provider.hooks.connections import ConnectionsMixin
 from airflow_mlops_provider.hooks.mlflow import MlflowHook
 from airflow_mlops_provider.hooks.storage import ObjectStorageHook
-from airflow_mlops_provider.operators.base import ConnectionsMixin
 
 if TYPE_CHECKING:
     from airflow_mlops_provider.core.drift.spec import DriftOutcome
@@ -57,7 +56,7 @@ class DriftTrigger(ConnectionsMixin, BaseEventTrigger):
         super().__init__()
         self.spec = spec if isinstance(spec, DriftCheckSpec) else DriftCheckSpec.from_dict(spec)
         self.poll_interval = poll_interval
-        self._set_connections(mlflow_conn_id, storage_conn_id, FeastHook.default_conn_name)
+        self._set_connections(mlflow_conn_id, storage_conn_id)
         self._checked: str | None = None
         self._scratch: tempfile.TemporaryDirectory[str] | None = None
 
@@ -121,12 +120,13 @@ class DriftTrigger(ConnectionsMixin, BaseEventTrigger):
         return {**os.environ, **mlflow, **self.storage_hook.env()}
 
     def _child_spec(self) -> DriftCheckSpec:
-        """The spec, with a temporary episode state when it has none."""
+        """The spec as a watcher's check (``event_only``), with a temporary episode state when it has none."""
         if self.spec.state_uri:
-            return self.spec
+            return replace(self.spec, event_only=True)
         if self._scratch is None:
             self._scratch = tempfile.TemporaryDirectory(prefix="drift-trigger-")
-        return replace(self.spec, state_uri=os.path.join(self._scratch.name, "episode_state.json"))
+        state_uri = os.path.join(self._scratch.name, "episode_state.json")
+        return replace(self.spec, state_uri=state_uri, event_only=True)
 
     def _log_child(self, line: str) -> None:
         self.log.info("drift check: %s", line)

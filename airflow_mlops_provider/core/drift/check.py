@@ -5,15 +5,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 import pandas as pd
 
-from airflow_mlops_provider.contracts import DriftSummary, Split
+from airflow_mlops_provider.contracts import CHAMPION, DriftSummary, RunParam, Split, Tag
 from airflow_mlops_provider.core.drift.compute import DriftResult, compute_drift
 from airflow_mlops_provider.core.drift.spec import DriftConfig
 from airflow_mlops_provider.core.io.datasets import dataset_digest, read_dataset, read_datasets
 from airflow_mlops_provider.core.io.storage import ObjectStore
+from airflow_mlops_provider.core.models.lineage import AliasNotSetError, alias_version
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
 
 TimeBound: TypeAlias = datetime | str | pd.Timestamp | None
 
@@ -190,3 +194,45 @@ def drift_summary(reference: ReferenceSet, current_uri: str, window_id: str, res
 
 def _is_id(series: pd.Series) -> bool:
     return series.dtype.kind in "iuOSU" and len(series) > 1 and bool(series.is_unique)
+
+
+def aliased_training_set(
+    client: MlflowClient, model_name: str, alias: str = CHAMPION, split_value: str | None = Split.TRAIN
+) -> ReferenceSet:
+    """The training set of the version ``alias`` points at, with the model's features, target and split.
+
+    The dataset comes from the version's tags :attr:`Tag.DATASET_URI` and :attr:`Tag.DATASET_DIGEST`;
+    the features, target and split column from its run's params (:class:`RunParam`) when the run
+    records them.
+
+    :param client: an MLflow client.
+    :param model_name: the registered model.
+    :param alias: e.g. ``champion``.
+    :param split_value: the rows of the split column to keep; ``None`` keeps all.
+    :raises AliasNotSetError: no version has the alias.
+    :raises LookupError: the version has no dataset tag.
+    """
+    version = alias_version(client, model_name, alias)
+    if version is None:
+        raise AliasNotSetError(f"model {model_name!r} has no version aliased {alias!r}")
+    model_version = client.get_model_version(model_name, version)
+    uri = model_version.tags.get(Tag.DATASET_URI)
+    if not uri:
+        raise LookupError(f"{model_name} version {version} has no {Tag.DATASET_URI} tag")
+    params = client.get_run(model_version.run_id).data.params if model_version.run_id else {}
+    features = [
+        name.strip()
+        for key in (RunParam.NUMERIC_FEATURES, RunParam.CATEGORICAL_FEATURES)
+        for name in params.get(key, "").split(",")
+        if name.strip()
+    ]
+    return ReferenceSet(
+        uri=uri,
+        digest=model_version.tags.get(Tag.DATASET_DIGEST) or None,
+        features=tuple(features),
+        target=params.get(RunParam.TARGET),
+        split_column=params.get(RunParam.SPLIT_COLUMN, Split.COLUMN),
+        split_value=split_value,
+        model_name=model_name,
+        model_version=version,
+    )

@@ -12,12 +12,25 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from airflow_mlops_provider.core.drift.check import EmptyWindowError, ReferenceSet, compare, drift_summary, load_window
+from airflow_mlops_provider.core.drift.check import (
+    EmptyWindowError,
+    ReferenceSet,
+    aliased_training_set,
+    compare,
+    drift_summary,
+    load_window,
+)
 from airflow_mlops_provider.core.drift.episodes import EpisodeStateFile
 from airflow_mlops_provider.core.drift.report import render_report, store_report
-from airflow_mlops_provider.core.drift.spec import DriftCheckSpec, DriftOutcome, NoCurrentDataError, NothingToCheckError
+from airflow_mlops_provider.core.drift.spec import (
+    DriftCheckSpec,
+    DriftOutcome,
+    NoCurrentDataError,
+    NothingToCheckError,
+    WindowAlreadyJudgedError,
+)
 from airflow_mlops_provider.core.io.datasets import dataset_digest
-from airflow_mlops_provider.core.models.lineage import AliasNotSetError, aliased_training_set
+from airflow_mlops_provider.core.models.lineage import AliasNotSetError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -44,22 +57,25 @@ def run_drift_check(
     :param now: the time of the episode decision, epoch seconds; by default the current time.
     :param states: the episode state to use; by default the one at ``spec.state_uri``, if any (a sensor
         without one keeps its state in memory across pokes).
-    :raises NothingToCheckError: no version has the alias, or no current data or row in the window yet.
+    :raises NothingToCheckError: no version has the alias, or no current data or row in the window yet; with
+        ``spec.event_only``, also a window already judged against this reference.
     :raises LookupError: the model version has no lineage tag.
     :raises ValueError: a changed reference (digest), no column to compare, or an untestable column.
     """
     reference = _reference(spec, mlflow_client)
     current = _current_window(spec, store)
     window_id = dataset_digest(current)
+    if states is None and spec.state_uri:
+        states = EpisodeStateFile(spec.state_uri, store)
+    state = None if states is None else states.load()
+    if spec.event_only and state is not None and not state.is_new(reference.key, window_id):
+        raise WindowAlreadyJudgedError(f"window {window_id} was already judged against {reference.key}")
     reference_frame = reference.load(store)
     excluded = [spec.window.time_column, *spec.exclude_columns]
     result = compare(reference, reference_frame, current, spec.drift_config, spec.columns, excluded)
     summary = drift_summary(reference, spec.current_uri, window_id, result)
     fired, reason = result.dataset_drift, "drift" if result.dataset_drift else "no drift"
-    if states is None and spec.state_uri:
-        states = EpisodeStateFile(spec.state_uri, store)
-    if states is not None:
-        state = states.load()
+    if state is not None:
         decision = state.observe(
             spec.episode_policy, reference.key, window_id, result.dataset_drift, time.time() if now is None else now
         )
@@ -69,14 +85,14 @@ def run_drift_check(
         "Window %s of %s: %d/%d columns drifted %s; %s",
         window_id, spec.current_uri, len(result.drifted_columns), len(result.columns), result.drifted_columns, reason,
     )  # fmt: skip
-    if spec.report_prefix:
+    if spec.report_prefix and (fired or not spec.event_only):
         rendered = None
         if result.dataset_drift or spec.always_report:
             rendered = render_report(reference_frame, current, result, spec.drift_config)
         prefix = spec.report_prefix.rstrip("/")
         stored = store_report(store, f"{prefix}/{window_id}" if spec.report_per_window else prefix, summary, rendered)
         summary["report_uri"] = stored.main_uri
-    if states is not None:
+    if states is not None and state is not None:
         states.save(state)
     return DriftOutcome(summary, fired, reason)
 

@@ -34,6 +34,10 @@ class NoCurrentDataError(NothingToCheckError):
     """The current data does not exist (yet): a missing file, or a prefix without data files."""
 
 
+class WindowAlreadyJudgedError(NothingToCheckError):
+    """An ``event_only`` check of a window already judged against the same reference: nothing new."""
+
+
 @dataclass
 class DriftWindow:
     """Which rows of the current data a check reads: ``[start, end)`` on ``time_column``, and, with
@@ -223,6 +227,9 @@ class DriftCheckSpec:
     :param report_per_window: store each check under ``<report_prefix>/<window id>/``, so that checks
         sharing a prefix (a watcher's) keep every report; else right under ``report_prefix``.
     :param always_report: render Evidently's report even without drift.
+    :param event_only: a watcher's check (``DriftTrigger``, ``DriftSensor`` set it): a window already judged
+        against the same reference is not compared again, and the summary and report are stored only for
+        a window that fires.
     """
 
     template_fields: ClassVar[tuple[str, ...]] = (
@@ -243,6 +250,7 @@ class DriftCheckSpec:
     report_prefix: str | None = None
     report_per_window: bool = True
     always_report: bool = False
+    event_only: bool = False
 
     def __post_init__(self) -> None:
         if not self.current_uri:

@@ -120,7 +120,7 @@ def test_drift_fires_exactly_once_across_polls_and_a_restart(data: DriftData, tm
     assert payload["reference_uri"] == data.reference and payload["current_uri"] == data.drifted
 
     restarted = _trigger(data.drifted, data, tmp_path)  # a triggerer restart: same kwargs, same state_uri
-    assert not _fired(restarted)
+    assert _poll(restarted) is None  # the window was judged before the restart: not compared, never fired
 
 
 def test_unchanged_inputs_are_not_checked_again(data: DriftData, tmp_path: Path) -> None:
@@ -128,13 +128,17 @@ def test_unchanged_inputs_are_not_checked_again(data: DriftData, tmp_path: Path)
     shutil.copyfile(data.drifted, current)
     trigger = _trigger(current, data, tmp_path, report_prefix=str(reports))
     assert _fired(trigger)
+    assert len(list(reports.glob("*/drift_report.html"))) == 1  # the fired window's report
     shutil.rmtree(reports)
     assert _poll(trigger) is None  # same listing, same reference: no check ...
     assert not reports.exists()  # ... so nothing was written
-    _rewrite(data.drifted, current)  # the same rows, rewritten: checked again, judged already
+    _rewrite(data.drifted, current)  # the same rows, rewritten: read again, but judged already ...
+    assert _poll(trigger) is None
+    assert not reports.exists()  # ... so neither compared nor reported again
+    _rewrite(data.clean, current)  # new rows: compared; no drift, so no event and no report
     outcome = _poll(trigger)
-    assert outcome is not None and not outcome.fired and "already judged" in outcome.reason
-    assert reports.exists()
+    assert outcome is not None and not outcome.fired
+    assert not reports.exists()
 
 
 def test_a_new_episode_fires_again_but_never_for_a_reported_window(data: DriftData, tmp_path: Path) -> None:
