@@ -16,7 +16,9 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 SECTION: Final = "mlops"
-BACKENDS: Final = ("local", "kubernetes")
+#: Where GPUTrainingOperator runs the trainer: a subprocess of the worker, or a (GPU) pod.
+LOCAL, KUBERNETES = "local", "kubernetes"
+BACKENDS: Final = (LOCAL, KUBERNETES)
 _UNSAFE_SEGMENT_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -71,7 +73,7 @@ def training_backend(explicit: str | None = None) -> str:
 
     :param explicit: a backend named by the task, overriding configuration.
     """
-    backend = explicit or option("training_backend") or BACKENDS[0]
+    backend = explicit or option("training_backend") or LOCAL
     if backend not in BACKENDS:
         raise ValueError(f"Unknown training backend {backend!r}; choose one of {BACKENDS}")
     return backend

@@ -183,6 +183,20 @@ class IngestionResult(TypedDict):
     end: str
 
 
+class BatchIngestedEvent(TypedDict):
+    """The extra of a :func:`feature_view_asset` event: one ingested batch."""
+
+    batch_id: str
+    rows: int
+
+
+class FeaturesRefreshedEvent(TypedDict):
+    """The extra of a :func:`features_refreshed_asset` event: the batches one ingestion run added."""
+
+    batches: list[str]
+    rows: int
+
+
 class ArchiveResult(TypedDict):
     """``ArchiveBatchesOperator``: the batches moved out of the landing zone."""
 

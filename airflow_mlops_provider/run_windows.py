@@ -1,4 +1,5 @@
-"""Templated time windows relative to a DAG run, for operators' ``window_start`` / ``window_end``."""
+"""Templated time windows relative to a DAG run: ``TrainingDatasetOperator``'s ``window_start`` /
+``window_end``, and a drift check's ``DriftWindow(start=..., end=...)``."""
 
 from __future__ import annotations
 

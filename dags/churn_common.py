@@ -9,15 +9,16 @@ from __future__ import annotations
 from airflow_mlops_provider.config import DataFolder, data_path
 from airflow_mlops_provider.contracts import champion_asset, drift_asset, features_refreshed_asset
 
-from feature_repo.offline_data import OFFLINE_DATA_URI
+# Re-exported: the feature repo names them; the DAGs use them.
+from feature_repo.catalog import FEATURE_SERVICE as FEATURE_SERVICE
+from feature_repo.catalog import FEATURE_VIEW as FEATURE_VIEW
+from feature_repo.catalog import OFFLINE_DATA_URI
+from feature_repo.catalog import TIME_COLUMN as TIME_COLUMN
 
 MODEL_NAME = "churn"
-FEATURE_VIEW = "customer_stats"
-FEATURE_SERVICE = "churn_v1"
 TARGET = "churned"
 NUMERIC = ["tenure_months", "monthly_charges", "support_calls", "usage_gb"]
 CATEGORICAL = ["plan", "region"]
-TIME_COLUMN = "event_timestamp"
 
 #: Updated when the model gets a new champion.
 CHAMPION_MODEL = champion_asset(MODEL_NAME)

@@ -18,8 +18,8 @@ from churn_common import CATEGORICAL, CHAMPION_MODEL, DRIFT, FEATURE_SERVICE, IN
 #: The training window: the `window_days` days before the run (its trigger time, for a drift-triggered run).
 WINDOW_START, WINDOW_END = days_before_run("params.window_days")
 
-DOC = """
-### Continuous training of the churn model
+DOC = f"""
+### Continuous training of the {MODEL_NAME} model
 
 1. **training_set** builds a point-in-time-correct training set from the Feast feature service
    `feature_service`: the spine is the ingested raw batches (`[mlops] data_dir`/ingested/: customer,
@@ -37,7 +37,7 @@ DOC = """
 5. **promote_model** scores the new version and the current `champion` on the same holdout rows and moves
    the alias only when the policy passes; otherwise it tags the version `rejected` with the reason.
 
-It runs weekly, and whenever the `churn_drift` asset is updated (by `drift_monitor` or `drift_watch`).
+It runs weekly, and whenever the `{DRIFT.name}` asset is updated (by `drift_monitor` or `drift_watch`).
 Trigger it by hand with the form: every knob is a typed Param.
 """
 

@@ -44,7 +44,7 @@ with DAG(
     params={
         "model_name": Param(MODEL_NAME, type="string", description="Registered model whose champion is the reference"),
         "current_uri": Param("", type="string",
-                             description="Current data URI (local or s3://); empty: the customer_stats features"),
+                             description=f"Current data URI (local or s3://); empty: the {FEATURE_VIEW} features"),
         "window_days": Param(7, type="integer", minimum=1, description="Days of data before the run to check"),
         "drift_share": Param(0.5, type="number", exclusiveMinimum=0, maximum=1,
                              description="Share of drifted columns at which the dataset drifts"),

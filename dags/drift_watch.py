@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from airflow.sdk import DAG, AssetWatcher, task
+from airflow.sdk import DAG, AssetWatcher
 
 from airflow_mlops_provider.config import DataFolder, data_path
-from airflow_mlops_provider.contracts import CHAMPION, drift_event_extra, drift_watch_asset
+from airflow_mlops_provider.contracts import CHAMPION, drift_watch_asset
 from airflow_mlops_provider.core.drift.spec import DriftCheckSpec, DriftWindow, EpisodePolicy
+from airflow_mlops_provider.operators.drift import ForwardDriftEventOperator
 from airflow_mlops_provider.triggers.drift import DriftTrigger
 
 from churn_common import DRIFT, FEATURE_VIEW, FEATURE_VIEW_DATA, MODEL_NAME, TIME_COLUMN
@@ -43,18 +42,6 @@ continuous training is scheduled on it.
 """
 
 
-@task(outlets=[DRIFT])
-def signal_retraining() -> dict[str, Any]:
-    """Emit the drift asset's event with the summary of the drift episode that triggered this run."""
-    from airflow.sdk import get_current_context
-
-    context = get_current_context()
-    events = context["triggering_asset_events"][DRIFT_WATCH]
-    summary: dict[str, Any] = events[-1].extra.get("payload", {}) if events else {}
-    context["outlet_events"][DRIFT].extra = drift_event_extra(summary)
-    return summary
-
-
 with DAG(
     dag_id="drift_watch",
     schedule=[DRIFT_WATCH],
@@ -62,4 +49,4 @@ with DAG(
     tags=["mlops", "drift", "event-driven"],
     doc_md=DOC,
 ):
-    signal_retraining()
+    ForwardDriftEventOperator(task_id="signal_retraining", watch_asset=DRIFT_WATCH, drift_asset=DRIFT)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from airflow.sdk import DAG, CronTriggerTimetable, XComArg, task_group
 
+from airflow_mlops_provider.contracts import feature_view_asset
 from airflow_mlops_provider.operators.features import (
     ArchiveBatchesOperator,
     FeastApplyOperator,
@@ -12,17 +13,17 @@ from airflow_mlops_provider.operators.features import (
 from airflow_mlops_provider.operators.validation import DataValidationOperator
 from airflow_mlops_provider.sensors.features import LandedBatchesSensor
 
-from churn_common import FEATURE_VIEW, FEATURES_REFRESHED, INGESTED, LANDING, MODEL_NAME
+from churn_common import FEATURE_VIEW, FEATURES_REFRESHED, INGESTED, LANDING, MODEL_NAME, TARGET, TIME_COLUMN
 
-DOC = """
+DOC = f"""
 ### Feature ingestion into Feast
 
 Raw batches (parquet or CSV files, one per batch, each holding `customer_id`, a time-zone-aware
-`event_timestamp`, the features and the `churned` label) land in `[mlops] data_dir`/landing/.
+`{TIME_COLUMN}`, the features and the `{TARGET}` label) land in `[mlops] data_dir`/landing/.
 
 1. **apply_feature_definitions** applies `dags/feature_repo` (entities, sources, feature views, feature
    services) to the registry: CI/CD for feature definitions. A change that would break the feature service
-   of the `churn` model's champion fails here, with the reasons, and nothing is applied.
+   of the `{MODEL_NAME}` model's champion fails here, with the reasons, and nothing is applied.
 2. **wait_for_batches** waits (without holding a worker slot between pokes) until batches land; when none
    arrive before the next run, it is skipped. A run triggered by hand does not wait: it ingests what has
    landed, or is skipped at once (for instance when a scheduled run took the batches first).
@@ -34,11 +35,11 @@ Raw batches (parquet or CSV files, one per batch, each holding `customer_id`, a 
    - **ingest_batch** checks it against the feature view (columns, dtypes, non-null entity keys,
      time-zone-aware timestamps), appends it to the offline store as one part file named by the batch id,
      and materializes it to the online store. A batch it cannot read fails without retries, writes
-     nothing and stays in the landing zone. Each ingested batch is an event on the `customer_stats` Asset,
-     with the batch id and row count.
+     nothing and stays in the landing zone. Each ingested batch is an event on the
+     `{feature_view_asset(FEATURE_VIEW).name}` Asset, with the batch id and row count.
 4. **archive_batches** moves the ingested batches to `[mlops] data_dir`/ingested/ (the raw history, and the
    spine of point-in-time training sets: entity, timestamp, label), fails the run if a batch was neither
-   ingested nor quarantined, and otherwise emits one `churn_features_refreshed` event (batches, rows), on
+   ingested nor quarantined, and otherwise emits one `{FEATURES_REFRESHED.name}` event (batches, rows), on
    which `drift_monitor` runs.
 
 Re-running is safe: re-ingesting a batch replaces its part file, so rows are never duplicated.

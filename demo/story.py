@@ -197,7 +197,7 @@ def _is_demo_process(pid: int) -> bool:
     if pid in (0, os.getpid()):
         return False
     try:
-        return "demo" in psutil.Process(pid).cmdline()[1:]
+        return psutil.Process(pid).cmdline()[1:3] == ["-m", "demo"]
     except psutil.Error:
         return False
 

@@ -151,6 +151,8 @@ class DriftCheckOperator(MlopsBaseOperator):
         :param context: the task's context (for the default report prefix).
         """
         current_uri, window = self.current_uri, self.window
+        if not (current_uri or self.feature_view):
+            raise ValueError("no current data: current_uri and feature_view both rendered empty")
         if not current_uri:
             require_extra("feast")
             from airflow_mlops_provider.core.features.feast_repo import feature_view
@@ -174,3 +176,32 @@ class DriftCheckOperator(MlopsBaseOperator):
             report_per_window=False,
             always_report=self.always_report,
         )
+
+
+class ForwardDriftEventOperator(MlopsBaseOperator):
+    """Emit ``drift_asset``'s event with the summary of the drift episode that triggered this run.
+
+    The bridge from an ``AssetWatcher`` (a :class:`~airflow_mlops_provider.triggers.drift.DriftTrigger`
+    in the triggerer, whose event carries the check's summary as ``payload``) to the drift asset that
+    continuous training is scheduled on, with the same extra as :class:`DriftCheckOperator`'s events.
+    Skipped, emitting nothing, in a run no event of ``watch_asset`` triggered (e.g. by hand).
+
+    :param watch_asset: the asset whose watcher fired.
+    :param drift_asset: the asset to emit.
+    """
+
+    def __init__(self, *, watch_asset: Asset, drift_asset: Asset, **kwargs: Any) -> None:
+        kwargs["outlets"] = [*kwargs.get("outlets", []), drift_asset]
+        super().__init__(**kwargs)
+        self.watch_asset = watch_asset
+        self.drift_asset = drift_asset
+
+    def execute(self, context: Context) -> DriftSummary:
+        """Forward the last triggering event's summary."""
+        events = context["triggering_asset_events"][self.watch_asset]
+        if not events:
+            raise AirflowSkipException(f"No event of {self.watch_asset.name!r} triggered this run: nothing to forward")
+        summary: DriftSummary = events[-1].extra.get("payload", {})
+        self.log.info("Drift in %s: columns %s", summary.get("current_uri"), summary.get("drifted_columns"))
+        context["outlet_events"][self.drift_asset].extra = drift_event_extra(summary)
+        return summary

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from airflow.sdk import TriggerRule
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
@@ -13,7 +13,9 @@ from airflow_mlops_provider.config import DataFolder, data_path, safe_segment
 from airflow_mlops_provider.contracts import (
     CHAMPION,
     ArchiveResult,
+    BatchIngestedEvent,
     FeastApplyResult,
+    FeaturesRefreshedEvent,
     IngestionResult,
     Split,
     Tag,
@@ -159,7 +161,9 @@ class FeatureIngestionOperator(MlopsBaseOperator):
         self.log.info("Materialized %s from %s to %s", view.name, start, end)
         asset = feature_view_asset(self.feature_view)
         if asset in self.outlets:
-            context["outlet_events"][asset].extra = {"batch_id": batch_id, "rows": table.num_rows}
+            context["outlet_events"][asset].extra = cast(
+                "dict[str, Any]", BatchIngestedEvent(batch_id=batch_id, rows=table.num_rows)
+            )
         return IngestionResult(
             feature_view=view.name,
             batch_id=batch_id,
@@ -238,7 +242,8 @@ class ArchiveBatchesOperator(MlopsBaseOperator):
             raise AirflowSkipException(f"No batch ingested ({len(landed)} quarantined): nothing new to signal")
         batch_ids, rows = [result["batch_id"] for result in results], sum(result["rows"] for result in results)
         if self.refreshed_asset is not None:
-            context["outlet_events"][self.refreshed_asset].extra = {"batches": batch_ids, "rows": rows}
+            event = FeaturesRefreshedEvent(batches=batch_ids, rows=rows)
+            context["outlet_events"][self.refreshed_asset].extra = cast("dict[str, Any]", event)
         return ArchiveResult(
             batches=batch_ids, rows=rows, archived=moved.archived, quarantined=len(landed) - len(results)
         )

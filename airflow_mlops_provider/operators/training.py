@@ -14,7 +14,7 @@ from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperato
 from kubernetes.client import models as k8s
 
 from airflow_mlops_provider._optional import require_extra
-from airflow_mlops_provider.config import option, training_backend
+from airflow_mlops_provider.config import LOCAL, option, training_backend
 from airflow_mlops_provider.contracts import PROBLEM_TYPES, ProblemType, Split, Tag, TrainingResult
 from airflow_mlops_provider.hooks.connections import ConnectionsMixin
 from airflow_mlops_provider.hooks.mlflow import MlflowHook
@@ -178,14 +178,14 @@ class GPUTrainingOperator(ConnectionsMixin, KubernetesPodOperator):
 
     def execute(self, context: Context) -> TrainingResult:
         """Create or reuse the MLflow run, train on the chosen backend, and read the result back."""
-        if training_backend(self.backend) == "local":
+        if training_backend(self.backend) == LOCAL:
             require_extra("trainer")
         mlflow_run_id, reused = self._start_run(context)
         run = self.mlflow_hook.get_conn().get_run(mlflow_run_id)
         MlflowRunLink.persist(context, self.mlflow_hook.run_url(mlflow_run_id, run.info.experiment_id))
         if not reused:
             try:
-                if training_backend(self.backend) == "local":
+                if training_backend(self.backend) == LOCAL:
                     self._train_locally(mlflow_run_id)
                 else:
                     self._train_in_pod(context, mlflow_run_id)

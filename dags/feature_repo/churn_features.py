@@ -5,7 +5,7 @@ view over the numeric and categorical features, and the feature service models a
 (``churned``) is not a feature: it comes with the training spine.
 
 The offline data lives under ``MLOPS_FEATURE_DATA_URI`` (a local directory or an ``s3://`` prefix),
-``data/offline`` in this repo by default: see ``offline_data.py``.
+``data/offline`` in this repo by default: see ``catalog.py``, which names what this file defines.
 
 Evolving these definitions: add features, views or a new service (``churn_v2``) freely. Removing a view
 or a feature that a production model's service reads, or changing its dtype, is refused while that model
@@ -18,25 +18,25 @@ from datetime import timedelta
 from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
 from feast.types import Float64, Int64, String
 
-from offline_data import OFFLINE_DATA_URI
+from catalog import ENTITY_KEY, FEATURE_SERVICE, FEATURE_VIEW, OFFLINE_DATA_URI, TIME_COLUMN
 
 customer = Entity(
     name="customer",
-    join_keys=["customer_id"],
+    join_keys=[ENTITY_KEY],
     value_type=ValueType.INT64,
     description="A subscriber of the service.",
 )
 
 customer_stats_source = FileSource(
-    name="customer_stats_source",
-    path=f"{OFFLINE_DATA_URI}/customer_stats/",
-    timestamp_field="event_timestamp",
+    name=f"{FEATURE_VIEW}_source",
+    path=f"{OFFLINE_DATA_URI}/{FEATURE_VIEW}/",
+    timestamp_field=TIME_COLUMN,
     s3_endpoint_override=os.environ.get("AWS_ENDPOINT_URL") or None,
     description="Customer snapshots, one parquet part file per ingested batch.",
 )
 
 customer_stats = FeatureView(
-    name="customer_stats",
+    name=FEATURE_VIEW,
     entities=[customer],
     ttl=timedelta(days=30),
     schema=[
@@ -53,7 +53,7 @@ customer_stats = FeatureView(
 )
 
 churn_v1 = FeatureService(
-    name="churn_v1",
+    name=FEATURE_SERVICE,
     features=[customer_stats],
     description="The features of the churn model.",
 )

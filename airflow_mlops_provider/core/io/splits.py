@@ -7,8 +7,6 @@ import pandas as pd
 
 from airflow_mlops_provider.contracts import Split
 
-#: The split values, oldest rows first.
-
 
 def temporal_split(
     df: pd.DataFrame, by: str, validation: float = 0.15, holdout: float = 0.15, column: str = Split.COLUMN
@@ -30,5 +28,7 @@ def temporal_split(
     n_train = n - n_holdout - round(n * validation)
     position = np.empty(n, dtype=np.int64)
     position[np.argsort(df[by].to_numpy(), kind="stable")] = np.arange(n)
-    split = np.where(position < n_train, Split.ALL[0], np.where(position < n - n_holdout, Split.ALL[1], Split.ALL[2]))
+    split = np.where(
+        position < n_train, Split.TRAIN, np.where(position < n - n_holdout, Split.VALIDATION, Split.HOLDOUT)
+    )
     return df.assign(**{column: split})

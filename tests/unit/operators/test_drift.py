@@ -107,3 +107,30 @@ def test_a_check_needs_a_reference_and_current_data() -> None:
         DriftCheckOperator(task_id="check_drift", current_uri="current.parquet")
     with pytest.raises(ValueError, match="current_uri or feature_view"):
         DriftCheckOperator(task_id="check_drift", model_name="churn")
+
+
+def test_current_data_that_renders_empty_fails_clearly(data: DriftData, task_context: Context, tmp_path: Path) -> None:
+    op = _operator(data, "{{ params.current }}", tmp_path)
+    op.render_template_fields({"params": {"current": ""}})
+    with pytest.raises(AirflowFailException, match="current_uri and feature_view both rendered empty"):
+        _execute(op, task_context("check_drift"))
+
+
+def test_forwarding_a_watchers_event_emits_the_drift_asset_with_the_summary(task_context: Context) -> None:
+    from types import SimpleNamespace
+
+    from airflow_mlops_provider.operators.drift import ForwardDriftEventOperator
+
+    watch = Asset(name="model_drift_watch", uri="mlops://drift/model/watch")
+    op = ForwardDriftEventOperator(task_id="signal_retraining", watch_asset=watch, drift_asset=DRIFT)
+    assert DRIFT in op.outlets
+    summary = {"model_name": "m", "model_version": "3", "drifted_columns": ["a"], "share": 1.0, "report_uri": "r"}
+    context = task_context("signal_retraining")
+    context["triggering_asset_events"] = {watch: [SimpleNamespace(extra={"payload": {**summary, "current_rows": 9}})]}
+    assert _execute(op, context) == {**summary, "current_rows": 9}
+    assert context["outlet_events"][DRIFT].extra == drift_event_extra(summary)
+
+    by_hand = task_context("signal_retraining")
+    by_hand["triggering_asset_events"] = {watch: []}
+    with pytest.raises(AirflowSkipException, match="nothing to forward"):
+        _execute(op, by_hand)
