@@ -1,11 +1,184 @@
-"""Temporal train/validation/holdout splits: the oldest rows train, the newest are held out."""
+"""Train/validation/holdout splits as a policy: one definition that the trainer, promotion and drift apply
+alike, so the rows a model was held out on are the rows it is promoted on.
+
+- ``column``: the dataset already has a split column (``train`` / ``validation`` / ``holdout``).
+- ``temporal``: by a time column, the oldest rows train and the newest are held out.
+- ``random``: a seeded shuffle, optionally stratified on a binary target.
+
+A policy is JSON (:meth:`SplitPolicy.to_json`), recorded on the training run with the digest of the
+holdout rows it produced (:func:`holdout_digest`).
+"""
 
 from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
 
 from airflow_mlops_provider.contracts import Split
+
+COLUMN, TEMPORAL, RANDOM = "column", "temporal", "random"
+KINDS: Final = (COLUMN, TEMPORAL, RANDOM)
+
+
+class SplitError(ValueError):
+    """A policy that cannot split this dataset (a missing or invalid column, fractions out of range...)."""
+
+
+@dataclass(frozen=True)
+class SplitPolicy:
+    """How a dataset's rows are assigned to ``train``, ``validation`` and ``holdout``.
+
+    Build one with :meth:`existing`, :meth:`temporal` or :meth:`random`.
+
+    :param kind: ``column``, ``temporal`` or ``random``.
+    :param column: the split column: read (``column``) or written (the others).
+    :param time_column: the time column of a ``temporal`` split.
+    :param validation: the fraction of rows for validation (``temporal``, ``random``).
+    :param holdout: the fraction of rows held out (``temporal``: the newest).
+    :param seed: the shuffle's seed (``random``).
+    :param stratify: keep the target's class balance in each split (``random``, binary targets).
+    """
+
+    kind: str = COLUMN
+    column: str = Split.COLUMN
+    time_column: str | None = None
+    validation: float = 0.15
+    holdout: float = 0.15
+    seed: int = 0
+    stratify: bool = False
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise SplitError(f"split kind must be one of {KINDS}, got {self.kind!r}")
+        if self.kind == TEMPORAL and not self.time_column:
+            raise SplitError("a temporal split needs time_column")
+        if not (self.validation >= 0 and self.holdout >= 0 and self.validation + self.holdout < 1):
+            raise SplitError(
+                f"validation and holdout must be >= 0 with a sum < 1, got {self.validation} and {self.holdout}"
+            )
+        if self.stratify and self.kind != RANDOM:
+            raise SplitError("stratify applies to a random split only")
+
+    @classmethod
+    def existing(cls, column: str = Split.COLUMN) -> SplitPolicy:
+        """The dataset's own split column.
+
+        :param column: its name.
+        """
+        return cls(COLUMN, column)
+
+    @classmethod
+    def temporal_by(
+        cls, time_column: str, validation: float = 0.15, holdout: float = 0.15, column: str = Split.COLUMN
+    ) -> SplitPolicy:
+        """By time: the oldest rows train, the newest are held out.
+
+        :param time_column: the column to order by (stable: ties keep their order).
+        :param validation: the fraction of rows for validation (the middle ones).
+        :param holdout: the fraction of rows held out (the newest).
+        :param column: the split column to write.
+        """
+        return cls(TEMPORAL, column, time_column, validation, holdout)
+
+    @classmethod
+    def random_by(
+        cls,
+        seed: int = 0,
+        validation: float = 0.15,
+        holdout: float = 0.15,
+        stratify: bool = False,
+        column: str = Split.COLUMN,
+    ) -> SplitPolicy:
+        """A seeded shuffle.
+
+        :param seed: the seed: the same seed and rows give the same split.
+        :param validation: the fraction of rows for validation.
+        :param holdout: the fraction of rows held out.
+        :param stratify: keep a binary target's class balance in each split.
+        :param column: the split column to write.
+        """
+        return cls(RANDOM, column, None, validation, holdout, seed, stratify)
+
+    def apply(self, df: pd.DataFrame, target: str | None = None) -> pd.DataFrame:
+        """``df`` with the split column set (``column``: checked, not changed); row order is kept.
+
+        :param df: the dataset.
+        :param target: the label column, for a stratified split.
+        :raises SplitError: the policy cannot split ``df``.
+        """
+        if self.kind == COLUMN:
+            if self.column not in df.columns:
+                raise SplitError(
+                    f"the dataset has no split column {self.column!r}: add one, or split it with a policy, "
+                    "e.g. SplitPolicy.temporal_by('event_time') or SplitPolicy.random_by(seed=0)"
+                )
+            values = df[self.column].astype("string")
+            unknown = sorted(set(values.dropna()) - set(Split.ALL))
+            if unknown or values.isna().any():
+                raise SplitError(
+                    f"split column {self.column!r} must only hold {Split.ALL}; found {unknown or ['<missing>']}"
+                )
+            return df
+        if self.kind == TEMPORAL:
+            assert self.time_column is not None  # checked at construction
+            if self.time_column not in df.columns:
+                raise SplitError(f"the dataset has no time column {self.time_column!r}")
+            order = np.argsort(df[self.time_column].to_numpy(), kind="stable")
+            return df.assign(**{self.column: _by_position(order, self.validation, self.holdout)})
+        return df.assign(**{self.column: self._random(df, target)})
+
+    def _random(self, df: pd.DataFrame, target: str | None) -> np.ndarray:
+        rng = np.random.default_rng(self.seed)
+        if not self.stratify:
+            return _by_position(rng.permutation(len(df)), self.validation, self.holdout)
+        if target is None or target not in df.columns:
+            raise SplitError(f"a stratified split needs the target column, got {target!r}")
+        labels = df[target]
+        if labels.isna().any() or labels.nunique() != 2:
+            raise SplitError(f"a stratified split needs a binary target without missing values; {target!r} is not")
+        split = np.empty(len(df), dtype=object)  # each class split on its own, so each keeps its share
+        for value in sorted(labels.unique()):
+            rows = np.flatnonzero((labels == value).to_numpy())
+            split[rows] = _by_position(rng.permutation(len(rows)), self.validation, self.holdout)
+        return split
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as JSON-serializable data."""
+        return asdict(self)
+
+    def to_json(self) -> str:
+        """The policy as compact, sorted JSON (an MLflow param, a CLI argument)."""
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> SplitPolicy:
+        """Parse :meth:`to_json` output.
+
+        :param text: the JSON.
+        :raises SplitError: not a policy.
+        """
+        try:
+            data = json.loads(text)
+            return cls(**data)
+        except (ValueError, TypeError) as err:
+            raise SplitError(f"not a split policy: {text!r} ({err})") from err
+
+
+def _by_position(order: np.ndarray, validation: float, holdout: float) -> np.ndarray:
+    """Split values for rows ranked by ``order`` (``order[k]`` is the row at rank ``k``): the first ranks
+    train, the last are held out."""
+    n = len(order)
+    n_holdout = round(n * holdout)
+    n_train = n - n_holdout - round(n * validation)
+    position = np.empty(n, dtype=np.int64)
+    position[order] = np.arange(n)
+    return np.where(
+        position < n_train, Split.TRAIN, np.where(position < n - n_holdout, Split.VALIDATION, Split.HOLDOUT)
+    )
 
 
 def temporal_split(
@@ -18,17 +191,6 @@ def temporal_split(
     :param validation: fraction of rows for validation.
     :param holdout: fraction of rows for the holdout (the newest).
     :param column: the name of the split column.
+    :raises SplitError: fractions out of range, or no ``by`` column.
     """
-    if validation < 0 or holdout < 0 or validation + holdout >= 1:
-        raise ValueError(f"need validation, holdout >= 0 and sum < 1, got {validation}, {holdout}")
-    if by not in df.columns:
-        raise ValueError(f"column {by!r} not in frame")
-    n = len(df)
-    n_holdout = round(n * holdout)
-    n_train = n - n_holdout - round(n * validation)
-    position = np.empty(n, dtype=np.int64)
-    position[np.argsort(df[by].to_numpy(), kind="stable")] = np.arange(n)
-    split = np.where(
-        position < n_train, Split.TRAIN, np.where(position < n - n_holdout, Split.VALIDATION, Split.HOLDOUT)
-    )
-    return df.assign(**{column: split})
+    return SplitPolicy.temporal_by(by, validation, holdout, column).apply(df)
