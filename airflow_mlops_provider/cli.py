@@ -2,6 +2,10 @@
 
 ``airflow-mlops suite init --from <dataset-uri> --out <suite.json>`` profiles reference data into a starter
 Great Expectations suite, checks that the suite passes on that data, and writes it.
+
+``airflow-mlops new pipeline NAME --from <dataset-uri> --target COLUMN`` writes a continuous-training
+pipeline for that data into a DAGs folder: ``<name>_ct.py`` (a training DAG and a drift-monitor DAG) and
+the gate's suite ``expectations/<name>.json``.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+from airflow_mlops_provider.contracts import PROBLEM_TYPES
 
 PROG = "airflow-mlops"
 
@@ -42,8 +48,46 @@ def _suite_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def _new_pipeline(args: argparse.Namespace) -> int:
+    """Plan a pipeline for ``args.source``, profile its suite, check it, and write the DAG file and the suite."""
+    from airflow_mlops_provider._optional import MissingExtraError, require_extra
+
+    try:
+        require_extra("gx")
+    except MissingExtraError as err:
+        return _error(str(err))
+    from airflow_mlops_provider.core import scaffold
+
+    try:
+        name = scaffold.check_name(args.name)
+        files = scaffold.pipeline_files(Path(args.dags_folder), name)
+        existing = [str(path) for path in files.all if path.exists()]
+        if existing and not args.force:
+            verb = "exists" if len(existing) == 1 else "exist"
+            return _error(f"{' and '.join(existing)} already {verb}; pass --force to overwrite")
+        uri = scaffold.data_uri_of(args.source)
+        frame = scaffold.read_data(uri)
+        plan = scaffold.plan_pipeline(frame, name, uri, args.target, args.problem_type, args.time_column)
+        suite = scaffold.gate_suite(frame, plan)
+    except scaffold.ScaffoldError as err:
+        return _error(str(err))
+    if args.check:
+        from airflow_mlops_provider.core.validation.suites import validate_frame
+
+        result = validate_frame(frame, suite)
+        if not result.success:
+            print(f"{PROG}: the profiled suite fails on its own data:\n{result.message}", file=sys.stderr)
+            return 1
+    files.suite.parent.mkdir(parents=True, exist_ok=True)
+    files.suite.write_text(json.dumps(suite, indent=2) + "\n")
+    files.dag.write_text(scaffold.render_dag(plan))
+    print(scaffold.next_steps(plan, files, len(suite["expectations"])))
+    return 0
+
+
 def _error(message: str) -> int:
-    print(f"{PROG}: error: {message}", file=sys.stderr)
+    """Print ``message`` as one line on stderr; the exit code of bad input."""
+    print(f"{PROG}: error: {' '.join(message.split())}", file=sys.stderr)
     return 2
 
 
@@ -72,6 +116,34 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("--no-check", dest="check", action="store_false", help="skip checking the suite on the data")
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
     init.set_defaults(handler=_suite_init)
+
+    new = commands.add_parser("new", help="scaffold new pipelines", description="Scaffold new pipelines.")
+    new_commands = new.add_subparsers(title="commands", required=True, metavar="COMMAND")
+    pipeline = new_commands.add_parser(
+        "pipeline",
+        help="write a continuous-training pipeline for a dataset",
+        description="Write a continuous-training pipeline for a dataset into a DAGs folder: <name>_ct.py, with "
+        "a training DAG (GX gate, training with a split policy, registration, promotion; weekly and on drift) "
+        "and a drift-monitor DAG, and the gate's suite expectations/<name>.json, profiled from the data and "
+        "checked on it. Features are the other columns, numeric or categorical by dtype.",
+    )
+    pipeline.add_argument("name", metavar="NAME", help="the model's name: an identifier, e.g. churn")
+    pipeline.add_argument(
+        "--from", dest="source", required=True, metavar="URI", help="the data: one parquet/CSV file, path or s3://"
+    )
+    pipeline.add_argument("--target", required=True, metavar="COLUMN", help="the label column")
+    pipeline.add_argument(
+        "--time-column", metavar="COLUMN", help="the event-time column: a temporal split and a windowed drift check"
+    )
+    pipeline.add_argument(
+        "--problem-type",
+        choices=sorted(PROBLEM_TYPES),
+        help="default: binary for a 0/1 target, else regression",
+    )
+    pipeline.add_argument("--dags-folder", default="dags", metavar="DIR", help="where to write (default: ./dags)")
+    pipeline.add_argument("--no-check", dest="check", action="store_false", help="skip checking the suite on the data")
+    pipeline.add_argument("--force", action="store_true", help="overwrite existing files")
+    pipeline.set_defaults(handler=_new_pipeline)
     return parser
 
 
@@ -79,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line.
 
     :param argv: the arguments, without the program name; ``sys.argv[1:]`` if ``None``.
-    :return: the exit code: 0 success, 1 the suite fails on its source data, 2 bad input.
+    :return: the exit code: 0 success, 1 a profiled suite fails on its source data, 2 bad input.
     """
     args = _parser().parse_args(argv)
     code: int = args.handler(args)

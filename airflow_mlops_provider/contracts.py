@@ -31,6 +31,10 @@ class Tag:
     #: The training set's URI and its content digest (``core.io.datasets.dataset_digest``).
     DATASET_URI: Final = "mlops.dataset_uri"
     DATASET_DIGEST: Final = "mlops.dataset_digest"
+    #: The split policy the trainer applied (``SplitPolicy.to_json()``), and the ``dataset_digest`` of the
+    #: holdout rows it produced: promotion scores only on rows with this digest.
+    SPLIT_POLICY: Final = "mlops.split_policy"
+    HOLDOUT_DIGEST: Final = "mlops.holdout_digest"
     #: The logged model's URI; a run without it has not finished training.
     MODEL_URI: Final = "mlops.model_uri"
     #: The Feast feature service and the ``[start, end)`` window the training set came from.
@@ -62,6 +66,8 @@ class Tag:
     LINEAGE: Final = (
         DATASET_URI,
         DATASET_DIGEST,
+        SPLIT_POLICY,
+        HOLDOUT_DIGEST,
         FEATURE_SERVICE,
         DATA_WINDOW,
         AIRFLOW_DAG_ID,
@@ -86,6 +92,8 @@ class RunParam:
     NUMERIC_FEATURES: Final = "numeric_features"
     CATEGORICAL_FEATURES: Final = "categorical_features"
     SPLIT_COLUMN: Final = "split_column"
+    #: The split policy as JSON (``core.io.splits.SplitPolicy``); promotion and drift apply it again.
+    SPLIT_POLICY: Final = "split_policy"
     PROBLEM_TYPE: Final = "problem_type"
 
 

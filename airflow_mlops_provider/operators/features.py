@@ -22,6 +22,7 @@ from airflow_mlops_provider.contracts import (
     TrainingSetResult,
     feature_view_asset,
 )
+from airflow_mlops_provider.core.io.splits import SplitPolicy
 from airflow_mlops_provider.operators.base import MlopsBaseOperator
 
 if TYPE_CHECKING:
@@ -262,10 +263,11 @@ class TrainingDatasetOperator(MlopsBaseOperator):
     timestamps and labels; its rows in ``[window_start, window_end)`` get the features as of their
     timestamp, in the spine's order. Rows without a feature row within the TTL are counted and handled by
     ``missing_features`` (``drop``, ``fill`` or ``fail``); more than ``max_missing_fraction`` of them fails
-    the task. A temporal ``split`` column (train / validation / holdout) is added, and the set is written
-    as parquet. Returns a :class:`~airflow_mlops_provider.contracts.TrainingSetResult`, whose ``digest``
-    equals the trainer's ``dataset_digest`` of the file; each key is also its own XCom, so
-    ``task.output["uri"]`` feeds a downstream task.
+    the task. A split column (train / validation / holdout) is added by ``split``, by default temporal on
+    the timestamp column, and the set is written as parquet. Returns a
+    :class:`~airflow_mlops_provider.contracts.TrainingSetResult`, whose ``digest`` equals the trainer's
+    ``dataset_digest`` of the file; each key is also its own XCom, so ``task.output["uri"]`` feeds a
+    downstream task. The trainer reads the written split column (its default policy).
 
     :param feature_service: the feature service to serve (templated).
     :param spine_uri: the spine file or directory (``/``-terminated) (templated).
@@ -281,6 +283,10 @@ class TrainingDatasetOperator(MlopsBaseOperator):
     :param validation: fraction of rows (the middle ones in time) for validation.
     :param holdout: fraction of rows (the newest) held out.
     :param split_column: the name of the split column.
+    :param split: the split policy that writes the split column (``SplitPolicy.temporal_by`` or
+        ``random_by``; a stratified one stratifies on the single label column); it replaces
+        ``validation``, ``holdout`` and ``split_column``. ``None``:
+        ``SplitPolicy.temporal_by(timestamp_column, validation, holdout, split_column)``.
     """
 
     template_fields: Sequence[str] = ("feature_service", "spine_uri", "window_start", "window_end", "output_uri")
@@ -301,9 +307,20 @@ class TrainingDatasetOperator(MlopsBaseOperator):
         validation: float = 0.15,
         holdout: float = 0.15,
         split_column: str = Split.COLUMN,
+        split: SplitPolicy | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if split is None:
+            split = SplitPolicy.temporal_by(timestamp_column, validation, holdout, split_column)
+        elif not isinstance(split, SplitPolicy) or split.reads_column:
+            raise ValueError(
+                "split must be a SplitPolicy that assigns the rows (temporal_by or random_by), "
+                f"not {split.to_json() if isinstance(split, SplitPolicy) else type(split).__name__}"
+            )
+        if split.stratify and len(label_columns) != 1:
+            raise ValueError(f"a stratified split needs exactly one label column, got {list(label_columns)}")
+        self.split = split
         self.feature_service = feature_service
         self.spine_uri = spine_uri
         self.label_columns = list(label_columns)
@@ -314,9 +331,9 @@ class TrainingDatasetOperator(MlopsBaseOperator):
         self.missing_features = missing_features
         self.max_missing_fraction = max_missing_fraction
         self.fill_values = dict(fill_values or {})
-        self.validation = validation
-        self.holdout = holdout
-        self.split_column = split_column
+        self.validation = split.validation
+        self.holdout = split.holdout
+        self.split_column = split.column
 
     def execute(self, context: Context) -> TrainingSetResult:
         """Join, apply the missing-features policy, split, write, and return the reference."""
@@ -329,7 +346,6 @@ class TrainingDatasetOperator(MlopsBaseOperator):
             point_in_time_join,
         )
         from airflow_mlops_provider.core.io.datasets import write_dataset
-        from airflow_mlops_provider.core.io.splits import temporal_split
 
         store = self.feast_hook.get_conn()
         storage = self.storage_hook.get_conn()
@@ -344,9 +360,7 @@ class TrainingDatasetOperator(MlopsBaseOperator):
                 return historical_features(store, self.feature_service, keys)
 
             result = point_in_time_join(spine, fetch, entities, self.timestamp_column, features, policy)
-            frame = temporal_split(
-                result.frame, self.timestamp_column, self.validation, self.holdout, self.split_column
-            )
+            frame = self.split.apply(result.frame, self.label_columns[0] if self.split.stratify else None)
         except (LookupError, ValueError, FileNotFoundError) as err:
             raise AirflowFailException(f"No training set from {self.spine_uri}: {err}") from err
         uri = self.output_uri or self._default_uri(context)

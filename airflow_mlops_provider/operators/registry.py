@@ -18,6 +18,7 @@ from airflow_mlops_provider.contracts import (
     PromotionRecord,
     RegistrationResult,
     RollbackResult,
+    RunParam,
     Split,
     Tag,
 )
@@ -27,15 +28,17 @@ from airflow_mlops_provider.operators.base import MlopsBaseOperator
 if TYPE_CHECKING:
     import pandas as pd
     from airflow.sdk import Context
+    from mlflow import MlflowClient
 
+    from airflow_mlops_provider.core.io.splits import SplitPolicy
     from airflow_mlops_provider.core.models.promotion import PromotionPolicy
 
 
 class RegisterModelOperator(MlopsBaseOperator):
     """Register a run's model as a new version, once: a version made from the same run is reused.
 
-    Lineage from the run (:attr:`Tag.LINEAGE`: dataset URI and digest, feature service, data window, DAG
-    and run ids, trainer backend and image) goes on the version as tags. Returns a
+    Lineage from the run (:attr:`Tag.LINEAGE`: dataset URI and digest, split policy and holdout digest,
+    feature service, data window, DAG and run ids, trainer backend and image) goes on the version as tags. Returns a
     :class:`~airflow_mlops_provider.contracts.RegistrationResult`: ``{model_name, version, mlflow_run_id,
     model_uri, created}``.
 
@@ -105,25 +108,29 @@ class RegisterModelOperator(MlopsBaseOperator):
 class PromoteModelOperator(MlopsBaseOperator):
     """The champion/challenger gate.
 
-    Scores the challenger version and the current champion on the **same** holdout data, then applies
-    the policy. On pass, alias ``champion`` moves to the challenger and ``previous_champion`` to the old
-    champion (compare-and-set, so a concurrent promotion is detected). On fail, the version is tagged
-    ``rejected`` with the reason, and the task fails only when ``fail_on_reject`` is set. A first model
-    becomes champion when it meets ``min_value``. The decision is recorded on the version (the
-    :attr:`Tag.PROMOTION` record and :attr:`Tag.PROMOTION_TAGS`) and returned: a
-    :class:`~airflow_mlops_provider.contracts.PromotionRecord`.
+    Scores the challenger version and the current champion on the **same** holdout rows: the rows the
+    trainer held out. The challenger's run records its split policy (:attr:`RunParam.SPLIT_POLICY`; runs
+    without one: the column policy on their split column) and the digest of its holdout rows
+    (:attr:`Tag.HOLDOUT_DIGEST`); the policy is applied to ``holdout_uri`` and the ``holdout`` rows it
+    gives must have that digest, else the task fails (no retry) before anything is tagged or moved.
+
+    Then the promotion policy decides. On pass, alias ``champion`` moves to the challenger and
+    ``previous_champion`` to the old champion (compare-and-set, so a concurrent promotion is detected).
+    On fail, the version is tagged ``rejected`` with the reason, and the task fails only when
+    ``fail_on_reject`` is set. A first model becomes champion when it meets ``min_value``. The decision
+    is recorded on the version (the :attr:`Tag.PROMOTION` record and :attr:`Tag.PROMOTION_TAGS`) and
+    returned: a :class:`~airflow_mlops_provider.contracts.PromotionRecord`.
 
     :param model_name: the registered model.
     :param version: the challenger version (templated; usually ``register.output["version"]``).
-    :param holdout_uri: labelled holdout data, local path or ``s3://`` (templated).
+    :param holdout_uri: the dataset the challenger was trained on (its holdout rows are taken with the
+        run's split policy), local path or ``s3://`` (templated).
     :param target: the label column.
     :param problem_type: ``binary`` or ``regression``.
     :param metric: the policy metric, e.g. ``roc_auc``.
     :param direction: ``maximize`` or ``minimize``; by default the metric's natural direction.
     :param min_value: the absolute bar; ``None`` for none (templated).
     :param min_improvement: the required margin over the champion, in metric units (templated).
-    :param split_column: the split column in the holdout data (rows equal to ``split_value`` are used).
-    :param split_value: the value marking holdout rows.
     :param fail_on_reject: fail the task when the challenger is rejected.
     """
 
@@ -144,8 +151,6 @@ class PromoteModelOperator(MlopsBaseOperator):
         direction: str | None = None,
         min_value: float | str | None = None,
         min_improvement: float | str = 0.0,
-        split_column: str | None = Split.COLUMN,
-        split_value: str = Split.HOLDOUT,
         fail_on_reject: bool = False,
         **kwargs: Any,
     ) -> None:
@@ -159,8 +164,6 @@ class PromoteModelOperator(MlopsBaseOperator):
         self.direction = direction
         self.min_value = min_value
         self.min_improvement = min_improvement
-        self.split_column = split_column
-        self.split_value = split_value
         self.fail_on_reject = fail_on_reject
 
     def _policy(self) -> PromotionPolicy:
@@ -178,10 +181,11 @@ class PromoteModelOperator(MlopsBaseOperator):
         )
 
     def execute(self, context: Context) -> PromotionRecord:
-        """Score both models on the holdout set, decide, and move the aliases or tag the rejection."""
+        """Take the trainer's holdout rows, score both models on them, decide, and move the aliases or tag
+        the rejection."""
         require_extra("trainer")
         from airflow_mlops_provider.core.io.datasets import dataset_digest, read_dataset
-        from airflow_mlops_provider.core.models.evaluation import holdout_frame
+        from airflow_mlops_provider.core.models.evaluation import HoldoutMismatchError, check_holdout, holdout_rows
         from airflow_mlops_provider.core.models.promotion import decide_promotion
 
         policy = self._policy()
@@ -194,11 +198,30 @@ class PromoteModelOperator(MlopsBaseOperator):
             self.log.info("Version %s is already %s (a retry after promotion)", version, CHAMPION)
             recorded = client.get_model_version(self.model_name, version).tags.get(Tag.PROMOTION)
             return json.loads(recorded) if recorded else PromotionRecord(version=version, promote=True)
+        split, recorded_digest, mlflow_run_id = self._trainers_holdout(client, version)
         try:
             data = read_dataset(self.holdout_uri, store=self.storage_hook.get_conn())
-            holdout = holdout_frame(data, self.target, self.split_column, self.split_value)
+            holdout = holdout_rows(data, split, self.target)
         except (ValueError, FileNotFoundError) as err:
             raise AirflowFailException(f"Cannot use holdout data {self.holdout_uri}: {err}") from err
+        if recorded_digest is None:
+            self.log.warning(
+                "Run %s recorded no %s (trained before split policies): the holdout rows cannot be checked",
+                mlflow_run_id, Tag.HOLDOUT_DIGEST,
+            )  # fmt: skip
+            holdout_digest = dataset_digest(holdout)
+        else:
+            try:
+                holdout_digest = check_holdout(holdout, recorded_digest, self.holdout_uri)
+            except HoldoutMismatchError as err:
+                raise AirflowFailException(f"Version {version} of {self.model_name} not scored: {err}") from err
+        self.log.info(
+            "Holdout: %d rows of %s under %s, digest %s",
+            len(holdout),
+            self.holdout_uri,
+            split.to_json(),
+            holdout_digest,
+        )
         challenger_score = self._score(f"models:/{self.model_name}/{version}", holdout)
         champion_score = self._score(f"models:/{self.model_name}/{champion}", holdout) if champion else None
         decision = decide_promotion(challenger_score, champion_score, policy)
@@ -208,7 +231,7 @@ class PromoteModelOperator(MlopsBaseOperator):
             version=version,
             champion_version=champion,
             holdout_uri=self.holdout_uri,
-            holdout_digest=dataset_digest(holdout),
+            holdout_digest=holdout_digest,
             holdout_rows=len(holdout),
         )
         self.log.info("Promotion decision for %s v%s: %s", self.model_name, version, decision.reason)
@@ -232,6 +255,24 @@ class PromoteModelOperator(MlopsBaseOperator):
         elif self.fail_on_reject:
             raise AirflowFailException(f"Version {version} rejected: {decision.reason}")
         return record
+
+    def _trainers_holdout(self, client: MlflowClient, version: str) -> tuple[SplitPolicy, str | None, str | None]:
+        """The split policy the challenger's run recorded (else the column policy on its split column), the
+        digest of the holdout rows it recorded (``None`` for runs before split policies), and the run's id."""
+        from airflow_mlops_provider.core.io.splits import SplitError, SplitPolicy
+
+        mlflow_run_id = client.get_model_version(self.model_name, version).run_id or None
+        run = client.get_run(mlflow_run_id) if mlflow_run_id else None
+        params = run.data.params if run else {}
+        recorded = params.get(RunParam.SPLIT_POLICY)
+        try:
+            if recorded:
+                split = SplitPolicy.from_json(recorded)
+            else:
+                split = SplitPolicy.existing(params.get(RunParam.SPLIT_COLUMN) or Split.COLUMN)
+        except SplitError as err:
+            raise AirflowFailException(f"Run {mlflow_run_id} records an unusable split policy: {err}") from err
+        return split, (run.data.tags.get(Tag.HOLDOUT_DIGEST) if run else None), mlflow_run_id
 
     def _score(self, model_uri: str, holdout: pd.DataFrame) -> float:
         from airflow_mlops_provider.core.models.evaluation import score_model

@@ -16,6 +16,7 @@ from kubernetes.client import models as k8s
 from airflow_mlops_provider._optional import require_extra
 from airflow_mlops_provider.config import LOCAL, option, training_backend
 from airflow_mlops_provider.contracts import PROBLEM_TYPES, ProblemType, Split, Tag, TrainingResult
+from airflow_mlops_provider.core.io.splits import SplitPolicy
 from airflow_mlops_provider.hooks.connections import ConnectionsMixin
 from airflow_mlops_provider.hooks.mlflow import MlflowHook
 from airflow_mlops_provider.hooks.storage import ObjectStorageHook
@@ -38,12 +39,20 @@ class GPUTrainingOperator(ConnectionsMixin, KubernetesPodOperator):
     :class:`~airflow_mlops_provider.contracts.TrainingResult`: ``{mlflow_run_id, experiment_id,
     model_uri, metrics, dataset_uri, dataset_digest}``.
 
-    :param dataset_uri: the training set (parquet or CSV, local path or ``s3://``), with a split column.
+    The trainer splits the dataset with ``split`` and records the policy and the digest of the holdout
+    rows on the run, so that ``PromoteModelOperator`` scores on exactly those rows.
+
+    :param dataset_uri: the training set (parquet or CSV, local path or ``s3://``); with a split column
+        unless ``split`` assigns one.
     :param target: the label column.
     :param numeric_features: numeric feature columns.
     :param categorical_features: categorical feature columns.
     :param problem_type: ``binary`` or ``regression``.
-    :param split_column: the column holding ``train``/``validation``/``holdout``.
+    :param split_column: the column holding ``train``/``validation``/``holdout`` (default ``split``); with
+        ``split``, it must be the policy's column.
+    :param split: how rows are assigned to train/validation/holdout, e.g.
+        ``SplitPolicy.random_by(seed=0, stratify=True)`` or ``SplitPolicy.temporal_by("event_time")``;
+        ``None``: the dataset's ``split_column`` (``SplitPolicy.existing``). Passed as ``--split-policy``.
     :param hyperparameters: trainer options, e.g. ``{"epochs": 10, "learning_rate": 1e-3}`` (templated).
     :param experiment_name: the MLflow experiment (created when missing).
     :param run_tags: extra tags on the MLflow run, e.g. lineage such as ``Tag.FEATURE_SERVICE`` (templated).
@@ -78,7 +87,8 @@ class GPUTrainingOperator(ConnectionsMixin, KubernetesPodOperator):
         numeric_features: Sequence[str] = (),
         categorical_features: Sequence[str] = (),
         problem_type: str = ProblemType.BINARY,
-        split_column: str = Split.COLUMN,
+        split_column: str | None = None,
+        split: SplitPolicy | None = None,
         hyperparameters: dict[str, Any] | None = None,
         experiment_name: str = "continuous-training",
         run_tags: dict[str, str] | None = None,
@@ -114,19 +124,41 @@ class GPUTrainingOperator(ConnectionsMixin, KubernetesPodOperator):
         )
         if problem_type not in PROBLEM_TYPES:
             raise ValueError(f"problem_type must be one of {PROBLEM_TYPES}, not {problem_type!r}")
+        self.split = self._split_policy(
+            split, split_column, target, problem_type, [*numeric_features, *categorical_features]
+        )
         self._set_connections(mlflow_conn_id, storage_conn_id)
         self.dataset_uri = dataset_uri
         self.target = target
         self.numeric_features = list(numeric_features)
         self.categorical_features = list(categorical_features)
         self.problem_type = problem_type
-        self.split_column = split_column
+        self.split_column = self.split.column
         self.hyperparameters = hyperparameters or {}
         self.experiment_name = experiment_name
         self.run_tags = run_tags or {}
         self.backend = backend
         self.secret_name = secret_name
         self._process: subprocess.Popen[bytes] | None = None
+
+    @staticmethod
+    def _split_policy(
+        split: SplitPolicy | None, split_column: str | None, target: str, problem_type: str, features: list[str]
+    ) -> SplitPolicy:
+        """The split policy, checked at parse time against the columns and the problem type."""
+        if split is None:
+            return SplitPolicy.existing(split_column or Split.COLUMN)
+        if not isinstance(split, SplitPolicy):
+            raise TypeError(
+                f"split must be a SplitPolicy (e.g. SplitPolicy.random_by(seed=0)), not {type(split).__name__}"
+            )
+        if split_column is not None and split_column != split.column:
+            raise ValueError(f"split_column {split_column!r} differs from the split policy's column {split.column!r}")
+        if split.column == target or split.column in features:
+            raise ValueError(f"the split policy's column {split.column!r} is the target or a feature")
+        if split.stratify and problem_type != ProblemType.BINARY:
+            raise ValueError(f"a stratified split needs problem_type {ProblemType.BINARY!r}, not {problem_type!r}")
+        return split
 
     @staticmethod
     def _resources(gpus: int, gpu_resource: str, cpu: str, memory: str) -> k8s.V1ResourceRequirements:
@@ -140,6 +172,7 @@ class GPUTrainingOperator(ConnectionsMixin, KubernetesPodOperator):
             "--target", self.target,
             "--problem-type", self.problem_type,
             "--split-column", self.split_column,
+            "--split-policy", self.split.to_json(),
         ]  # fmt: skip
         if self.numeric_features:
             args += ["--numeric-features", ",".join(self.numeric_features)]

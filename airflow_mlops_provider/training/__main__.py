@@ -30,6 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         summary = run_training(config, os.environ["MLFLOW_RUN_ID"])
     except TrainerInputError as err:
         print(f"trainer error: {err}", file=sys.stderr)
+        _fail_run_if_running()
         return 2
     except Exception as err:
         log.exception("training failed")
@@ -37,6 +38,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     print(json.dumps(summary))
     return 0
+
+
+def _fail_run_if_running() -> None:
+    """End ``MLFLOW_RUN_ID`` FAILED when bad input stopped the trainer before it took the run over (a run
+    the trainer started is ended by ``run_training``): nobody is left waiting on a RUNNING run."""
+    run_id, tracking_uri = os.environ.get("MLFLOW_RUN_ID"), os.environ.get("MLFLOW_TRACKING_URI")
+    if not (run_id and tracking_uri):
+        return
+    try:
+        from mlflow import MlflowClient
+
+        client = MlflowClient(tracking_uri)
+        if client.get_run(run_id).info.status == "RUNNING":
+            client.set_terminated(run_id, status="FAILED")
+    except Exception as err:  # an unknown run, an unreachable server: the exit code already says it all
+        log.warning("could not end MLflow run %s as FAILED: %s", run_id, err)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Load the training dataset and check it, failing with messages that name the offending columns."""
+"""Load the training dataset, check it and split it by its policy, failing with messages that name the
+offending columns."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import pandas as pd
 from pandas.api.types import is_numeric_dtype
 
 from airflow_mlops_provider.contracts import ProblemType, Split
-from airflow_mlops_provider.core.io.datasets import read_dataset
+from airflow_mlops_provider.core.io.datasets import dataset_digest, read_dataset
+from airflow_mlops_provider.core.io.splits import SplitError
 from airflow_mlops_provider.core.io.storage import ObjectStore
 from airflow_mlops_provider.training.errors import TrainerInputError
 from airflow_mlops_provider.training.options import TrainConfig
@@ -17,16 +19,19 @@ from airflow_mlops_provider.training.options import TrainConfig
 
 @dataclass(frozen=True)
 class Splits:
-    """The dataset cut by its split column.
+    """The dataset cut by its split policy; each part has the dataset's own columns.
 
     :param train: rows to fit on.
     :param validation: rows for per-epoch validation and early stopping.
     :param holdout: rows for the final unbiased metrics, if any.
+    :param holdout_digest: ``dataset_digest`` of the holdout rows (of an empty frame when there are none):
+        promotion scores only on rows with this digest.
     """
 
     train: pd.DataFrame
     validation: pd.DataFrame
     holdout: pd.DataFrame | None
+    holdout_digest: str
 
 
 def load_dataset(uri: str, store: ObjectStore | None = None) -> pd.DataFrame:
@@ -45,36 +50,41 @@ def load_dataset(uri: str, store: ObjectStore | None = None) -> pd.DataFrame:
 
 
 def split_dataset(df: pd.DataFrame, config: TrainConfig) -> Splits:
-    """Validate ``df`` against ``config`` and cut it into splits.
+    """Validate ``df`` against ``config`` and cut it into splits with ``config.split``
+    (:meth:`~airflow_mlops_provider.core.io.splits.SplitPolicy.partition`, the split code promotion and
+    drift checks apply too).
 
     :param df: the whole dataset.
-    :param config: the trainer configuration (columns and problem type).
+    :param config: the trainer configuration (columns, problem type and split policy).
     :raises TrainerInputError: on any problem, naming the columns or values at fault.
     """
     if df.empty:
         raise TrainerInputError(f"dataset {config.data_uri} is empty")
-    missing = [c for c in [*config.features, config.target, config.split_column] if c not in df.columns]
+    policy = config.split
+    needed = [*config.features, config.target]
+    needed += [config.split_column] if policy.reads_column else [c for c in [policy.time_column] if c]
+    missing = [c for c in needed if c not in df.columns]
     if missing:
         raise TrainerInputError(f"dataset is missing columns {missing}; it has {sorted(map(str, df.columns))}")
     _check_numeric_features(df, list(config.numeric_features))
     _check_target(df, config)
 
-    split = df[config.split_column].astype("string")
-    unknown = sorted(set(split.dropna()) - set(Split.ALL))
-    if unknown or split.isna().any():
-        raise TrainerInputError(
-            f"split column {config.split_column!r} must only hold {Split.ALL}; found {unknown or ['<missing>']}"
-        )
-    parts = {name: df[(split == name).to_numpy()].reset_index(drop=True) for name in Split.ALL}
+    try:
+        parts = policy.partition(df, config.target)
+    except SplitError as err:
+        raise TrainerInputError(f"cannot split the dataset with {policy.to_json()}: {err}") from err
     for name in (Split.TRAIN, Split.VALIDATION):
         if parts[name].empty:
-            raise TrainerInputError(f"split column {config.split_column!r} has no {name!r} rows")
+            source = f"split column {config.split_column!r}" if policy.reads_column else policy.to_json()
+            raise TrainerInputError(f"{source} has no {name!r} rows (of {len(df)})")
     if config.problem_type == ProblemType.BINARY:
         for name, part in parts.items():
             if not part.empty and part[config.target].nunique() < 2:
                 raise TrainerInputError(f"the {name!r} split has only one class of target {config.target!r}")
     holdout = parts[Split.HOLDOUT]
-    return Splits(parts[Split.TRAIN], parts[Split.VALIDATION], None if holdout.empty else holdout)
+    return Splits(
+        parts[Split.TRAIN], parts[Split.VALIDATION], None if holdout.empty else holdout, dataset_digest(holdout)
+    )
 
 
 def _check_numeric_features(df: pd.DataFrame, columns: list[str]) -> None:

@@ -8,7 +8,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import MISSING, asdict, dataclass, fields
 from typing import NoReturn
 
-from airflow_mlops_provider.contracts import PROBLEM_TYPES, Split
+from airflow_mlops_provider.contracts import PROBLEM_TYPES, ProblemType, RunParam, Split, Tag
+from airflow_mlops_provider.core.io.splits import SplitError, SplitPolicy
 from airflow_mlops_provider.training.errors import TrainerInputError
 
 ENV_PREFIX = "TRAINER_"
@@ -25,9 +26,12 @@ other environment:
   AWS_ENDPOINT_URL           S3-compatible endpoint for s3:// data URIs (or MLFLOW_S3_ENDPOINT_URL),
                              with AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION
 
-dataset: parquet or CSV with the feature columns, the target and a split column whose values are
-"train", "validation" (both required) and optionally "holdout". NaN/inf in numeric features is an
-error; a missing or unseen category maps to an out-of-vocabulary embedding.
+dataset: parquet or CSV with the feature columns, the target and either a split column whose values
+are "train", "validation" (both required) and optionally "holdout", or a --split-policy that assigns
+them, e.g. '{{"kind":"random","seed":0,"stratify":true}}' or '{{"kind":"temporal","time_column":"ts"}}'
+(fields: kind, column, time_column, validation, holdout, seed, stratify). The run records the policy
+(param {RunParam.SPLIT_POLICY}) and the digest of the holdout rows (tag {Tag.HOLDOUT_DIGEST}). NaN/inf in numeric
+features is an error; a missing or unseen category maps to an out-of-vocabulary embedding.
 
 exit codes: 0 success, 2 bad input (message on stderr prefixed "trainer error:"), 1 any other failure.
 """
@@ -42,7 +46,10 @@ class TrainConfig:
     :param problem_type: ``binary`` (label 0/1, predicts P(1)) or ``regression``.
     :param numeric_features: numeric input columns, standardized.
     :param categorical_features: categorical input columns, one embedding each.
-    :param split_column: column holding ``train`` / ``validation`` / ``holdout``.
+    :param split_column: column holding ``train`` / ``validation`` / ``holdout``: read by the default
+        policy, written by the others (set to the policy's column).
+    :param split_policy: a :class:`~airflow_mlops_provider.core.io.splits.SplitPolicy` as JSON; empty: the
+        ``column`` policy on ``split_column``. Normalized to the policy's compact JSON.
     :param epochs: maximum number of epochs.
     :param batch_size: rows per optimizer step.
     :param learning_rate: Adam learning rate.
@@ -61,6 +68,7 @@ class TrainConfig:
     numeric_features: tuple[str, ...] = ()
     categorical_features: tuple[str, ...] = ()
     split_column: str = Split.COLUMN
+    split_policy: str = ""
     epochs: int = 10
     batch_size: int = 256
     learning_rate: float = 1e-3
@@ -72,7 +80,13 @@ class TrainConfig:
     cpu_threads: int = 1
 
     def __post_init__(self) -> None:
+        policy = self._parse_policy()
+        # The policy's column is the split column (frozen: set once, here).
+        object.__setattr__(self, "split_policy", policy.to_json())
+        object.__setattr__(self, "split_column", policy.column)
         problems = []
+        if policy.stratify and self.problem_type != ProblemType.BINARY:
+            problems.append(f"a stratified split needs problem-type {ProblemType.BINARY!r}")
         if not self.data_uri or not self.target:
             problems.append("data-uri and target must not be empty")
         if self.problem_type not in PROBLEM_TYPES:
@@ -86,6 +100,8 @@ class TrainConfig:
             problems.append(f"features listed more than once: {duplicated}")
         if self.target in self.features or self.split_column in self.features:
             problems.append("the target and split column must not be features")
+        if self.split_column == self.target:
+            problems.append(f"the split column must not be the target {self.target!r}")
         if min(self.epochs, self.batch_size, self.embedding_dim, self.cpu_threads) < 1:
             problems.append("epochs, batch-size, embedding-dim and cpu-threads must be >= 1")
         if not self.learning_rate > 0:
@@ -96,6 +112,27 @@ class TrainConfig:
             problems.append(f"patience must be >= 0, got {self.patience}")
         if problems:
             raise TrainerInputError("; ".join(problems))
+
+    def _parse_policy(self) -> SplitPolicy:
+        if not self.split_policy:
+            try:
+                return SplitPolicy.existing(self.split_column)
+            except SplitError as err:
+                raise TrainerInputError(f"split-column: {err}") from err
+        try:
+            policy = SplitPolicy.from_json(self.split_policy)
+        except SplitError as err:
+            raise TrainerInputError(f"split-policy: {err}") from err
+        if self.split_column not in (Split.COLUMN, policy.column):
+            raise TrainerInputError(
+                f"split-column {self.split_column!r} differs from the split policy's column {policy.column!r}"
+            )
+        return policy
+
+    @property
+    def split(self) -> SplitPolicy:
+        """The split policy (``split_policy`` parsed)."""
+        return SplitPolicy.from_json(self.split_policy)
 
     @property
     def features(self) -> list[str]:
@@ -127,7 +164,7 @@ def _ints(value: str) -> tuple[int, ...]:
 
 
 def _show(value: object) -> str:
-    return (",".join(map(str, value)) or "none") if isinstance(value, tuple) else str(value)
+    return (",".join(map(str, value)) if isinstance(value, tuple) else str(value)) or "none"
 
 
 def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParser:
@@ -149,7 +186,8 @@ def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParse
         ("problem-type", str, f"one of {', '.join(PROBLEM_TYPES)}"),
         ("numeric-features", _names, "comma-separated numeric feature columns"),
         ("categorical-features", _names, "comma-separated categorical feature columns"),
-        ("split-column", str, "column with train/validation/holdout"),
+        ("split-column", str, "column with train/validation/holdout (read, or written by --split-policy)"),
+        ("split-policy", str, "JSON of a SplitPolicy (see below); without it, the --split-column column"),
         ("epochs", int, "maximum epochs"),
         ("batch-size", int, "rows per step"),
         ("learning-rate", float, "Adam learning rate"),

@@ -28,13 +28,15 @@ log = logging.getLogger(__name__)
 
 def run_training(config: TrainConfig, mlflow_run_id: str, store: ObjectStore | None = None) -> dict[str, Any]:
     """Train per ``config`` inside an existing MLflow run and return a summary: ``{mlflow_run_id,
-    model_uri, dataset_digest, metrics}``.
+    model_uri, dataset_digest, holdout_digest, metrics}``.
 
     The run is ended FINISHED on success and FAILED on any error. It receives: the config as params
     (plus row counts), per-epoch ``train_loss``/``val_loss``/``val_<metric>`` with ``step=epoch``,
     ``holdout_<metric>`` when there is a holdout split, ``best_epoch``, ``train_seconds``,
     ``log_model_seconds``, the dataset as a training input with its digest, the tags
-    :attr:`Tag.DATASET_URI`, :attr:`Tag.DATASET_DIGEST` and :attr:`Tag.MODEL_URI`, and the model ``model``.
+    :attr:`Tag.DATASET_URI`, :attr:`Tag.DATASET_DIGEST`, :attr:`Tag.SPLIT_POLICY` (also the param
+    :attr:`RunParam.SPLIT_POLICY`), :attr:`Tag.HOLDOUT_DIGEST` (the digest of the holdout rows) and
+    :attr:`Tag.MODEL_URI`, and the model ``model``.
 
     :param config: what to train.
     :param mlflow_run_id: the MLflow run to log into; it must exist.
@@ -54,7 +56,14 @@ def run_training(config: TrainConfig, mlflow_run_id: str, store: ObjectStore | N
         rows = {"rows_train": len(splits.train), "rows_validation": len(splits.validation)}
         rows["rows_holdout"] = 0 if splits.holdout is None else len(splits.holdout)
         mlflow.log_params(config.params() | rows)
-        mlflow.set_tags({Tag.DATASET_URI: config.data_uri, Tag.DATASET_DIGEST: digest})
+        mlflow.set_tags(
+            {
+                Tag.DATASET_URI: config.data_uri,
+                Tag.DATASET_DIGEST: digest,
+                Tag.SPLIT_POLICY: config.split_policy,
+                Tag.HOLDOUT_DIGEST: splits.holdout_digest,
+            }
+        )
         dataset = from_pandas(
             df,
             source=config.data_uri,
@@ -83,7 +92,13 @@ def run_training(config: TrainConfig, mlflow_run_id: str, store: ObjectStore | N
         mlflow.log_metrics(metrics, model_id=info.model_id)
         mlflow.set_tag(Tag.MODEL_URI, info.model_uri)
         log.info("logged %s in %.1fs; %s", info.model_uri, metrics["log_model_seconds"], metrics)
-    return {"mlflow_run_id": mlflow_run_id, "model_uri": info.model_uri, "dataset_digest": digest, "metrics": metrics}
+    return {
+        "mlflow_run_id": mlflow_run_id,
+        "model_uri": info.model_uri,
+        "dataset_digest": digest,
+        "holdout_digest": splits.holdout_digest,
+        "metrics": metrics,
+    }
 
 
 def _dataset_name(uri: str) -> str:

@@ -17,7 +17,8 @@ from mlflow import MlflowClient
 
 from airflow_mlops_provider.contracts import CHAMPION, RunParam, Split, Tag
 from airflow_mlops_provider.core.drift.spec import DriftCheckSpec, DriftWindow, EpisodePolicy
-from airflow_mlops_provider.core.io.datasets import write_dataset
+from airflow_mlops_provider.core.io.datasets import read_dataset, write_dataset
+from airflow_mlops_provider.core.io.splits import SplitPolicy
 from airflow_mlops_provider.links.drift import DriftReportLink
 from airflow_mlops_provider.operators.drift import DriftCheckOperator
 from airflow_mlops_provider.triggers.drift import DriftTrigger
@@ -36,8 +37,11 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> DriftData:
     return write_drift_data(tmp_path_factory.mktemp("drift"))
 
 
-def _register_champion(tracking_uri: str, model: str, dataset_uri: str, digest: str) -> str:
-    """A run that records the features (as the trainer does) and a champion version carrying lineage tags."""
+def _register_champion(
+    tracking_uri: str, model: str, dataset_uri: str, digest: str, split: SplitPolicy | None = None
+) -> str:
+    """A run that records the features (and ``split``) as the trainer does, and a champion version carrying
+    lineage tags."""
     client = MlflowClient(tracking_uri)
     experiment = client.get_experiment_by_name(model) or client.get_experiment(client.create_experiment(model))
     run = client.create_run(experiment.experiment_id)
@@ -46,6 +50,7 @@ def _register_champion(tracking_uri: str, model: str, dataset_uri: str, digest: 
         RunParam.CATEGORICAL_FEATURES: FEATURES[3],
         RunParam.TARGET: demo_data.TARGET,
         RunParam.SPLIT_COLUMN: Split.COLUMN,
+        **({RunParam.SPLIT_POLICY: split.to_json()} if split else {}),
     }
     for key, value in params.items():
         client.log_param(run.info.run_id, key, value)
@@ -97,6 +102,28 @@ def test_drift_against_the_champion_stores_links_and_signals(
     (event,) = context["outlet_events"][op.drift_alias].asset_alias_events
     assert event.dest_asset_key.name == DRIFT.name
     assert event.extra["model_name"] == MODEL and event.extra["drifted_columns"] == summary["drifted_columns"]
+
+
+def test_the_reference_is_the_rows_the_champions_split_policy_trained_on(
+    data: DriftData, mlflow_connection: str, task_context: Context, tmp_path: Path
+) -> None:
+    """A training set without a split column: the champion's run records how it was split."""
+    raw = read_dataset(data.reference).drop(columns="split")
+    uri = str(tmp_path / "raw.parquet")
+    digest = write_dataset(raw, uri)
+    policy = SplitPolicy.random_by(seed=0, validation=0.1, holdout=0.2, stratify=True)
+    version = _register_champion(mlflow_connection, f"{MODEL}_policy", uri, digest, policy)
+    context = task_context("check_drift")
+    op = DriftCheckOperator(
+        task_id="check_drift", model_name=f"{MODEL}_policy", current_uri=data.drifted,
+        report_prefix=str(tmp_path / "report"),
+    )  # fmt: skip
+    context["outlet_events"] = OutletEventAccessors()
+    summary = op.execute(context)
+    assert summary["model_version"] == version and summary["reference_digest"] == digest
+    assert summary["reference_rows"] == len(policy.partition(raw, demo_data.TARGET)["train"]) == 2100
+    assert [c["column"] for c in summary["columns"]] == FEATURES  # the split column is not compared
+    assert summary["dataset_drift"]
 
 
 def test_no_drift_no_event_and_only_the_summary(

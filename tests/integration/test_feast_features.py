@@ -15,6 +15,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from airflow_mlops_provider.contracts import feature_view_asset
 from airflow_mlops_provider.core.features.feast_repo import open_store
 from airflow_mlops_provider.core.io.datasets import dataset_digest, read_dataset
+from airflow_mlops_provider.core.io.splits import SplitPolicy
 from airflow_mlops_provider.core.io.storage import ObjectStore
 from airflow_mlops_provider.operators.features import FeatureIngestionOperator, TrainingDatasetOperator
 from airflow_mlops_provider.training.data import load_dataset, split_dataset
@@ -236,6 +237,50 @@ def test_training_set_is_point_in_time_correct(
         "validation": round(0.2 * len(built)),
         "holdout": round(0.2 * len(built)),
     }
+
+
+def test_a_split_policy_writes_the_split_column_the_trainer_reads(
+    probe: tuple[pd.DataFrame, str], tmp_path: Path, context: Context
+) -> None:
+    policy = SplitPolicy.random_by(seed=0, validation=0.2, holdout=0.2, stratify=True, column="fold")
+    output = str(tmp_path / "set.parquet")
+    result = build(context, probe[1], output_uri=output, max_missing_fraction=1.0, split=policy)
+    built = read_dataset(result["uri"])
+    assert result["digest"] == dataset_digest(built)
+    expected = policy.apply(built.drop(columns="fold"), "label")
+    pd.testing.assert_series_equal(built["fold"], expected["fold"])  # the same split code as the trainer's
+    shares = built.groupby("fold")["label"].mean()
+    assert (shares - built["label"].mean()).abs().max() < 0.02  # stratified
+    per_class = built["label"].value_counts()  # each class is split on its own
+    held = sum(round(0.2 * n) for n in per_class)
+    assert built["fold"].value_counts().to_dict() == {
+        "train": len(built) - 2 * held,
+        "validation": held,
+        "holdout": held,
+    }
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"split": SplitPolicy.existing()}, r"assigns the rows \(temporal_by or random_by\), not \{"),
+        ({"split": "random"}, "not str"),
+        ({"split": SplitPolicy.random_by(stratify=True), "label_columns": ["a", "b"]}, "exactly one label column"),
+        ({"validation": 0.6, "holdout": 0.5}, "with a sum < 1"),
+    ],
+)
+def test_a_bad_split_is_refused_at_parse_time(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        TrainingDatasetOperator(
+            task_id="training_set", feature_service="s", spine_uri="spine/", **{"label_columns": ["y"], **kwargs}
+        )
+
+
+def test_the_default_split_is_temporal_on_the_timestamp_column() -> None:
+    op = TrainingDatasetOperator(
+        task_id="t", feature_service="s", spine_uri="spine/", label_columns=["y"], timestamp_column="ts", holdout=0.3
+    )
+    assert op.split == SplitPolicy.temporal_by("ts", 0.15, 0.3)
 
 
 def test_fill_keeps_every_spine_row(probe: tuple[pd.DataFrame, str], context: Context) -> None:

@@ -20,6 +20,7 @@ import pytest
 
 from airflow_mlops_provider.contracts import RunParam, Split, Tag
 from airflow_mlops_provider.core.io.datasets import dataset_digest, write_dataset
+from airflow_mlops_provider.core.io.splits import SplitPolicy
 from airflow_mlops_provider.core.models.metrics import compute_metrics
 from airflow_mlops_provider.training.__main__ import main
 from demo.data import (
@@ -110,9 +111,13 @@ def test_run_has_params_metrics_input_and_tags(trained: Trained) -> None:
         RunParam.NUMERIC_FEATURES: ",".join(FEATURES_NUMERIC),
         RunParam.CATEGORICAL_FEATURES: ",".join(FEATURES_CATEGORICAL),
         RunParam.SPLIT_COLUMN: Split.COLUMN,
+        RunParam.SPLIT_POLICY: SplitPolicy.existing().to_json(),  # no --split-policy: the split column
         RunParam.PROBLEM_TYPE: "binary",
     }
     assert {key: run.data.params.get(key) for key in read_back} == read_back
+    holdout = trained.data[trained.data[Split.COLUMN] == Split.HOLDOUT].reset_index(drop=True)
+    assert run.data.tags[Tag.HOLDOUT_DIGEST] == dataset_digest(holdout) == trained.summary["holdout_digest"]
+    assert run.data.tags[Tag.SPLIT_POLICY] == SplitPolicy.existing().to_json()
     assert int(run.data.params["rows_holdout"]) == (trained.data[Split.COLUMN] == Split.HOLDOUT).sum()
     history = client.get_metric_history(trained.run_id, "val_loss")
     assert [m.step for m in history] == list(range(1, EPOCHS + 1))
@@ -187,3 +192,45 @@ def test_unknown_run_is_bad_input(
     monkeypatch.setenv("TRAINER_NUMERIC_FEATURES", ",".join(FEATURES_NUMERIC))
     assert main(["--data-uri", trained.data_uri, *ARGS]) == 2
     assert f"MLflow run {'0' * 32!r} does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("policy", "message"),
+    [
+        ('{"kind": "random", "holdout": 1.5}', "split-policy: validation and holdout must be numbers >= 0"),
+        ("stratified please", "split-policy: a split policy must be JSON"),
+        (SplitPolicy.temporal_by("signup_time").to_json(), "dataset is missing columns ['signup_time']"),
+        (SplitPolicy.random_by(validation=0).to_json(), "has no 'validation' rows (of 3000)"),
+    ],
+)
+def test_a_bad_split_policy_is_bad_input_and_fails_the_run(
+    trained: Trained, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], policy: str, message: str
+) -> None:
+    """Refused while parsing the options or while splitting: either way exit code 2, and no RUNNING run."""
+    run_id = _new_run("trainer-it")
+    monkeypatch.setenv("MLFLOW_RUN_ID", run_id)
+    monkeypatch.setenv("TRAINER_NUMERIC_FEATURES", ",".join(FEATURES_NUMERIC))
+    monkeypatch.setenv("TRAINER_SPLIT_POLICY", policy)
+    assert main(["--data-uri", trained.data_uri, *ARGS]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("trainer error: ") and message in err
+    assert mlflow.MlflowClient().get_run(run_id).info.status == "FAILED"
+
+
+def test_a_dataset_without_a_split_column_trained_with_a_policy(
+    trained: Trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    raw = trained.data.drop(columns=Split.COLUMN)
+    uri = str(tmp_path / "raw.parquet")
+    write_dataset(raw, uri)
+    policy = SplitPolicy.random_by(seed=0, stratify=True)
+    run_id = _new_run("trainer-it")
+    monkeypatch.setenv("MLFLOW_RUN_ID", run_id)
+    monkeypatch.setenv("TRAINER_NUMERIC_FEATURES", ",".join(FEATURES_NUMERIC))
+    assert main(["--data-uri", uri, *ARGS, "--epochs", "1", "--split-policy", policy.to_json()]) == 0
+    run = mlflow.MlflowClient().get_run(run_id)
+    holdout = policy.partition(raw, TARGET)[Split.HOLDOUT]
+    assert run.data.params[RunParam.SPLIT_POLICY] == policy.to_json()
+    assert run.data.tags[Tag.HOLDOUT_DIGEST] == dataset_digest(holdout)
+    assert run.data.params["rows_holdout"] == str(len(holdout)) == "450"
+    assert run.data.tags[Tag.DATASET_DIGEST] == dataset_digest(raw)

@@ -2,7 +2,8 @@
 
 One registry story, in order: a weak first model becomes champion; a model trained on shuffled labels is
 rejected; a well-trained model beats the champion; registration is idempotent; rollback restores the old
-champion.
+champion. Then split policies: a dataset without a split column is split by the trainer, and promotion
+scores both models on exactly the rows it held out, or refuses to score at all.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 from mlflow import MlflowClient
@@ -25,10 +27,13 @@ from airflow_mlops_provider.contracts import (
     PromotionRecord,
     RegistrationResult,
     RollbackResult,
+    RunParam,
+    Split,
     Tag,
     TrainingResult,
 )
-from airflow_mlops_provider.core.io.datasets import write_dataset
+from airflow_mlops_provider.core.io.datasets import dataset_digest, read_dataset, write_dataset
+from airflow_mlops_provider.core.io.splits import SplitPolicy
 from airflow_mlops_provider.operators.registry import (
     PromoteModelOperator,
     RegisterModelOperator,
@@ -44,15 +49,17 @@ Context = Callable[..., dict[str, Any]]
 
 @pytest.fixture(scope="module")
 def datasets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """A clean training set, and the same rows with train/validation labels shuffled (holdout kept)."""
+    """A clean training set, the same rows with train/validation labels shuffled (holdout kept), and the
+    clean rows without their split column (``raw``)."""
     root = tmp_path_factory.mktemp("data")
     frame = demo_data.assign_splits(demo_data.generate_batch(4000, "2026-01-01", days=7, seed=3))
     noisy = frame.copy()
     fit = noisy["split"] != "holdout"
     noisy.loc[fit, "churned"] = np.random.default_rng(0).permutation(noisy.loc[fit, "churned"].to_numpy())
-    uris = {"clean": str(root / "clean.parquet"), "noisy": str(root / "noisy.parquet")}
+    uris = {name: str(root / f"{name}.parquet") for name in ("clean", "noisy", "raw")}
     write_dataset(frame, uris["clean"])
     write_dataset(noisy, uris["noisy"])
+    write_dataset(frame.drop(columns="split"), uris["raw"])
     return uris
 
 
@@ -62,6 +69,7 @@ def _train(
     dataset_uri: str,
     backend: str = "local",
     run_tags: dict[str, str] | None = None,
+    split: SplitPolicy | None = None,
     **hyper: Any,
 ) -> dict[str, Any]:
     op = GPUTrainingOperator(
@@ -72,6 +80,7 @@ def _train(
         categorical_features=demo_data.FEATURES_CATEGORICAL,
         experiment_name=MODEL,
         run_tags=run_tags,
+        split=split,
         hyperparameters={"seed": 7, "batch_size": 128, **hyper},
         backend=backend,
         namespace="unused",
@@ -80,30 +89,28 @@ def _train(
     return result
 
 
-def _register(context: Context, run_id: str, mlflow_run_id: str) -> dict[str, Any]:
-    op = RegisterModelOperator(task_id="register_model", model_name=MODEL, mlflow_run_id=mlflow_run_id)
+def _register(context: Context, run_id: str, mlflow_run_id: str, model: str = MODEL) -> dict[str, Any]:
+    op = RegisterModelOperator(task_id="register_model", model_name=model, mlflow_run_id=mlflow_run_id)
     result: dict[str, Any] = op.execute(context("register_model", run_id))
     return result
 
 
 def _promote(context: Context, run_id: str, version: str, holdout_uri: str, **kw: Any) -> dict[str, Any]:
-    op = PromoteModelOperator(
-        task_id="promote_model",
-        model_name=MODEL,
-        version=version,
-        holdout_uri=holdout_uri,
-        target=demo_data.TARGET,
-        metric="roc_auc",
-        min_value=0.55,
-        min_improvement=0.01,
+    settings = {
+        "model_name": MODEL,
+        "target": demo_data.TARGET,
+        "metric": "roc_auc",
+        "min_value": 0.55,
+        "min_improvement": 0.01,
         **kw,
-    )
+    }
+    op = PromoteModelOperator(task_id="promote_model", version=version, holdout_uri=holdout_uri, **settings)
     result: dict[str, Any] = op.execute(context("promote_model", run_id))
     return result
 
 
-def _aliases(client: MlflowClient) -> dict[str, str]:
-    return {alias: version for alias, version in client.get_registered_model(MODEL).aliases.items()}
+def _aliases(client: MlflowClient, model: str = MODEL) -> dict[str, str]:
+    return {alias: version for alias, version in client.get_registered_model(model).aliases.items()}
 
 
 def test_registry_story(mlflow_connection: str, datasets: dict[str, str], task_context: Context) -> None:
@@ -126,9 +133,15 @@ def test_registry_story(mlflow_connection: str, datasets: dict[str, str], task_c
         "model_uri": f"models:/{MODEL}/1",
         "created": True,
     }
+    # No split argument: the dataset's split column, recorded as the run's policy with its holdout's digest.
+    clean = read_dataset(datasets["clean"])
+    holdout_digest = dataset_digest(clean[clean["split"] == "holdout"].reset_index(drop=True))
+    assert run.data.params[RunParam.SPLIT_POLICY] == SplitPolicy.existing().to_json()
+    assert run.data.tags[Tag.HOLDOUT_DIGEST] == holdout_digest
     first = _promote(task_context, "run_1", "1", datasets["clean"])
     assert set(first) == set(PromotionRecord.__annotations__)
     assert first["promote"] and first["champion_version"] is None
+    assert first["holdout_digest"] == holdout_digest
     assert _aliases(client) == {CHAMPION: "1"}
 
     noise = _train(task_context, "run_2", datasets["noisy"], epochs=4, learning_rate=3e-3)
@@ -273,3 +286,127 @@ def test_on_kill_stops_the_local_trainer(
         [client.get_experiment_by_name(MODEL).experiment_id], f"tags.`{Tag.AIRFLOW_RUN_ID}` = 'killed_run'"
     )
     assert run.info.status == "FAILED"
+
+
+# --- split policies: the holdout promotion scores on is the trainer's -----------------------------------
+
+POLICY_MODEL = "churn_policy_it"
+
+
+def test_a_split_policy_trains_registers_and_promotes_on_the_trainers_holdout(
+    mlflow_connection: str, datasets: dict[str, str], task_context: Context
+) -> None:
+    client = MlflowClient(mlflow_connection)
+    policy = SplitPolicy.random_by(seed=0, stratify=True)
+    raw = read_dataset(datasets["raw"])
+    assert "split" not in raw.columns
+    expected = policy.partition(raw, demo_data.TARGET)[Split.HOLDOUT]
+    assert len(expected) == 600
+    assert expected[demo_data.TARGET].mean() == pytest.approx(raw[demo_data.TARGET].mean(), abs=0.005)
+
+    first = _train(task_context, "policy_1", datasets["raw"], split=policy, epochs=1, learning_rate=3e-4)
+    run = client.get_run(first["mlflow_run_id"])
+    assert run.data.params[RunParam.SPLIT_POLICY] == run.data.tags[Tag.SPLIT_POLICY] == policy.to_json()
+    assert run.data.tags[Tag.HOLDOUT_DIGEST] == dataset_digest(expected)
+    assert (run.data.params["rows_train"], run.data.params["rows_holdout"]) == ("2800", "600")
+    v1 = _register(task_context, "policy_1", first["mlflow_run_id"], POLICY_MODEL)
+    version_tags = client.get_model_version(POLICY_MODEL, v1["version"]).tags
+    assert version_tags[Tag.SPLIT_POLICY] == policy.to_json()
+    assert version_tags[Tag.HOLDOUT_DIGEST] == dataset_digest(expected)
+
+    promoted = _promote(task_context, "policy_1", v1["version"], datasets["raw"], model_name=POLICY_MODEL)
+    assert promoted["promote"], promoted["reason"]
+    assert (promoted["holdout_digest"], promoted["holdout_rows"]) == (dataset_digest(expected), 600)
+    # The rows scored are the rows the trainer held out: the registered model scores what the trainer measured.
+    assert promoted["challenger_score"] == pytest.approx(run.data.metrics["holdout_roc_auc"], abs=1e-4)
+    assert _aliases(client, POLICY_MODEL) == {CHAMPION: v1["version"]}
+
+    second = _train(task_context, "policy_2", datasets["raw"], split=policy, epochs=6, learning_rate=3e-3)
+    v2 = _register(task_context, "policy_2", second["mlflow_run_id"], POLICY_MODEL)
+    compared = _promote(task_context, "policy_2", v2["version"], datasets["raw"], model_name=POLICY_MODEL)
+    # The champion is scored on the same rows: its score is the holdout metric its own run recorded.
+    assert compared["champion_version"] == v1["version"]
+    assert compared["champion_score"] == pytest.approx(run.data.metrics["holdout_roc_auc"], abs=1e-4)
+    second_auc = client.get_run(second["mlflow_run_id"]).data.metrics["holdout_roc_auc"]
+    assert compared["challenger_score"] == pytest.approx(second_auc, abs=1e-4)
+    assert compared["holdout_digest"] == dataset_digest(expected)
+
+
+@pytest.mark.parametrize("change", ["values", "order", "rows"])
+def test_a_holdout_that_differs_from_the_trainers_fails_before_anything_is_tagged(
+    mlflow_connection: str, datasets: dict[str, str], task_context: Context, tmp_path: Path, change: str
+) -> None:
+    model = f"churn_mismatch_{change}_it"
+    client = MlflowClient(mlflow_connection)
+    policy = SplitPolicy.random_by(seed=0, stratify=True)
+    trained = _train(task_context, f"mismatch_{change}", datasets["raw"], split=policy, epochs=1)
+    version = _register(task_context, f"mismatch_{change}", trained["mlflow_run_id"], model)["version"]
+    recorded = client.get_run(trained["mlflow_run_id"]).data.tags[Tag.HOLDOUT_DIGEST]
+
+    raw = read_dataset(datasets["raw"])
+    if change == "values":  # a few held-out rows edited
+        rows = np.flatnonzero(policy.labels(raw, demo_data.TARGET) == Split.HOLDOUT)[:5]
+        changed = raw.copy()
+        changed.loc[rows, "usage_gb"] += 1.0
+    elif change == "order":  # the same rows, reordered: the seeded shuffle holds out others
+        changed = raw.iloc[::-1].reset_index(drop=True)
+    else:  # a day more of data
+        more = demo_data.generate_batch(500, "2026-01-08", seed=4)
+        changed = pd.concat([raw, more], ignore_index=True)
+    uri = str(tmp_path / "changed.parquet")
+    write_dataset(changed, uri)
+    actual = dataset_digest(policy.partition(changed, demo_data.TARGET)[Split.HOLDOUT])
+    assert actual != recorded
+
+    with pytest.raises(AirflowFailException) as caught:
+        _promote(task_context, f"mismatch_{change}", version, uri, model_name=model)
+    message = str(caught.value)
+    assert f"the holdout rows of {uri} differ from the rows the trainer held out" in message
+    assert f"their digest is {actual}, the trainer recorded {recorded}" in message
+    tags = client.get_model_version(model, version).tags
+    assert not {Tag.PROMOTION, Tag.PROMOTION_DECISION, Tag.REJECTED} & set(tags)
+    assert _aliases(client, model) == {}
+
+
+def test_regression_with_a_temporal_policy(
+    mlflow_connection: str, datasets: dict[str, str], task_context: Context
+) -> None:
+    """Predict usage from the rest; the newest 20% of rows are held out, and promotion scores on them."""
+    model = "usage_temporal_it"
+    client = MlflowClient(mlflow_connection)
+    policy = SplitPolicy.temporal_by(demo_data.TIMESTAMP, validation=0.1, holdout=0.2)
+    shuffled = read_dataset(datasets["raw"]).sample(frac=1, random_state=5, ignore_index=True)
+    uri = str(Path(datasets["raw"]).with_name("shuffled.parquet"))
+    write_dataset(shuffled, uri)
+    numeric = [name for name in demo_data.FEATURES_NUMERIC if name != "usage_gb"]
+    train = GPUTrainingOperator(
+        task_id="train_model",
+        dataset_uri=uri,
+        target="usage_gb",
+        numeric_features=numeric,
+        categorical_features=demo_data.FEATURES_CATEGORICAL,
+        problem_type="regression",
+        split=policy,
+        experiment_name=model,
+        hyperparameters={"seed": 7, "epochs": 4, "learning_rate": 3e-3},
+        backend="local",
+        namespace="unused",
+    )
+    trained: dict[str, Any] = train.execute(task_context("train_model", "temporal_1"))
+    run = client.get_run(trained["mlflow_run_id"])
+    holdout = policy.partition(shuffled, "usage_gb")[Split.HOLDOUT]
+    assert len(holdout) == 800
+    assert holdout[demo_data.TIMESTAMP].min() == shuffled[demo_data.TIMESTAMP].nlargest(800).min()
+    assert run.data.params[RunParam.SPLIT_POLICY] == policy.to_json()
+    assert run.data.tags[Tag.HOLDOUT_DIGEST] == dataset_digest(holdout)
+
+    version = _register(task_context, "temporal_1", trained["mlflow_run_id"], model)["version"]
+    promoted = _promote(
+        task_context, "temporal_1", version, uri, model_name=model, target="usage_gb",
+        problem_type="regression", metric="rmse", min_value=100.0, min_improvement=0.0,
+    )  # fmt: skip
+    assert promoted["promote"], promoted["reason"]
+    assert promoted["policy"]["direction"] == "minimize"
+    assert (promoted["holdout_rows"], promoted["holdout_digest"]) == (800, dataset_digest(holdout))
+    assert promoted["challenger_score"] == pytest.approx(run.data.metrics["holdout_rmse"], rel=1e-4)
+    assert _aliases(client, model) == {CHAMPION: version}

@@ -33,6 +33,13 @@ def test_tag_groups_hold_tag_keys() -> None:
     assert Tag.AIRFLOW_DAG_ID in Tag.LINEAGE and Tag.AIRFLOW_RUN_ID in Tag.LINEAGE
 
 
+def test_the_split_policy_and_holdout_digest_are_lineage() -> None:
+    """Registration copies them onto the version: promotion and drift re-apply the policy."""
+    assert {Tag.SPLIT_POLICY, Tag.HOLDOUT_DIGEST} <= set(Tag.LINEAGE)
+    assert (Tag.SPLIT_POLICY, Tag.HOLDOUT_DIGEST) == ("mlops.split_policy", "mlops.holdout_digest")
+    assert RunParam.SPLIT_POLICY in {field.name for field in fields(TrainConfig)}
+
+
 def test_airflow_identity_tags_say_they_are_airflows() -> None:
     identity = [Tag.AIRFLOW_DAG_ID, Tag.AIRFLOW_RUN_ID, Tag.AIRFLOW_TASK_ID, Tag.AIRFLOW_TRY_NUMBER]
     assert all(key.startswith("mlops.airflow_") for key in identity)

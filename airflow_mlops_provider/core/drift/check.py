@@ -13,6 +13,7 @@ from airflow_mlops_provider.contracts import CHAMPION, DriftSummary, RunParam, S
 from airflow_mlops_provider.core.drift.compute import DriftResult, compute_drift
 from airflow_mlops_provider.core.drift.spec import DriftConfig
 from airflow_mlops_provider.core.io.datasets import dataset_digest, read_dataset, read_datasets
+from airflow_mlops_provider.core.io.splits import SplitPolicy
 from airflow_mlops_provider.core.io.storage import ObjectStore
 from airflow_mlops_provider.core.models.lineage import AliasNotSetError, alias_version
 
@@ -39,10 +40,13 @@ class ReferenceSet:
         ``None`` skips the check.
     :param features: the model's input columns; empty when unknown.
     :param target: the label column, never compared.
-    :param split_column: the split column, never compared; rows are filtered on it when present.
+    :param split_column: the split column, never compared; without ``split``, rows are filtered on it when
+        present.
     :param split_value: the rows to keep (the training rows); ``None`` keeps all.
     :param model_name: the registered model it belongs to, if any.
     :param model_version: that model's version, if any.
+    :param split: the split policy the model was trained with: the ``split_value`` rows are the ones it
+        assigns (the same rows the trainer used); ``None``: filter on ``split_column`` when present.
     """
 
     uri: str
@@ -53,6 +57,7 @@ class ReferenceSet:
     split_value: str | None = Split.TRAIN
     model_name: str | None = None
     model_version: str | None = None
+    split: SplitPolicy | None = None
 
     @property
     def key(self) -> str:
@@ -64,10 +69,18 @@ class ReferenceSet:
 
         :param store: the store to read through.
         :raises DigestMismatchError: the file changed since the digest was recorded.
+        :raises SplitError: ``split`` cannot split the dataset.
         """
         frame = read_dataset(self.uri, store=store)
         if self.digest is not None and (actual := dataset_digest(frame)) != self.digest:
             raise DigestMismatchError(f"{self.uri} has digest {actual}, but {self.digest} was recorded")
+        if self.split is not None:
+            if self.split_value is None:
+                return frame
+            rows = self.split.partition(frame, self.target).get(self.split_value)
+            if rows is None or rows.empty:
+                raise ValueError(f"{self.uri} has no {self.split_value!r} rows under {self.split.to_json()}")
+            return rows
         if self.split_column and self.split_value is not None and self.split_column in frame.columns:
             frame = frame[frame[self.split_column] == self.split_value]
             if frame.empty:
@@ -202,15 +215,18 @@ def aliased_training_set(
     """The training set of the version ``alias`` points at, with the model's features, target and split.
 
     The dataset comes from the version's tags :attr:`Tag.DATASET_URI` and :attr:`Tag.DATASET_DIGEST`;
-    the features, target and split column from its run's params (:class:`RunParam`) when the run
-    records them.
+    the features, target and split policy from its run's params (:class:`RunParam`) when the run records
+    them: the rows kept are those the trainer's policy (:attr:`RunParam.SPLIT_POLICY`) assigns to
+    ``split_value``, so a dataset without a split column works too. A run without a recorded policy keeps
+    the rows of its split column, when present.
 
     :param client: an MLflow client.
     :param model_name: the registered model.
     :param alias: e.g. ``champion``.
-    :param split_value: the rows of the split column to keep; ``None`` keeps all.
+    :param split_value: the split to keep (``train``: what the model learned from); ``None`` keeps all.
     :raises AliasNotSetError: no version has the alias.
     :raises LookupError: the version has no dataset tag.
+    :raises SplitError: the run records an invalid split policy.
     """
     version = alias_version(client, model_name, alias)
     if version is None:
@@ -226,13 +242,16 @@ def aliased_training_set(
         for name in params.get(key, "").split(",")
         if name.strip()
     ]
+    recorded = params.get(RunParam.SPLIT_POLICY)
+    split = SplitPolicy.from_json(recorded) if recorded else None
     return ReferenceSet(
         uri=uri,
         digest=model_version.tags.get(Tag.DATASET_DIGEST) or None,
         features=tuple(features),
         target=params.get(RunParam.TARGET),
-        split_column=params.get(RunParam.SPLIT_COLUMN, Split.COLUMN),
+        split_column=split.column if split else params.get(RunParam.SPLIT_COLUMN, Split.COLUMN),
         split_value=split_value,
         model_name=model_name,
         model_version=version,
+        split=split,
     )

@@ -5,20 +5,24 @@ alike, so the rows a model was held out on are the rows it is promoted on.
 - ``temporal``: by a time column, the oldest rows train and the newest are held out.
 - ``random``: a seeded shuffle, optionally stratified on a binary target.
 
-A policy is JSON (:meth:`SplitPolicy.to_json`), recorded on the training run with the digest of the
-holdout rows it produced (:func:`holdout_digest`).
+A policy is JSON (:meth:`SplitPolicy.to_json`); the trainer records it on its run
+(``RunParam.SPLIT_POLICY``), with the ``dataset_digest`` of the holdout rows it produced
+(``Tag.HOLDOUT_DIGEST``), and promotion checks that it scores on those very rows.
+
+Light at import time (numpy and pandas are imported when a policy is applied): DAG files build policies.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from typing import Any, Final
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Final
 
 from airflow_mlops_provider.contracts import Split
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
 
 COLUMN, TEMPORAL, RANDOM = "column", "temporal", "random"
 KINDS: Final = (COLUMN, TEMPORAL, RANDOM)
@@ -32,7 +36,7 @@ class SplitError(ValueError):
 class SplitPolicy:
     """How a dataset's rows are assigned to ``train``, ``validation`` and ``holdout``.
 
-    Build one with :meth:`existing`, :meth:`temporal` or :meth:`random`.
+    Build one with :meth:`existing`, :meth:`temporal_by` or :meth:`random_by`.
 
     :param kind: ``column``, ``temporal`` or ``random``.
     :param column: the split column: read (``column``) or written (the others).
@@ -41,6 +45,7 @@ class SplitPolicy:
     :param holdout: the fraction of rows held out (``temporal``: the newest).
     :param seed: the shuffle's seed (``random``).
     :param stratify: keep the target's class balance in each split (``random``, binary targets).
+    :raises SplitError: an invalid combination or value.
     """
 
     kind: str = COLUMN
@@ -54,12 +59,26 @@ class SplitPolicy:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise SplitError(f"split kind must be one of {KINDS}, got {self.kind!r}")
-        if self.kind == TEMPORAL and not self.time_column:
+        if not isinstance(self.column, str) or not self.column:
+            raise SplitError(f"the split column must be a non-empty name, got {self.column!r}")
+        if self.kind == TEMPORAL and not (isinstance(self.time_column, str) and self.time_column):
             raise SplitError("a temporal split needs time_column")
-        if not (self.validation >= 0 and self.holdout >= 0 and self.validation + self.holdout < 1):
+        if self.kind != TEMPORAL and self.time_column is not None:
+            raise SplitError("time_column applies to a temporal split only")
+        if self.kind == TEMPORAL and self.time_column == self.column:
+            raise SplitError(f"the time column and the split column are both {self.column!r}")
+        fractions = (self.validation, self.holdout)
+        if not all(isinstance(f, int | float) and not isinstance(f, bool) for f in fractions) or not (
+            self.validation >= 0 and self.holdout >= 0 and self.validation + self.holdout < 1
+        ):
             raise SplitError(
-                f"validation and holdout must be >= 0 with a sum < 1, got {self.validation} and {self.holdout}"
+                f"validation and holdout must be numbers >= 0 with a sum < 1, got {self.validation!r} and "
+                f"{self.holdout!r}"
             )
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
+            raise SplitError(f"seed must be an integer, got {self.seed!r}")
+        if not isinstance(self.stratify, bool):
+            raise SplitError(f"stratify must be true or false, got {self.stratify!r}")
         if self.stratify and self.kind != RANDOM:
             raise SplitError("stratify applies to a random split only")
 
@@ -93,9 +112,9 @@ class SplitPolicy:
         stratify: bool = False,
         column: str = Split.COLUMN,
     ) -> SplitPolicy:
-        """A seeded shuffle.
+        """A seeded shuffle: the same seed and the same rows, in the same order, give the same split.
 
-        :param seed: the seed: the same seed and rows give the same split.
+        :param seed: the seed.
         :param validation: the fraction of rows for validation.
         :param holdout: the fraction of rows held out.
         :param stratify: keep a binary target's class balance in each split.
@@ -103,13 +122,20 @@ class SplitPolicy:
         """
         return cls(RANDOM, column, None, validation, holdout, seed, stratify)
 
-    def apply(self, df: pd.DataFrame, target: str | None = None) -> pd.DataFrame:
-        """``df`` with the split column set (``column``: checked, not changed); row order is kept.
+    @property
+    def reads_column(self) -> bool:
+        """Whether the split comes from the dataset's own column (kind ``column``)."""
+        return self.kind == COLUMN
+
+    def labels(self, df: pd.DataFrame, target: str | None = None) -> np.ndarray:
+        """The split value of each row of ``df``, in row order.
 
         :param df: the dataset.
         :param target: the label column, for a stratified split.
         :raises SplitError: the policy cannot split ``df``.
         """
+        import numpy as np
+
         if self.kind == COLUMN:
             if self.column not in df.columns:
                 raise SplitError(
@@ -122,16 +148,50 @@ class SplitPolicy:
                 raise SplitError(
                     f"split column {self.column!r} must only hold {Split.ALL}; found {unknown or ['<missing>']}"
                 )
-            return df
+            return np.asarray(values.to_numpy(dtype=object))
         if self.kind == TEMPORAL:
-            assert self.time_column is not None  # checked at construction
-            if self.time_column not in df.columns:
-                raise SplitError(f"the dataset has no time column {self.time_column!r}")
-            order = np.argsort(df[self.time_column].to_numpy(), kind="stable")
-            return df.assign(**{self.column: _by_position(order, self.validation, self.holdout)})
-        return df.assign(**{self.column: self._random(df, target)})
+            return _by_position(self._time_order(df), self.validation, self.holdout)
+        return self._random(df, target)
+
+    def apply(self, df: pd.DataFrame, target: str | None = None) -> pd.DataFrame:
+        """``df`` with the split column set (``column``: checked, not changed); row order is kept.
+
+        :param df: the dataset.
+        :param target: the label column, for a stratified split.
+        :raises SplitError: the policy cannot split ``df``.
+        """
+        labels = self.labels(df, target)
+        return df if self.kind == COLUMN else df.assign(**{self.column: labels})
+
+    def partition(self, df: pd.DataFrame, target: str | None = None) -> dict[str, pd.DataFrame]:
+        """The rows of each split (``Split.ALL`` keys), with ``df``'s own columns, in order, index reset.
+
+        The ``holdout`` frame is what the trainer digests and promotion scores on: equal data and policy
+        give an equal frame.
+
+        :param df: the dataset.
+        :param target: the label column, for a stratified split.
+        :raises SplitError: the policy cannot split ``df``.
+        """
+        labels = self.labels(df, target)
+        return {name: df[labels == name].reset_index(drop=True) for name in Split.ALL}
+
+    def _time_order(self, df: pd.DataFrame) -> np.ndarray:
+        """Row positions from the oldest to the newest (stable: ties keep their order)."""
+        assert self.time_column is not None  # checked at construction
+        if self.time_column not in df.columns:
+            raise SplitError(f"the dataset has no time column {self.time_column!r}")
+        times = df[self.time_column].reset_index(drop=True)
+        if times.isna().any():
+            raise SplitError(f"time column {self.time_column!r} has {int(times.isna().sum())} missing values")
+        try:
+            return times.sort_values(kind="stable").index.to_numpy()
+        except TypeError as err:
+            raise SplitError(f"time column {self.time_column!r} cannot be ordered: {err}") from err
 
     def _random(self, df: pd.DataFrame, target: str | None) -> np.ndarray:
+        import numpy as np
+
         rng = np.random.default_rng(self.seed)
         if not self.stratify:
             return _by_position(rng.permutation(len(df)), self.validation, self.holdout)
@@ -139,7 +199,10 @@ class SplitPolicy:
             raise SplitError(f"a stratified split needs the target column, got {target!r}")
         labels = df[target]
         if labels.isna().any() or labels.nunique() != 2:
-            raise SplitError(f"a stratified split needs a binary target without missing values; {target!r} is not")
+            raise SplitError(
+                f"a stratified split needs a binary target without missing values; {target!r} has "
+                f"{labels.nunique()} distinct values and {int(labels.isna().sum())} missing"
+            )
         split = np.empty(len(df), dtype=object)  # each class split on its own, so each keeps its share
         for value in sorted(labels.unique()):
             rows = np.flatnonzero((labels == value).to_numpy())
@@ -156,21 +219,28 @@ class SplitPolicy:
 
     @classmethod
     def from_json(cls, text: str) -> SplitPolicy:
-        """Parse :meth:`to_json` output.
+        """Parse :meth:`to_json` output; fields left out take their defaults.
 
-        :param text: the JSON.
-        :raises SplitError: not a policy.
+        :param text: the JSON object.
+        :raises SplitError: not a policy, or an invalid one.
         """
         try:
             data = json.loads(text)
-            return cls(**data)
         except (ValueError, TypeError) as err:
+            raise SplitError(f"a split policy must be JSON, got {text!r} ({err})") from err
+        if not isinstance(data, dict):
+            raise SplitError(f"a split policy must be a JSON object, got {text!r}")
+        try:
+            return cls(**data)
+        except TypeError as err:
             raise SplitError(f"not a split policy: {text!r} ({err})") from err
 
 
 def _by_position(order: np.ndarray, validation: float, holdout: float) -> np.ndarray:
     """Split values for rows ranked by ``order`` (``order[k]`` is the row at rank ``k``): the first ranks
     train, the last are held out."""
+    import numpy as np
+
     n = len(order)
     n_holdout = round(n * holdout)
     n_train = n - n_holdout - round(n * validation)
@@ -178,7 +248,7 @@ def _by_position(order: np.ndarray, validation: float, holdout: float) -> np.nda
     position[order] = np.arange(n)
     return np.where(
         position < n_train, Split.TRAIN, np.where(position < n - n_holdout, Split.VALIDATION, Split.HOLDOUT)
-    )
+    ).astype(object)
 
 
 def temporal_split(

@@ -1,4 +1,4 @@
-"""Score a logged model on a labelled holdout frame (Airflow-free)."""
+"""The holdout rows a model is judged on, and its score on them (Airflow-free)."""
 
 from __future__ import annotations
 
@@ -6,28 +6,52 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 
+from airflow_mlops_provider.contracts import Split
+from airflow_mlops_provider.core.io.datasets import dataset_digest
+from airflow_mlops_provider.core.io.splits import SplitPolicy
 from airflow_mlops_provider.core.models.metrics import compute_metrics
 
 
-def holdout_frame(df: pd.DataFrame, target: str, split_column: str | None, split_value: str) -> pd.DataFrame:
-    """The labelled holdout rows of ``df``: those whose ``split_column`` equals ``split_value``.
+class HoldoutMismatchError(ValueError):
+    """The holdout rows differ from the rows the trainer held out (their digests differ)."""
 
-    :param df: the dataset.
-    :param target: the label column; rows must all have one.
-    :param split_column: the split column, or ``None`` to use every row.
-    :param split_value: the value that marks holdout rows.
-    :raises ValueError: the target is missing or has NaNs, or no holdout row is left.
+
+def holdout_rows(df: pd.DataFrame, policy: SplitPolicy, target: str) -> pd.DataFrame:
+    """The labelled holdout rows of ``df`` under ``policy``: the trainer's ``holdout`` split of the same data.
+
+    :param df: the dataset the model was trained on (or the same rows, in the same order).
+    :param policy: the split policy the trainer applied (its run's ``RunParam.SPLIT_POLICY``).
+    :param target: the label column; the rows must all have one.
+    :raises ValueError: no target column, a policy that cannot split ``df`` (``SplitError``), no holdout
+        row, or holdout rows without a label.
     """
     if target not in df.columns:
-        raise ValueError(f"holdout data has no target column {target!r}; columns: {sorted(df.columns)}")
-    if split_column is not None and split_column in df.columns:
-        df = df[df[split_column] == split_value]
-    if df.empty:
-        raise ValueError(f"holdout data has no rows (split {split_column}={split_value!r})")
-    missing = int(df[target].isna().sum())
+        raise ValueError(f"holdout data has no target column {target!r}; columns: {sorted(map(str, df.columns))}")
+    rows = policy.partition(df, target)[Split.HOLDOUT]
+    if rows.empty:
+        raise ValueError(f"holdout data has no {Split.HOLDOUT!r} rows under the split policy {policy.to_json()}")
+    missing = int(rows[target].isna().sum())
     if missing:
         raise ValueError(f"holdout data has {missing} rows without a {target!r} label")
-    return df.reset_index(drop=True)
+    return rows
+
+
+def check_holdout(rows: pd.DataFrame, recorded_digest: str, source: str = "the holdout data") -> str:
+    """Check that ``rows`` are the rows the trainer held out, by their digest; return the digest.
+
+    :param rows: the holdout rows (:func:`holdout_rows`).
+    :param recorded_digest: the trainer's digest of its holdout rows (its run's ``Tag.HOLDOUT_DIGEST``).
+    :param source: what the rows were read from, for the message.
+    :raises HoldoutMismatchError: the digests differ.
+    """
+    digest = dataset_digest(rows)
+    if digest != recorded_digest:
+        raise HoldoutMismatchError(
+            f"the holdout rows of {source} differ from the rows the trainer held out: their digest is {digest}, "
+            f"the trainer recorded {recorded_digest} ({len(rows)} rows here); the holdout data must be the dataset "
+            "the model was trained on, unchanged"
+        )
+    return digest
 
 
 def score_model(model_uri: str, holdout: pd.DataFrame, target: str, problem_type: str) -> dict[str, float]:

@@ -5,11 +5,14 @@ What they do against MLflow is in tests/integration/test_training_and_registry.p
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 from airflow.sdk import DAG
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_mlops_provider.contracts import ProblemType
+from airflow_mlops_provider.contracts import ProblemType, RunParam, Tag
+from airflow_mlops_provider.core.io.splits import SplitPolicy
 from airflow_mlops_provider.links.mlflow import MlflowModelVersionLink
 from airflow_mlops_provider.operators.base import MlopsBaseOperator
 from airflow_mlops_provider.operators.registry import (
@@ -54,9 +57,43 @@ def test_register_takes_the_training_tasks_mlflow_run_id() -> None:
     assert register.upstream_task_ids == {"train"}
 
 
-def test_promote_defaults_to_a_binary_problem_on_the_holdout_split() -> None:
+def test_promote_defaults_to_a_binary_problem() -> None:
     op = _promote()
-    assert (op.problem_type, op.split_column, op.split_value) == (ProblemType.BINARY, "split", "holdout")
+    assert (op.problem_type, op.metric, op.fail_on_reject) == (ProblemType.BINARY, "roc_auc", False)
+    assert not hasattr(op, "split_column")  # the holdout rows come from the run's split policy
+
+
+class _Client:
+    """The two registry reads the holdout definition needs: a version's run, and that run."""
+
+    def __init__(self, run_id: str | None, params: dict[str, str], tags: dict[str, str]) -> None:
+        self.run_id, self.params, self.tags = run_id, params, tags
+
+    def get_model_version(self, name: str, version: str) -> SimpleNamespace:
+        return SimpleNamespace(run_id=self.run_id)
+
+    def get_run(self, run_id: str) -> SimpleNamespace:
+        assert run_id == self.run_id
+        return SimpleNamespace(data=SimpleNamespace(params=self.params, tags=self.tags))
+
+
+def test_the_holdout_comes_from_the_runs_recorded_policy_and_digest() -> None:
+    policy = SplitPolicy.random_by(seed=3, stratify=True)
+    client = _Client("r1", {RunParam.SPLIT_POLICY: policy.to_json()}, {Tag.HOLDOUT_DIGEST: "abc"})
+    assert _promote()._trainers_holdout(client, "2") == (policy, "abc", "r1")  # type: ignore[arg-type]
+
+
+def test_runs_without_a_policy_fall_back_to_their_split_column() -> None:
+    legacy = _Client("r1", {RunParam.SPLIT_COLUMN: "fold"}, {})
+    assert _promote()._trainers_holdout(legacy, "2") == (SplitPolicy.existing("fold"), None, "r1")  # type: ignore[arg-type]
+    runless = _Client(None, {}, {})
+    assert _promote()._trainers_holdout(runless, "2") == (SplitPolicy.existing(), None, None)  # type: ignore[arg-type]
+
+
+def test_an_unusable_recorded_policy_fails_without_retry() -> None:
+    client = _Client("r1", {RunParam.SPLIT_POLICY: '{"kind": "kfold"}'}, {Tag.HOLDOUT_DIGEST: "abc"})
+    with pytest.raises(AirflowFailException, match="Run r1 records an unusable split policy: split kind must be"):
+        _promote()._trainers_holdout(client, "2")  # type: ignore[arg-type]
 
 
 def test_policy_follows_the_metrics_direction_and_reads_templated_numbers() -> None:

@@ -11,6 +11,7 @@ import pytest
 from kubernetes.client import ApiClient
 
 from airflow_mlops_provider.config import training_backend
+from airflow_mlops_provider.core.io.splits import SplitError, SplitPolicy
 from airflow_mlops_provider.operators.training import GPUTrainingOperator
 from airflow_mlops_provider.training.options import parse_config
 
@@ -135,3 +136,51 @@ def test_backend_comes_from_configuration(monkeypatch: pytest.MonkeyPatch) -> No
 def test_unknown_problem_type_is_refused() -> None:
     with pytest.raises(ValueError, match=r"problem_type must be one of .* not 'multiclass'"):
         GPUTrainingOperator(task_id="t", dataset_uri="x", target="y", problem_type="multiclass", namespace="ml")
+
+
+def test_split_defaults_to_the_split_column_policy() -> None:
+    op = _operator()
+    assert (op.split, op.split_column) == (SplitPolicy.existing(), "split")
+    args = op.trainer_arguments()
+    assert args[args.index("--split-policy") + 1] == SplitPolicy.existing().to_json()
+    assert _operator(split_column="fold").split == SplitPolicy.existing("fold")
+
+
+@pytest.mark.parametrize(
+    "split",
+    [SplitPolicy.random_by(seed=0, stratify=True), SplitPolicy.temporal_by("event_time", 0.1, 0.2, column="fold")],
+)
+def test_split_policy_reaches_the_trainer(split: SplitPolicy) -> None:
+    op = _operator(split=split)
+    args = op.trainer_arguments()
+    assert args[args.index("--split-policy") + 1] == split.to_json()
+    config = parse_config(args, {})
+    assert (config.split, config.split_column) == (split, split.column)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"split": {"kind": "random"}}, TypeError, r"split must be a SplitPolicy \(e.g. .*\), not dict"),
+        (
+            {"split": SplitPolicy.random_by(), "split_column": "fold"},
+            ValueError,
+            "split_column 'fold' differs from the split policy's column 'split'",
+        ),
+        ({"split": SplitPolicy.random_by(column="a")}, ValueError, "column 'a' is the target or a feature"),
+        ({"split": SplitPolicy.random_by(column="churned")}, ValueError, "column 'churned' is the target"),
+        (
+            {"split": SplitPolicy.random_by(stratify=True), "problem_type": "regression"},
+            ValueError,
+            "a stratified split needs problem_type 'binary', not 'regression'",
+        ),
+    ],
+)
+def test_bad_split_is_refused_at_parse_time(kwargs: dict[str, object], error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=message):
+        _operator(**kwargs)
+
+
+def test_a_bad_policy_fails_when_built_in_the_dag_file() -> None:
+    with pytest.raises(SplitError, match="with a sum < 1"):
+        _operator(split=SplitPolicy.random_by(validation=0.5, holdout=0.5))

@@ -12,7 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from airflow_mlops_provider.core.io.datasets import write_dataset
+from airflow_mlops_provider.contracts import RunParam, Split
+from airflow_mlops_provider.core.io.datasets import dataset_digest, write_dataset
+from airflow_mlops_provider.core.io.splits import SplitPolicy
 from airflow_mlops_provider.training.data import load_dataset, split_dataset
 from airflow_mlops_provider.training.encoding import OOV_INDEX, FeatureEncoder
 from airflow_mlops_provider.training.errors import TrainerInputError
@@ -100,6 +102,53 @@ def test_invalid_config(overrides: dict[str, object], message: str) -> None:
         _config(**overrides)
 
 
+def test_the_default_split_policy_is_the_split_column_and_is_a_run_param() -> None:
+    config = _config(split_column="fold")
+    assert config.split == SplitPolicy.existing("fold")
+    assert config.params()[RunParam.SPLIT_POLICY] == SplitPolicy.existing("fold").to_json() == config.split_policy
+    assert config.params()[RunParam.SPLIT_COLUMN] == "fold"
+
+
+def test_split_policy_from_the_command_line_or_env_normalized_to_its_json() -> None:
+    policy = SplitPolicy.random_by(seed=3, stratify=True, column="fold")
+    config = parse_config([*REQUIRED, "--numeric-features", "x", "--split-policy", policy.to_json()], {})
+    assert (config.split, config.split_column, config.split_policy) == (policy, "fold", policy.to_json())
+    loose = '{"kind": "temporal", "time_column": "ts"}'
+    from_env = parse_config([*REQUIRED, "--numeric-features", "x"], {"TRAINER_SPLIT_POLICY": loose})
+    assert from_env.split == SplitPolicy.temporal_by("ts")
+    assert from_env.params()[RunParam.SPLIT_POLICY] == SplitPolicy.temporal_by("ts").to_json()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"split_policy": "random"}, "split-policy: a split policy must be JSON"),
+        ({"split_policy": '{"kind": "kfold"}'}, "split-policy: split kind must be one of"),
+        ({"split_policy": '{"kind": "random", "holdout": 0.9}'}, "split-policy: validation and holdout"),
+        ({"split_column": ""}, "split-column: the split column must be a non-empty name"),
+        (
+            {"split_column": "fold", "split_policy": SplitPolicy.random_by().to_json()},
+            "split-column 'fold' differs from the split policy's column 'split'",
+        ),
+        (
+            {"problem_type": "regression", "split_policy": SplitPolicy.random_by(stratify=True).to_json()},
+            "a stratified split needs problem-type 'binary'",
+        ),
+        ({"split_column": TARGET}, f"the split column must not be the target '{TARGET}'"),
+        ({"split_policy": SplitPolicy.random_by(column="plan").to_json()}, "split column must not be features"),
+    ],
+)
+def test_invalid_split_policy(overrides: dict[str, object], message: str) -> None:
+    with pytest.raises(TrainerInputError, match=message):
+        _config(**overrides)
+
+
+def test_cli_bad_split_policy_exits_2() -> None:
+    result = _cli(*REQUIRED, "--numeric-features", "x", "--split-policy", '{"kind": "random", "seed": "x"}')
+    assert result.returncode == 2
+    assert result.stderr.startswith("trainer error: split-policy: seed must be an integer, got 'x'")
+
+
 def test_cli_bad_input_exits_2_with_prefixed_message() -> None:
     result = _cli(*REQUIRED, "--numeric-features", "x", "--epochs", "0")
     assert result.returncode == 2
@@ -116,7 +165,10 @@ def test_cli_needs_mlflow_env() -> None:
 def test_cli_help_documents_env_and_exit_codes() -> None:
     result = _cli("--help")
     assert result.returncode == 0
-    for text in ("TRAINER_EPOCHS", "MLFLOW_RUN_ID", "MLFLOW_TRACKING_URI", "AWS_ENDPOINT_URL", "exit codes"):
+    for text in (
+        "TRAINER_EPOCHS", "MLFLOW_RUN_ID", "MLFLOW_TRACKING_URI", "AWS_ENDPOINT_URL", "exit codes",
+        "--split-policy", "TRAINER_SPLIT_POLICY", '{"kind":"random","seed":0,"stratify":true}',
+    ):  # fmt: skip
         assert text in result.stdout
 
 
@@ -205,6 +257,60 @@ def test_single_class_split(frame: pd.DataFrame) -> None:
 def test_holdout_is_optional(frame: pd.DataFrame) -> None:
     splits = split_dataset(frame.replace({"split": {"holdout": "validation"}}), _config())
     assert splits.holdout is None
+    assert splits.holdout_digest == dataset_digest(frame.iloc[:0])
+
+
+def test_holdout_digest_is_the_digest_of_the_datasets_holdout_rows(frame: pd.DataFrame) -> None:
+    splits = split_dataset(frame, _config())
+    expected = frame[frame["split"] == "holdout"].reset_index(drop=True)
+    assert splits.holdout is not None
+    pd.testing.assert_frame_equal(splits.holdout, expected)
+    assert splits.holdout_digest == dataset_digest(expected)
+
+
+def test_a_dataset_without_a_split_column_split_by_a_stratified_random_policy(frame: pd.DataFrame) -> None:
+    raw = frame.drop(columns="split")
+    policy = SplitPolicy.random_by(seed=0, validation=0.2, holdout=0.2, stratify=True)
+    splits = split_dataset(raw, _config(split_policy=policy.to_json()))
+    parts = policy.partition(raw, TARGET)
+    assert splits.holdout is not None
+    for got, expected in ((splits.train, parts["train"]), (splits.validation, parts["validation"])):
+        pd.testing.assert_frame_equal(got, expected)
+    pd.testing.assert_frame_equal(splits.holdout, parts["holdout"])
+    assert (len(splits.train), len(splits.validation), len(splits.holdout)) == (360, 120, 120)
+    share = raw[TARGET].mean()
+    for part in (splits.train, splits.validation, splits.holdout):
+        assert part[TARGET].mean() == pytest.approx(share, abs=0.01)
+    assert splits.holdout_digest == dataset_digest(parts[Split.HOLDOUT])
+    again = split_dataset(raw.copy(), _config(split_policy=policy.to_json()))
+    assert again.holdout_digest == splits.holdout_digest
+    other_seed = SplitPolicy.random_by(seed=1, validation=0.2, holdout=0.2, stratify=True).to_json()
+    assert split_dataset(raw, _config(split_policy=other_seed)).holdout_digest != splits.holdout_digest
+
+
+def test_a_temporal_policy_holds_out_the_newest_rows(frame: pd.DataFrame) -> None:
+    raw = frame.drop(columns="split").sample(frac=1, random_state=0)
+    policy = SplitPolicy.temporal_by("event_timestamp", validation=0.1, holdout=0.25)
+    splits = split_dataset(raw, _config(split_policy=policy.to_json()))
+    assert splits.holdout is not None and len(splits.holdout) == 150
+    assert splits.holdout["event_timestamp"].min() > splits.validation["event_timestamp"].max()
+    assert splits.validation["event_timestamp"].min() > splits.train["event_timestamp"].max()
+    with pytest.raises(TrainerInputError, match=r"missing columns \['event_time'\]"):
+        split_dataset(raw, _config(split_policy=SplitPolicy.temporal_by("event_time").to_json()))
+
+
+def test_a_policy_that_cannot_split_the_dataset_is_bad_input(frame: pd.DataFrame) -> None:
+    raw = frame.drop(columns="split")
+    with pytest.raises(TrainerInputError, match=r"missing columns \['split'\]"):
+        split_dataset(raw, _config())
+    gaps = raw.copy()
+    gaps.loc[[2, 4], "event_timestamp"] = pd.NaT
+    temporal = SplitPolicy.temporal_by("event_timestamp").to_json()
+    with pytest.raises(TrainerInputError, match=r"cannot split the dataset with \{.*\}: time column .* 2 missing"):
+        split_dataset(gaps, _config(split_policy=temporal))
+    no_validation = SplitPolicy.random_by(seed=0, validation=0.0).to_json()
+    with pytest.raises(TrainerInputError, match=r"\"kind\":\"random\".* has no 'validation' rows \(of 600\)"):
+        split_dataset(raw, _config(split_policy=no_validation))
 
 
 # --- encoder -----------------------------------------------------------------------------------

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
+from types import SimpleNamespace
 
+import pandas as pd
 import pytest
 
+from airflow_mlops_provider.contracts import RunParam, Tag
 from airflow_mlops_provider.core.drift.check import (
     DigestMismatchError,
     EmptyWindowError,
     ReferenceSet,
+    aliased_training_set,
     feature_columns,
     load_window,
 )
-from airflow_mlops_provider.core.io.datasets import read_dataset
+from airflow_mlops_provider.core.io.datasets import read_dataset, write_dataset
+from airflow_mlops_provider.core.io.splits import SplitError, SplitPolicy
 from tests.fixtures.drift_data import DriftData, write_drift_data
 
 
@@ -47,3 +53,57 @@ def test_default_columns_skip_ids_times_and_excluded(data: DriftData) -> None:
     columns = feature_columns(reference, current, exclude=["churned", "split"])
     assert columns == ["tenure_months", "monthly_charges", "support_calls", "usage_gb", "plan", "region"]
     assert feature_columns(reference, current, ["plan"]) == ["plan"]
+
+
+def test_reference_with_a_policy_keeps_the_rows_the_policy_trains_on(data: DriftData, tmp_path: Path) -> None:
+    """A training set without a split column: the model's policy says which rows it learned from."""
+    raw = read_dataset(data.reference).drop(columns="split")
+    uri = str(tmp_path / "raw.parquet")
+    digest = write_dataset(raw, uri)
+    policy = SplitPolicy.random_by(seed=0, validation=0.2, holdout=0.1, stratify=True)
+    frame = ReferenceSet(uri, digest, target="churned", split=policy).load()
+    pd.testing.assert_frame_equal(frame, policy.partition(raw, "churned")["train"])
+    assert len(frame) == 700 and "split" not in frame.columns
+    held_out = ReferenceSet(uri, digest, target="churned", split=policy, split_value="holdout").load()
+    assert len(held_out) == 100 and held_out["churned"].mean() == pytest.approx(raw["churned"].mean(), abs=0.01)
+    assert len(ReferenceSet(uri, split=policy, split_value=None).load()) == 1000
+    with pytest.raises(SplitError, match="needs the target column"):
+        ReferenceSet(uri, split=policy).load()
+    with pytest.raises(ValueError, match=r"has no 'test' rows under \{"):
+        ReferenceSet(uri, target="churned", split=policy, split_value="test").load()
+
+
+def test_reference_without_a_policy_filters_the_split_column_only_when_present(data: DriftData, tmp_path: Path) -> None:
+    raw = read_dataset(data.reference).drop(columns="split")
+    uri = str(tmp_path / "raw.parquet")
+    write_dataset(raw, uri)
+    assert len(ReferenceSet(uri).load()) == 1000
+
+
+class _Client:
+    """An MLflow client with one champion version and its run."""
+
+    def __init__(self, params: dict[str, str]) -> None:
+        self.params = params
+
+    def get_model_version_by_alias(self, name: str, alias: str) -> SimpleNamespace:
+        return SimpleNamespace(version=4)
+
+    def get_model_version(self, name: str, version: str) -> SimpleNamespace:
+        tags = {Tag.DATASET_URI: "s3://b/set.parquet", Tag.DATASET_DIGEST: "d1"}
+        return SimpleNamespace(run_id="r4", tags=tags)
+
+    def get_run(self, run_id: str) -> SimpleNamespace:
+        return SimpleNamespace(data=SimpleNamespace(params=self.params))
+
+
+def test_the_champions_reference_carries_its_runs_split_policy() -> None:
+    policy = SplitPolicy.temporal_by("event_timestamp", column="fold")
+    params = {RunParam.TARGET: "churned", RunParam.SPLIT_POLICY: policy.to_json(), RunParam.SPLIT_COLUMN: "fold"}
+    reference = aliased_training_set(_Client(params), "churn")  # type: ignore[arg-type]
+    assert (reference.uri, reference.digest, reference.model_version) == ("s3://b/set.parquet", "d1", "4")
+    assert (reference.split, reference.split_column, reference.split_value) == (policy, "fold", "train")
+    legacy = aliased_training_set(_Client({RunParam.SPLIT_COLUMN: "fold"}), "churn")  # type: ignore[arg-type]
+    assert (legacy.split, legacy.split_column) == (None, "fold")
+    with pytest.raises(SplitError, match="split kind must be one of"):
+        aliased_training_set(_Client({RunParam.SPLIT_POLICY: '{"kind": "kfold"}'}), "churn")  # type: ignore[arg-type]
