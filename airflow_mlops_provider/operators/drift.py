@@ -49,7 +49,8 @@ class DriftCheckOperator(MlopsBaseOperator):
     :param model_name: the registered model (templated).
     :param model_alias: the version whose training set is the reference.
     :param reference_uri: an explicit reference dataset instead (templated).
-    :param split_value: the reference rows to keep by split column; ``None`` keeps all.
+    :param split_value: the reference rows to keep: those its split (the training run's policy, else its split
+        column) assigns this value; ``None`` keeps all.
     :param window: the current rows to check; its ``start`` and ``end`` are templated (e.g.
         ``{{ data_interval_start }}``). By default every row.
     :param columns: the columns to compare (templated).

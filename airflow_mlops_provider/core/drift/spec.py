@@ -213,7 +213,8 @@ class DriftCheckSpec:
     :param model_name: the registered model whose ``model_alias`` version's training set is the reference.
     :param model_alias: the alias to follow; a new version is a new reference, and starts a new episode.
     :param reference_uri: a fixed reference dataset instead (``model_name`` is then only recorded).
-    :param split_value: the reference rows to keep by split column; ``None`` keeps all.
+    :param split_value: the reference rows to keep: those its split (the training run's policy, else its split
+        column) assigns this value; ``None`` keeps all.
     :param window: the rows of the current data to check.
     :param columns: the columns to compare; by default the model's features, else the columns both share
         minus the target, split, time, ids and ``exclude_columns``.
