@@ -21,6 +21,7 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from airflow_mlops_provider.contracts import PROBLEM_TYPES, ProblemType, Split
+from airflow_mlops_provider.core.io.splits import SplitPolicy
 
 #: Fewer rows than this cannot be split into train, validation and holdout usefully.
 MIN_ROWS: Final = 20
@@ -86,6 +87,13 @@ class PipelinePlan:
     def metric(self) -> str:
         """The promotion metric: ``roc_auc`` for binary, ``rmse`` for regression."""
         return METRICS[self.problem_type][0]
+
+    @property
+    def split_policy(self) -> SplitPolicy:
+        """The split the DAG's trainer applies (:attr:`split_expression` builds the same)."""
+        if self.time_column is not None:
+            return SplitPolicy.temporal_by(self.time_column, validation=0.15, holdout=0.15)
+        return SplitPolicy.random_by(seed=0, stratify=self.problem_type == ProblemType.BINARY)
 
     @property
     def split_expression(self) -> str:
@@ -215,7 +223,7 @@ def plan_pipeline(
     if not (numeric or categorical):
         reasons = "; ".join(f"{e.column}: {e.reason}" for e in excluded) or "no other columns"
         raise ScaffoldError(f"{data_uri} has no usable feature columns ({reasons})")
-    return PipelinePlan(
+    plan = PipelinePlan(
         name=name,
         data_uri=data_uri,
         target=target,
@@ -228,6 +236,23 @@ def plan_pipeline(
         min_metric=_min_metric(df[target], problem_type),
         batch_size=64 if len(df) < 5_000 else 256,
     )
+    _try_split(df, plan)
+    return plan
+
+
+def _try_split(df: pd.DataFrame, plan: PipelinePlan) -> None:
+    """Split ``df`` as the trainer will, and refuse a split that the trainer would (an empty part, or a
+    binary target with one class in a part, as a temporal split of a drifting label can give)."""
+    for part, rows in plan.split_policy.partition(df, plan.target).items():
+        if rows.empty:
+            raise ScaffoldError(f"the {part!r} split of {plan.data_uri} is empty: the data needs more rows")
+        if plan.problem_type == ProblemType.BINARY and rows[plan.target].nunique() < 2:
+            raise ScaffoldError(
+                f"the {part!r} split of {plan.data_uri} ({plan.split_expression}) holds only one class of "
+                f"{plan.target!r}: the trainer needs both in every split; "
+                + ("drop --time-column for a stratified random split, or " if plan.time_column else "")
+                + "add rows of the rare class"
+            )
 
 
 def _check_time(series: pd.Series, column: str) -> None:

@@ -201,6 +201,10 @@ class PromoteModelOperator(MlopsBaseOperator):
         split, recorded_digest, mlflow_run_id = self._trainers_holdout(client, version)
         try:
             data = read_dataset(self.holdout_uri, store=self.storage_hook.get_conn())
+            if recorded_digest is None and split.reads_column and split.column not in data.columns:
+                # A run from before split policies, scored on a holdout-only file: every row, as then.
+                self.log.warning("%s has no %r column: all its rows are the holdout", self.holdout_uri, split.column)
+                data = data.assign(**{split.column: Split.HOLDOUT})
             holdout = holdout_rows(data, split, self.target)
         except (ValueError, FileNotFoundError) as err:
             raise AirflowFailException(f"Cannot use holdout data {self.holdout_uri}: {err}") from err

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 from pathlib import Path
 
@@ -23,6 +24,7 @@ pytestmark = pytest.mark.integration
 TUTORIAL = REPO / "docs" / "tutorial.md"
 #: The pipelines the tutorial scaffolds: a binary classifier and a regression.
 PIPELINES = ("cancer", "diabetes")
+SCRIPT_TIMEOUT = 1200
 
 
 def tutorial_script() -> str:
@@ -31,13 +33,21 @@ def tutorial_script() -> str:
     return "set -euo pipefail\n" + "\n".join(blocks)
 
 
+@pytest.mark.timeout(SCRIPT_TIMEOUT + 120)
 def test_the_tutorial_runs_and_each_pipeline_promotes_a_champion(mlflow_server: MlflowServer, tmp_path: Path) -> None:
     env = os.environ | {"WORK": str(tmp_path / "work"), "MLFLOW_URL": mlflow_server.tracking_uri}
-    out = subprocess.run(
-        ["bash", "-c", tutorial_script()], cwd=REPO, env=env, capture_output=True, text=True, timeout=1200
-    )
-    log = (out.stdout + out.stderr)[-20000:]
-    assert out.returncode == 0, log
+    with subprocess.Popen(
+        ["bash", "-c", tutorial_script()], cwd=REPO, env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+    ) as script:  # fmt: skip
+        try:
+            output, _ = script.communicate(timeout=SCRIPT_TIMEOUT)
+        finally:  # a timeout or an interrupt leaves no Airflow or trainer process behind
+            if script.poll() is None:
+                os.killpg(script.pid, signal.SIGKILL)
+                script.wait()
+    log = output[-20000:]
+    assert script.returncode == 0, log
 
     work = tmp_path / "work"
     client = MlflowClient(tracking_uri=mlflow_server.tracking_uri)
@@ -47,6 +57,7 @@ def test_the_tutorial_runs_and_each_pipeline_promotes_a_champion(mlflow_server: 
         ).is_file()
         champion = client.get_model_version_by_alias(name, CHAMPION)
         assert champion.tags[Tag.PROMOTION_DECISION] == PROMOTED, log
+        assert champion.run_id is not None
         run = client.get_run(champion.run_id)
         assert Tag.HOLDOUT_DIGEST in run.data.tags  # promotion scored the rows the trainer held out
     assert "SplitPolicy" in (work / "dags" / "diabetes_ct.py").read_text()

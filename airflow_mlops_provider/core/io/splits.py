@@ -178,23 +178,36 @@ class SplitPolicy:
 
     def _time_order(self, df: pd.DataFrame) -> np.ndarray:
         """Row positions from the oldest to the newest (stable: ties keep their order)."""
+        import pandas as pd
+
         assert self.time_column is not None  # checked at construction
         if self.time_column not in df.columns:
             raise SplitError(f"the dataset has no time column {self.time_column!r}")
         times = df[self.time_column].reset_index(drop=True)
         if times.isna().any():
             raise SplitError(f"time column {self.time_column!r} has {int(times.isna().sum())} missing values")
+        if times.dtype == object or pd.api.types.is_string_dtype(times):
+            try:  # text sorts as text: "2024-01-01T23:00-05:00" would come before "2024-01-02T01:00Z"
+                times = pd.to_datetime(times, utc=True, format="ISO8601")
+            except (ValueError, TypeError) as err:
+                raise SplitError(f"time column {self.time_column!r} holds text, not ISO 8601 times: {err}") from err
         try:
             return times.sort_values(kind="stable").index.to_numpy()
         except TypeError as err:
             raise SplitError(f"time column {self.time_column!r} cannot be ordered: {err}") from err
 
     def _random(self, df: pd.DataFrame, target: str | None) -> np.ndarray:
+        """Rows ranked by a seeded hash of their content, cut at the fractions (per class when stratified).
+
+        A row's rank depends on its values and the seed, not on its position or on numpy's random
+        generator: reordering the file changes no row's split, and a file with more rows moves only rows
+        near the cut points, so a row a champion trained on is, but for those, never a later holdout row.
+        """
         import numpy as np
 
-        rng = np.random.default_rng(self.seed)
+        keys = _row_keys(df.drop(columns=[self.column], errors="ignore"), self.seed)
         if not self.stratify:
-            return _by_position(rng.permutation(len(df)), self.validation, self.holdout)
+            return _by_position(_rank(keys), self.validation, self.holdout)
         if target is None or target not in df.columns:
             raise SplitError(f"a stratified split needs the target column, got {target!r}")
         labels = df[target]
@@ -206,7 +219,7 @@ class SplitPolicy:
         split = np.empty(len(df), dtype=object)  # each class split on its own, so each keeps its share
         for value in sorted(labels.unique()):
             rows = np.flatnonzero((labels == value).to_numpy())
-            split[rows] = _by_position(rng.permutation(len(rows)), self.validation, self.holdout)
+            split[rows] = _by_position(_rank(keys[rows]), self.validation, self.holdout)
         return split
 
     def to_dict(self) -> dict[str, Any]:
@@ -234,6 +247,26 @@ class SplitPolicy:
             return cls(**data)
         except TypeError as err:
             raise SplitError(f"not a split policy: {text!r} ({err})") from err
+
+
+def _row_keys(df: pd.DataFrame, seed: int) -> np.ndarray:
+    """A 64-bit key per row from its values (pandas' stable row hash) and ``seed`` (splitmix64 mixing)."""
+    import numpy as np
+    import pandas as pd
+
+    keys = pd.util.hash_pandas_object(df, index=False).to_numpy(dtype=np.uint64)
+    with np.errstate(over="ignore"):  # uint64 arithmetic wraps, as the mixing intends
+        z = keys + np.uint64(seed % 2**64) * np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def _rank(keys: np.ndarray) -> np.ndarray:
+    """Row positions by ascending key; equal keys (duplicate rows) keep their order."""
+    import numpy as np
+
+    return np.argsort(keys, kind="stable")
 
 
 def _by_position(order: np.ndarray, validation: float, holdout: float) -> np.ndarray:

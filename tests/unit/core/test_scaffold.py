@@ -327,3 +327,21 @@ def test_the_split_expressions_are_valid_policies() -> None:
         policy = eval(plan.split_expression, namespace)
         assert isinstance(policy, SplitPolicy)
     assert eval(plan_of().split_expression, namespace) == SplitPolicy.random_by(seed=0, stratify=True)
+
+
+def test_a_split_the_trainer_would_refuse_is_refused_up_front() -> None:
+    # The label flips to all-positive in the newest quarter: a temporal holdout would hold one class only.
+    n = 200
+    frame = pd.DataFrame(
+        {
+            "at": pd.date_range("2026-01-01", periods=n, freq="h", tz="UTC"),
+            "x": np.arange(n, dtype=float) % 7,
+            "label": [i % 2 if i < 150 else 1 for i in range(n)],
+        }
+    )
+    one_class = r"'holdout' split .* holds only one class of 'label'.*drop --time-column"
+    with pytest.raises(scaffold.ScaffoldError, match=one_class):
+        scaffold.plan_pipeline(frame, "flip", "/data/flip.parquet", "label", ProblemType.BINARY, time_column="at")
+    plan = scaffold.plan_pipeline(frame, "flip", "/data/flip.parquet", "label", ProblemType.BINARY)
+    assert plan.split_policy == SplitPolicy.random_by(seed=0, stratify=True)
+    assert eval(plan.split_expression, {"SplitPolicy": SplitPolicy}) == plan.split_policy

@@ -16,7 +16,18 @@ from airflow.dag_processing.dagbag import BundleDagBag, DagBag
 from airflow_mlops_provider.config import data_dir
 from tests.paths import DAGS
 
-HEAVY = ["mlflow", "torch", "feast", "great_expectations", "evidently", "pandas", "sklearn", "pyarrow"]
+HEAVY = [
+    "mlflow",
+    "torch",
+    "feast",
+    "great_expectations",
+    "evidently",
+    "pandas",
+    "numpy",
+    "scipy",
+    "sklearn",
+    "pyarrow",
+]
 
 # Runs in a fresh interpreter: connections and sockets raise, so any parse-time use of them is an error.
 PARSE_SCRIPT = """

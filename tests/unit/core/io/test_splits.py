@@ -183,8 +183,17 @@ def test_temporal_policy_errors(frame: pd.DataFrame) -> None:
     with pytest.raises(SplitError, match="time column 'event_time' has 2 missing values"):
         SplitPolicy.temporal_by("event_time").apply(gaps)
     mixed = pd.DataFrame({"t": [1, "b", 2.5]})
-    with pytest.raises(SplitError, match="time column 't' cannot be ordered"):
+    with pytest.raises(SplitError, match="time column 't' holds text, not ISO 8601 times"):
         SplitPolicy.temporal_by("t").apply(mixed)
+
+
+def test_temporal_policy_orders_text_times_as_times() -> None:
+    # Each day: 00:00 UTC, 23:00 at UTC-5 (04:00 UTC the next day) and 01:00 UTC. As text the newest three
+    # would be the last day's; as times, the last day's 23:00-05:00 and 01:00Z, and the day before's 23:00-05:00.
+    times = [f"2024-01-{day:02d}T{hour}" for day in range(1, 11) for hour in ("00:00Z", "23:00-05:00", "01:00Z")]
+    labels = SplitPolicy.temporal_by("t", validation=0.0, holdout=0.1).labels(pd.DataFrame({"t": times}))
+    held_out = {time for time, label in zip(times, labels, strict=True) if label == "holdout"}
+    assert held_out == {"2024-01-10T23:00-05:00", "2024-01-09T23:00-05:00", "2024-01-10T01:00Z"}
 
 
 # --- random --------------------------------------------------------------------------------------
@@ -195,6 +204,18 @@ def test_random_policy_is_deterministic_per_seed(frame: pd.DataFrame) -> None:
     assert list(SplitPolicy.random_by(seed=1).labels(frame)) == list(first)
     assert list(SplitPolicy.random_by(seed=2).labels(frame)) != list(first)
     assert list(SplitPolicy.random_by(seed=1).labels(frame.copy())) == list(first)  # a fresh read: same split
+
+
+def test_random_split_follows_row_content_not_position(frame: pd.DataFrame) -> None:
+    policy = SplitPolicy.random_by(seed=3)
+    base = pd.Series(policy.labels(frame), index=frame.index)
+    shuffled = frame.sample(frac=1.0, random_state=0)
+    assert (pd.Series(policy.labels(shuffled), index=shuffled.index).loc[frame.index] == base).all()
+    # 10% more rows: the old rows keep their split, but for a few near the cut points
+    more = pd.concat([frame, frame.assign(x=frame["x"] + 100).iloc[:100].set_axis(np.arange(100) + 10_000)])
+    grown = pd.Series(policy.labels(more), index=more.index).loc[frame.index]
+    assert (grown != base).mean() < 0.05
+    assert not ((base == "train") & (grown == "holdout")).any()  # no trained-on row becomes a holdout row
 
 
 def test_random_policy_fractions(frame: pd.DataFrame) -> None:
