@@ -52,7 +52,8 @@ class GPUTrainingOperator(ConnectionsMixin, KubernetesPodOperator):
         ``split``, it must be the policy's column.
     :param split: how rows are assigned to train/validation/holdout, e.g.
         ``SplitPolicy.random_by(seed=0, stratify=True)`` or ``SplitPolicy.temporal_by("event_time")``;
-        ``None``: the dataset's ``split_column`` (``SplitPolicy.existing``). Passed as ``--split-policy``.
+        ``None``: the dataset's ``split_column`` (``SplitPolicy.existing``, the trainer's default). Another
+        policy is passed as ``--split-policy``.
     :param hyperparameters: trainer options, e.g. ``{"epochs": 10, "learning_rate": 1e-3}`` (templated).
     :param experiment_name: the MLflow experiment (created when missing).
     :param run_tags: extra tags on the MLflow run, e.g. lineage such as ``Tag.FEATURE_SERVICE`` (templated).
@@ -172,8 +173,9 @@ class GPUTrainingOperator(ConnectionsMixin, KubernetesPodOperator):
             "--target", self.target,
             "--problem-type", self.problem_type,
             "--split-column", self.split_column,
-            "--split-policy", self.split.to_json(),
         ]  # fmt: skip
+        if self.split != SplitPolicy.existing(self.split_column):  # the trainer's default: images before 0.2 run
+            args += ["--split-policy", self.split.to_json()]
         if self.numeric_features:
             args += ["--numeric-features", ",".join(self.numeric_features)]
         if self.categorical_features:

@@ -47,6 +47,8 @@ class ReferenceSet:
     :param model_version: that model's version, if any.
     :param split: the split policy the model was trained with: the ``split_value`` rows are the ones it
         assigns (the same rows the trainer used); ``None``: filter on ``split_column`` when present.
+    :param holdout_digest: the digest of the holdout rows the trainer recorded; with ``split``, the re-split
+        must reproduce it (``None`` skips the check).
     """
 
     uri: str
@@ -58,6 +60,7 @@ class ReferenceSet:
     model_name: str | None = None
     model_version: str | None = None
     split: SplitPolicy | None = None
+    holdout_digest: str | None = None
 
     @property
     def key(self) -> str:
@@ -68,7 +71,8 @@ class ReferenceSet:
         """Read the dataset, check its digest, and keep the ``split_value`` rows.
 
         :param store: the store to read through.
-        :raises DigestMismatchError: the file changed since the digest was recorded.
+        :raises DigestMismatchError: the file changed since the digest was recorded, or its split does not
+            reproduce the trainer's holdout rows.
         :raises SplitError: ``split`` cannot split the dataset.
         """
         frame = read_dataset(self.uri, store=store)
@@ -77,7 +81,14 @@ class ReferenceSet:
         if self.split is not None:
             if self.split_value is None:
                 return frame
-            rows = self.split.partition(frame, self.target).get(self.split_value)
+            parts = self.split.partition(frame, self.target)
+            held_out = dataset_digest(parts[Split.HOLDOUT])
+            if self.holdout_digest is not None and held_out != self.holdout_digest:
+                raise DigestMismatchError(
+                    f"splitting {self.uri} by {self.split.to_json()} gives holdout rows with digest {held_out}, "
+                    f"but the trainer recorded {self.holdout_digest}: these are not the rows it trained on"
+                )
+            rows = parts.get(self.split_value)
             if rows is None or rows.empty:
                 raise ValueError(f"{self.uri} has no {self.split_value!r} rows under {self.split.to_json()}")
             return rows
@@ -254,4 +265,5 @@ def aliased_training_set(
         model_name=model_name,
         model_version=version,
         split=split,
+        holdout_digest=model_version.tags.get(Tag.HOLDOUT_DIGEST) or None,
     )

@@ -18,7 +18,7 @@ from airflow_mlops_provider.core.drift.check import (
     feature_columns,
     load_window,
 )
-from airflow_mlops_provider.core.io.datasets import read_dataset, write_dataset
+from airflow_mlops_provider.core.io.datasets import dataset_digest, read_dataset, write_dataset
 from airflow_mlops_provider.core.io.splits import SplitError, SplitPolicy
 from tests.fixtures.drift_data import DriftData, write_drift_data
 
@@ -73,6 +73,20 @@ def test_reference_with_a_policy_keeps_the_rows_the_policy_trains_on(data: Drift
         ReferenceSet(uri, target="churned", split=policy, split_value="test").load()
 
 
+def test_a_reference_whose_split_does_not_reproduce_the_trainers_holdout_is_refused(
+    data: DriftData, tmp_path: Path
+) -> None:
+    raw = read_dataset(data.reference).drop(columns="split")
+    uri = str(tmp_path / "raw.parquet")
+    digest = write_dataset(raw, uri)
+    policy = SplitPolicy.random_by(seed=0)
+    trainers = dataset_digest(policy.partition(raw)["holdout"])
+    assert len(ReferenceSet(uri, digest, split=policy, holdout_digest=trainers).load()) == 700
+    other_seed = SplitPolicy.random_by(seed=1)  # e.g. a split computed differently than at training time
+    with pytest.raises(DigestMismatchError, match="not the rows it trained on"):
+        ReferenceSet(uri, digest, split=other_seed, holdout_digest=trainers).load()
+
+
 def test_reference_without_a_policy_filters_the_split_column_only_when_present(data: DriftData, tmp_path: Path) -> None:
     raw = read_dataset(data.reference).drop(columns="split")
     uri = str(tmp_path / "raw.parquet")
@@ -90,7 +104,7 @@ class _Client:
         return SimpleNamespace(version=4)
 
     def get_model_version(self, name: str, version: str) -> SimpleNamespace:
-        tags = {Tag.DATASET_URI: "s3://b/set.parquet", Tag.DATASET_DIGEST: "d1"}
+        tags = {Tag.DATASET_URI: "s3://b/set.parquet", Tag.DATASET_DIGEST: "d1", Tag.HOLDOUT_DIGEST: "h1"}
         return SimpleNamespace(run_id="r4", tags=tags)
 
     def get_run(self, run_id: str) -> SimpleNamespace:
@@ -103,6 +117,7 @@ def test_the_champions_reference_carries_its_runs_split_policy() -> None:
     reference = aliased_training_set(_Client(params), "churn")  # type: ignore[arg-type]
     assert (reference.uri, reference.digest, reference.model_version) == ("s3://b/set.parquet", "d1", "4")
     assert (reference.split, reference.split_column, reference.split_value) == (policy, "fold", "train")
+    assert reference.holdout_digest == "h1"
     legacy = aliased_training_set(_Client({RunParam.SPLIT_COLUMN: "fold"}), "churn")  # type: ignore[arg-type]
     assert (legacy.split, legacy.split_column) == (None, "fold")
     with pytest.raises(SplitError, match="split kind must be one of"):
