@@ -15,6 +15,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from airflow_mlops_provider.contracts import PROBLEM_TYPES
 
@@ -35,15 +36,9 @@ def _suite_init(args: argparse.Namespace) -> int:
         suite = profile_suite(frame, name=args.name or out.stem, options=options, source=args.source)
     except (ValueError, OSError) as err:
         return _error(str(err))
-    if args.check:
-        from airflow_mlops_provider.core.validation.suites import validate_frame
-
-        result = validate_frame(frame, suite)
-        if not result.success:
-            print(f"{PROG}: the profiled suite fails on its own data:\n{result.message}", file=sys.stderr)
-            return 1
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(suite, indent=2) + "\n")
+    if args.check and not _passes_on_its_data(frame, suite):
+        return 1
+    _write_suite(out, suite)
     print(f"Wrote {len(suite['expectations'])} expectations over {frame.shape[1]} columns to {out}")
     return 0
 
@@ -71,18 +66,28 @@ def _new_pipeline(args: argparse.Namespace) -> int:
         suite = scaffold.gate_suite(frame, plan)
     except scaffold.ScaffoldError as err:
         return _error(str(err))
-    if args.check:
-        from airflow_mlops_provider.core.validation.suites import validate_frame
-
-        result = validate_frame(frame, suite)
-        if not result.success:
-            print(f"{PROG}: the profiled suite fails on its own data:\n{result.message}", file=sys.stderr)
-            return 1
-    files.suite.parent.mkdir(parents=True, exist_ok=True)
-    files.suite.write_text(json.dumps(suite, indent=2) + "\n")
+    if args.check and not _passes_on_its_data(frame, suite):
+        return 1
+    _write_suite(files.suite, suite)
     files.dag.write_text(scaffold.render_dag(plan))
     print(scaffold.next_steps(plan, files, len(suite["expectations"])))
     return 0
+
+
+def _passes_on_its_data(frame: Any, suite: dict[str, Any]) -> bool:
+    """Validate the profiled ``suite`` on the ``frame`` it was profiled from; print why when it fails."""
+    from airflow_mlops_provider.core.validation.suites import validate_frame
+
+    result = validate_frame(frame, suite)
+    if not result.success:
+        print(f"{PROG}: the profiled suite fails on its own data:\n{result.message}", file=sys.stderr)
+    return bool(result.success)
+
+
+def _write_suite(path: Path, suite: dict[str, Any]) -> None:
+    """Write ``suite`` as indented JSON, creating its folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(suite, indent=2) + "\n")
 
 
 def _error(message: str) -> int:
