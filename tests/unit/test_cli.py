@@ -23,7 +23,7 @@ from airflow_mlops_provider.contracts import drift_asset
 from airflow_mlops_provider.core.io.splits import SplitPolicy
 from airflow_mlops_provider.core.validation.suites import validate_frame
 from tests.paths import REPO
-from tests.unit.dags.test_dag_integrity import HEAVY, PARSE_SCRIPT
+from tests.unit.dags.test_dag_integrity import HEAVY, parse_in_fresh_interpreter
 
 NAME = "breast_cancer"
 
@@ -54,15 +54,6 @@ def cancer_dags(tmp_path_factory: pytest.TempPathFactory, cancer_uri: str) -> Pa
     dags = tmp_path_factory.mktemp("project") / "dags"
     assert main(["new", "pipeline", NAME, "--from", cancer_uri, "--target", "target", "--dags-folder", str(dags)]) == 0
     return dags
-
-
-def parse_in_fresh_interpreter(dags: Path) -> dict[str, object]:
-    out = subprocess.run(
-        [sys.executable, "-c", PARSE_SCRIPT, str(dags), json.dumps(HEAVY)],
-        capture_output=True, text=True, check=True, timeout=120,
-    )  # fmt: skip
-    result: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
-    return result
 
 
 def ruff(*args: str) -> subprocess.CompletedProcess[str]:
