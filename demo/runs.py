@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from demo.stack import AirflowApi, AirflowStandalone, ManagedProcess, MlflowServer, StackError, wait_for
+from demo.api import AirflowApi
+from demo.processes import StackError, wait_for
+from demo.stack import Stack
 
 RUN_TIMEOUT = 1800.0
 QUIET_TASK_STATES = {None, "scheduled", "queued", "removed"}
@@ -20,20 +21,6 @@ LOG_TAIL_LINES = 40
 
 class DemoError(RuntimeError):
     """The continuous-training loop did not complete."""
-
-
-@dataclass
-class Stack:
-    """The running servers."""
-
-    mlflow: MlflowServer
-    airflow: AirflowStandalone
-    processes: list[ManagedProcess]
-
-    def check_alive(self) -> None:
-        """Raise :class:`StackError` if a server has died."""
-        for proc in self.processes:
-            proc.check_alive()
 
 
 def run_to_end(api: AirflowApi, stack: Stack, dag_id: str, run_id: str) -> list[dict[str, Any]]:
@@ -101,7 +88,7 @@ def wait_for_new_run(
         return next((run["dag_run_id"] for run in runs if run["run_type"] == run_type), None)
 
     try:
-        return wait_for(f"a new {run_type} run of {dag_id}", new_run, timeout, stack.processes)
+        return wait_for(f"a new {run_type} run of {dag_id}", new_run, timeout, stack.resources)
     except StackError as err:
         raise DemoError(str(err)) from err
 
@@ -149,7 +136,7 @@ def log_text(api: AirflowApi, stack: Stack, ti: dict[str, Any]) -> str:
     try:
         return api.task_log(ti)
     except StackError as err:
-        return f"(log API failed: {err})\n" + read_log_files(stack.airflow.home / "logs", ti)
+        return f"(log API failed: {err})\n" + read_log_files(stack.airflow_home / "logs", ti)
 
 
 def log_lines(api: AirflowApi, stack: Stack, ti: dict[str, Any], keep: Callable[[str], bool]) -> list[str]:

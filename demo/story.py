@@ -16,6 +16,8 @@ It ends with the model registry (versions, lineage, champion and why) and the UI
 their schedules; one that fires meanwhile is joined or ignored, never mistaken for the story's runs.
 
 Environment:
+    DEMO_PROFILE      ``embedded`` (default): SQLite, ``airflow standalone``, local data; needs nothing else.
+                      ``prod``: PostgreSQL, Redis, Celery workers, MLflow and data in S3 (``demo/prod.py``).
     DEMO_HOME         state directory (default ``<repo>/.demo``).
     DEMO_EXIT=1       stop everything and exit when done: 0 only if the whole loop completed.
                       Otherwise the servers stay up until Ctrl-C.
@@ -25,7 +27,6 @@ Environment:
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import signal
@@ -53,17 +54,13 @@ from airflow_mlops_provider.contracts import (
     ValidationRecord,
 )
 from airflow_mlops_provider.core.io.datasets import is_dataset_file, write_dataset
+from airflow_mlops_provider.core.io.storage import is_s3_uri
+from demo import embedded, prod
+from demo.api import AirflowApi
 from demo.data import generate_batch
-from demo.runs import DemoError, Stack, log_lines, run_ids, run_to_end, task_label, wait_for_new_run
-from demo.stack import (
-    AirflowApi,
-    AirflowStandalone,
-    ManagedProcess,
-    MlflowServer,
-    StackError,
-    free_ports,
-    wait_for,
-)
+from demo.processes import ManagedProcess, Resource, StackError, wait_for
+from demo.runs import DemoError, log_lines, run_ids, run_to_end, task_label, wait_for_new_run
+from demo.stack import Stack
 
 from churn_common import MODEL_NAME
 
@@ -91,30 +88,32 @@ ASSET_RUN_TIMEOUT = 180.0
 # Short: a scheduler stopped soon after it started can hang on its idle LocalExecutor workers, and the
 # SQLite state is throwaway, so waiting longer gains nothing.
 AIRFLOW_STOP_GRACE = 10.0
-MLFLOW_STOP_GRACE = 10.0
+OTHER_STOP_GRACE = 10.0
+#: The profiles by name: each starts its servers and returns the running stack.
+PROFILES = {embedded.PROFILE: embedded.launch, prod.PROFILE: prod.launch}
 
 
 @dataclass(frozen=True)
 class Settings:
     """What the environment asks of the demo."""
 
+    profile: str
     home: Path
     dags_folder: Path
     exit_when_done: bool
 
     @classmethod
     def from_env(cls) -> Settings:
-        """Read ``DEMO_HOME``, ``DEMO_DAGS_FOLDER`` and ``DEMO_EXIT``."""
+        """Read ``DEMO_PROFILE``, ``DEMO_HOME``, ``DEMO_DAGS_FOLDER`` and ``DEMO_EXIT``."""
+        profile = os.environ.get("DEMO_PROFILE") or embedded.PROFILE
+        if profile not in PROFILES:
+            raise DemoError(f"DEMO_PROFILE={profile!r} is not a profile; choose one of {', '.join(PROFILES)}")
         return cls(
+            profile=profile,
             home=Path(os.environ.get("DEMO_HOME") or REPO / ".demo").resolve(),
             dags_folder=Path(os.environ.get("DEMO_DAGS_FOLDER") or REPO / "dags").resolve(),
             exit_when_done=os.environ.get("DEMO_EXIT", "") not in ("", "0"),
         )
-
-    @property
-    def data_dir(self) -> Path:
-        """``[mlops] data_dir`` of the stack."""
-        return self.home / "data"
 
 
 @dataclass(frozen=True)
@@ -202,77 +201,46 @@ def _is_demo_process(pid: int) -> bool:
         return False
 
 
-def launch_stack(settings: Settings, processes: list[ManagedProcess]) -> Stack:
-    """Start MLflow and Airflow side by side and wait until both are ready.
+def launch_stack(settings: Settings, resources: list[Resource]) -> Stack:
+    """Start the profile's servers and wait until they are ready.
 
     :param settings: the demo settings.
-    :param processes: receives each server as soon as it is started, so the caller can always stop it.
+    :param resources: receives each server (and database) as soon as it exists, so the caller can always stop it.
     """
-    home = settings.home
-    mlflow_port, api_port, worker_log_port, trigger_log_port = free_ports(4)
-    mlflow = MlflowServer(home=home / "mlflow", port=mlflow_port)
-    airflow = AirflowStandalone(
-        home=home / "airflow",
-        api_port=api_port,
-        worker_log_port=worker_log_port,
-        trigger_log_port=trigger_log_port,
-        dags_folder=settings.dags_folder,
-        mlflow_url=mlflow.url,
-        data_dir=settings.data_dir,
-    )
-    print(f"Starting MLflow on {mlflow.url} and Airflow on {airflow.url} (logs under {home}) ...", flush=True)
     started = time.monotonic()
-    processes.append(mlflow.launch())
-    processes.append(airflow.launch())
-    stack = Stack(mlflow=mlflow, airflow=airflow, processes=processes)
-    write_stack_file(home, stack)
-    mlflow.wait_ready(processes)
-    print(f"  MLflow ready after {time.monotonic() - started:.1f}s", flush=True)
-    airflow.wait_ready(processes)
-    print(f"  Airflow ready after {time.monotonic() - started:.1f}s", flush=True)
+    stack = PROFILES[settings.profile](settings.home, settings.dags_folder, resources)
+    print(f"  {settings.profile} stack ready after {time.monotonic() - started:.1f}s", flush=True)
     return stack
 
 
-def write_stack_file(home: Path, stack: Stack) -> None:
-    """Record the servers' ports and session ids in ``<home>/stack.json`` (read by the e2e test).
+def land(stack: Stack, batches: list[Batch]) -> None:
+    """Write batches into the landing zone, each appearing whole: written aside and renamed into it (locally),
+    or put as one object (S3).
 
-    :param home: the state directory.
-    :param stack: the started stack.
-    """
-    airflow = stack.airflow
-    info = {
-        "mlflow": {"url": stack.mlflow.url, "ports": [stack.mlflow.port]},
-        "airflow": {
-            "url": airflow.url,
-            "ports": [airflow.api_port, airflow.worker_log_port, airflow.trigger_log_port],
-        },
-        "sessions": [proc.pid for proc in stack.processes],
-    }
-    (home / "stack.json").write_text(json.dumps(info, indent=2))
-
-
-def land(data_dir: Path, batches: list[Batch]) -> None:
-    """Write batches into the landing zone, each appearing whole: written aside, then renamed into it.
-
-    :param data_dir: ``[mlops] data_dir``.
+    :param stack: the running stack (its ``data_dir`` and how to reach it).
     :param batches: the batches.
     """
-    landing = data_dir / DataFolder.LANDING
-    landing.mkdir(parents=True, exist_ok=True)
     for batch in batches:
-        staged = data_dir / "staging" / f"{batch.name}.parquet"
-        write_dataset(batch.frame(), str(staged))
-        os.replace(staged, landing / staged.name)
+        name = f"{batch.name}.parquet"
+        target = f"{stack.data_dir}/{DataFolder.LANDING}/{name}"
+        if is_s3_uri(target):
+            write_dataset(batch.frame(), target, store=stack.store)
+        else:
+            staged = Path(stack.data_dir) / "staging" / name
+            write_dataset(batch.frame(), str(staged))
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staged, target)
         note = " (corrupt)" if batch.corrupt else ""
-        print(f"  landed {staged.name}: {batch.rows:,} rows, {batch.days} days from {batch.start}{note}", flush=True)
+        print(f"  landed {name}: {batch.rows:,} rows, {batch.days} days from {batch.start}{note}", flush=True)
 
 
-def landed(data_dir: Path) -> list[str]:
+def landed(stack: Stack) -> list[str]:
     """The names of the batch files waiting in the landing zone (other files are not batches).
 
-    :param data_dir: ``[mlops] data_dir``.
+    :param stack: the running stack.
     """
-    return sorted(path.name for path in (data_dir / DataFolder.LANDING).glob("*") if is_dataset_file(str(path)))
+    uris = stack.store.list(f"{stack.data_dir}/{DataFolder.LANDING}/")
+    return sorted(uri.rsplit("/", 1)[-1] for uri in uris if is_dataset_file(uri))
 
 
 def trigger(api: AirflowApi, dag_id: str, conf: dict[str, Any]) -> str:
@@ -286,7 +254,7 @@ def trigger(api: AirflowApi, dag_id: str, conf: dict[str, Any]) -> str:
     return str(api.trigger(dag_id, run_id, None, conf)["dag_run_id"])
 
 
-def ingest(api: AirflowApi, stack: Stack, data_dir: Path, batches: list[Batch]) -> None:
+def ingest(api: AirflowApi, stack: Stack, batches: list[Batch]) -> None:
     """Land batches and run ``feature_ingestion`` until the landing zone is empty, reporting every run.
 
     The DAG keeps its hourly schedule, so a scheduled run may be active already (it is followed, and takes
@@ -294,22 +262,21 @@ def ingest(api: AirflowApi, stack: Stack, data_dir: Path, batches: list[Batch]) 
     skips at once). Every run since the landing is followed, oldest first, until the batches are gone.
 
     :param api: the Airflow API.
-    :param stack: the servers that must stay alive meanwhile.
-    :param data_dir: ``[mlops] data_dir``.
+    :param stack: the running stack.
     :param batches: the batches to land.
     """
     followed = set(run_ids(api, INGESTION_DAG, ("success", "failed")))
-    land(data_dir, batches)
+    land(stack, batches)
     for _ in range(4):
         pending = [run_id for run_id in run_ids(api, INGESTION_DAG) if run_id not in followed]
         run_id = pending[0] if pending else trigger(api, INGESTION_DAG, {})
         report_batches(api, run_to_end(api, stack, INGESTION_DAG, run_id))
         followed.add(run_id)
-        if not landed(data_dir):
+        if not landed(stack):
             for late in [r for r in run_ids(api, INGESTION_DAG, ("success", "failed")) if r not in followed]:
                 report_batches(api, run_to_end(api, stack, INGESTION_DAG, late))
             return
-    raise DemoError(f"batches still in the landing zone after 4 runs of {INGESTION_DAG}: {landed(data_dir)}")
+    raise DemoError(f"batches still in the landing zone after 4 runs of {INGESTION_DAG}: {landed(stack)}")
 
 
 def report_batches(api: AirflowApi, tis: list[dict[str, Any]]) -> None:
@@ -375,7 +342,7 @@ def follow_drift_check(api: AirflowApi, stack: Stack, run_id: str) -> DriftSumma
         f"(share {summary['share']:.2f}): {', '.join(summary['drifted_columns'])}",
         flush=True,
     )
-    print(f"  Drift report: {Path(summary['report_uri']).absolute().as_uri()}", flush=True)
+    print(f"  Drift report: {as_link(summary['report_uri'])}", flush=True)
     if "episode" in summary:
         print(f"  episode: {summary['episode']}", flush=True)
     return summary
@@ -399,17 +366,16 @@ def report_training(api: AirflowApi, tis: list[dict[str, Any]]) -> None:
     print(f"  version {decision['version']} {outcome}: {decision['reason']}", flush=True)
 
 
-def tell_story(api: AirflowApi, stack: Stack, data_dir: Path) -> str:
+def tell_story(api: AirflowApi, stack: Stack) -> str:
     """Ingest history, train, land drifted data, and follow the retraining it causes; return that run's id.
 
     :param api: the Airflow API.
-    :param stack: the servers that must stay alive meanwhile.
-    :param data_dir: ``[mlops] data_dir``.
+    :param stack: the running stack.
     """
     today = datetime.now(timezone.utc).date()
     print("\n== 1. Two weeks of raw batches land; one comes from a broken feed ==", flush=True)
     known_checks = run_ids(api, DRIFT_DAG)
-    ingest(api, stack, data_dir, history(today))
+    ingest(api, stack, history(today))
     check_drift_after(api, stack, known_checks)
 
     print("\n== 2. The first model trains on a point-in-time Feast training set ==", flush=True)
@@ -417,7 +383,7 @@ def tell_story(api: AirflowApi, stack: Stack, data_dir: Path) -> str:
 
     print("\n== 3. The market moves: drifted batches land ==", flush=True)
     known_checks, known_trainings = run_ids(api, DRIFT_DAG), run_ids(api, TRAINING_DAG)
-    ingest(api, stack, data_dir, drifted(today))
+    ingest(api, stack, drifted(today))
     summary = check_drift_after(api, stack, known_checks)
     if summary is None or not summary["dataset_drift"]:
         raise DemoError("drift_monitor found no drift in the drifted batches, so nothing retrains")
@@ -425,6 +391,14 @@ def tell_story(api: AirflowApi, stack: Stack, data_dir: Path) -> str:
     print("The scheduler started retraining on the churn_drift asset event (no one triggered it):", flush=True)
     report_training(api, run_to_end(api, stack, TRAINING_DAG, retraining))
     return retraining
+
+
+def as_link(uri: str) -> str:
+    """A local path as a ``file://`` URL; other URIs (``s3://``) as they are.
+
+    :param uri: a path or URI.
+    """
+    return uri if "://" in uri else Path(uri).absolute().as_uri()
 
 
 def format_import_errors(errors: list[dict[str, Any]]) -> str:
@@ -458,12 +432,12 @@ def wait_for_dags(api: AirflowApi, stack: Stack) -> None:
         return True if all(api.dag(dag_id) for dag_id in STORY_DAGS) else None
 
     try:
-        wait_for(f"DAGs {', '.join(STORY_DAGS)} to be parsed", parsed, DAG_PARSE_TIMEOUT, stack.processes)
+        wait_for(f"DAGs {', '.join(STORY_DAGS)} to be parsed", parsed, DAG_PARSE_TIMEOUT, stack.resources)
     except StackError as err:
         raise DemoError(f"{err}\nimport errors:\n{format_import_errors(api.import_errors())}") from err
     for dag_id in STORY_DAGS:
         api.set_paused(dag_id, False)
-    print(f"  DAGs {', '.join(STORY_DAGS)} parsed from {stack.airflow.dags_folder} and unpaused", flush=True)
+    print(f"  DAGs {', '.join(STORY_DAGS)} parsed from {stack.dags_folder} and unpaused", flush=True)
     others = api.import_errors()
     if others:
         print(f"  warning: other DAG files fail to import:\n{format_import_errors(others)}", flush=True)
@@ -528,8 +502,10 @@ def print_summary(versions: list[VersionSummary], stack: Stack) -> VersionSummar
     else:
         reason = champion.tags.get(Tag.PROMOTION_REASON, "no promotion reason recorded")
         print(f"\nchampion: version {champion.version} - {reason}")
-    print(f"\nAirflow UI: {stack.airflow.url}/dags/{TRAINING_DAG}")
-    print(f"MLflow UI:  {stack.mlflow.url}/#/models/{MODEL_NAME}", flush=True)
+    print(f"\nAirflow UI: {stack.airflow_url}/dags/{TRAINING_DAG}")
+    if stack.credentials:
+        print(f"  login: {stack.credentials[0]}, password in {stack.airflow_home}/simple_auth_manager_passwords.json")
+    print(f"MLflow UI:  {stack.mlflow_url}/#/models/{MODEL_NAME}", flush=True)
     return champion
 
 
@@ -550,17 +526,17 @@ def check_complete(versions: list[VersionSummary], champion: VersionSummary | No
         raise DemoError(f"no version of {MODEL_NAME} has the alias {CHAMPION!r}")
 
 
-def run_demo(settings: Settings, processes: list[ManagedProcess]) -> None:
+def run_demo(settings: Settings, resources: list[Resource]) -> None:
     """Start the stack, tell the story, print the summary, then wait for Ctrl-C unless ``DEMO_EXIT``.
 
     :param settings: the demo settings.
-    :param processes: receives the started servers (the caller stops them).
+    :param resources: receives the started servers and databases (the caller stops them).
     """
-    stack = launch_stack(settings, processes)
-    with contextlib.closing(AirflowApi(stack.airflow.url)) as api:
+    stack = launch_stack(settings, resources)
+    with contextlib.closing(stack.api()) as api:
         wait_for_dags(api, stack)
-        retraining = tell_story(api, stack, settings.data_dir)
-    versions = read_registry(stack.mlflow.url)
+        retraining = tell_story(api, stack)
+    versions = read_registry(stack.mlflow_url)
     check_complete(versions, print_summary(versions, stack), retraining)
     print("\nThe continuous-training loop completed.", flush=True)
     if not settings.exit_when_done:
@@ -579,21 +555,23 @@ def wait_until_interrupted(stack: Stack) -> None:
             time.sleep(1.0)
 
 
-def stop_servers(processes: list[ManagedProcess]) -> bool:
-    """Stop the servers in reverse start order, with every process they started; return whether all stopped.
+def stop_servers(resources: list[Resource]) -> bool:
+    """Stop the servers in reverse start order, with every process they started, then remove the run's
+    databases; return whether all of that succeeded.
 
-    :param processes: the started servers.
+    :param resources: what was started.
     """
-    if processes:
+    if resources:
         print("\nStopping the servers ...", flush=True)
     stopped = True
-    for proc in reversed(processes):
+    for res in reversed(resources):
         started = time.monotonic()
         try:
-            proc.stop(AIRFLOW_STOP_GRACE if proc.name == AirflowStandalone.NAME else MLFLOW_STOP_GRACE)
-            print(f"  {proc.name} stopped after {time.monotonic() - started:.1f}s", flush=True)
-        except StackError as err:
-            print(f"  {err}", file=sys.stderr, flush=True)
+            is_airflow = isinstance(res, ManagedProcess) and res.name.startswith("airflow")
+            res.stop(AIRFLOW_STOP_GRACE if is_airflow else OTHER_STOP_GRACE)
+            print(f"  {res.name} stopped after {time.monotonic() - started:.1f}s", flush=True)
+        except Exception as err:  # keep stopping the others
+            print(f"  {res.name}: {err}", file=sys.stderr, flush=True)
             stopped = False
     return stopped
 
@@ -617,12 +595,12 @@ def handle_signals(interrupt: bool) -> None:
 
 def main() -> int:
     """Run the demo, always stopping what it started; return the exit code."""
-    settings = Settings.from_env()
-    processes: list[ManagedProcess] = []
+    resources: list[Resource] = []
     handle_signals(interrupt=True)
     try:
+        settings = Settings.from_env()
         prepare_home(settings.home)
-        run_demo(settings, processes)
+        run_demo(settings, resources)
         code = 0
     except KeyboardInterrupt:
         print("\nInterrupted.", file=sys.stderr, flush=True)
@@ -632,5 +610,5 @@ def main() -> int:
         code = 1
     finally:
         handle_signals(interrupt=False)
-        stopped = stop_servers(processes)
+        stopped = stop_servers(resources)
     return code if stopped else 1

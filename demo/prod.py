@@ -1,0 +1,614 @@
+"""The prod profile: the topology of ``docker-compose.yaml`` as processes on one machine, minus the containers.
+
+- Airflow: ``api-server``, ``scheduler``, ``dag-processor``, ``triggerer`` and two ``celery worker`` processes
+  (CeleryExecutor, Redis as broker), its metadata in a PostgreSQL database of its own;
+- MLflow: ``mlflow server`` on a PostgreSQL backend store, artifacts in S3;
+- Feast: a SQL registry on PostgreSQL, online features in Redis, offline parts in S3;
+- ``[mlops] data_dir`` in S3: the workers and the trainer share nothing but S3, MLflow and the databases.
+
+PostgreSQL and Redis are the machine's (:data:`POSTGRES_URL_ENV`, :data:`REDIS_URL_ENV`); the profile makes
+its own databases in them and removes them at the end. S3 is moto's server on loopback, standing in for
+MinIO. Every setting is named as in ``docker-compose.yaml``, and a test renders the compose file with this
+profile's addresses and secrets to check that both say the same.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import secrets
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+from airflow_mlops_provider import __version__
+from airflow_mlops_provider.core.io.storage import ObjectStore, StorageConfig
+from demo.processes import (
+    BIN_DIR,
+    ManagedProcess,
+    Resource,
+    StackError,
+    base_env,
+    free_ports,
+    http_ok,
+    run_to_completion,
+    wait_for,
+)
+from demo.stack import AirflowSite, Stack, repo_feast_config
+
+PROFILE = "prod"
+POSTGRES_URL_ENV = "DEMO_POSTGRES_URL"
+REDIS_URL_ENV = "DEMO_REDIS_URL"
+DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379"
+#: The buckets of the compose file's minio-init job.
+DATA_BUCKET, ARTIFACTS_BUCKET = "mlops-data", "mlflow-artifacts"
+REGION = "us-east-1"
+ADMIN = "admin"
+#: The Celery workers, as the compose file scales ``airflow-worker``; one task at a time each.
+WORKERS = ("worker1", "worker2")
+WORKER_CONCURRENCY = 1
+#: Marks a Redis database as taken by a stack (the value is the demo's pid).
+REDIS_CLAIM_KEY = "airflow-mlops-demo:owner"
+MIGRATE_TIMEOUT = 600.0
+STARTUP_TIMEOUT = 300.0
+
+
+class MissingServiceError(StackError):
+    """A service the prod profile needs does not answer."""
+
+
+@dataclass(frozen=True)
+class Services:
+    """Where the machine's PostgreSQL and Redis are.
+
+    :param postgres_url: a libpq URL of a superuser on a maintenance database.
+    :param redis_url: ``redis://[:password@]host:port``.
+    """
+
+    postgres_url: str
+    redis_url: str
+
+    @classmethod
+    def from_env(cls) -> Services:
+        """Read :data:`POSTGRES_URL_ENV` and :data:`REDIS_URL_ENV`, defaulting to loopback."""
+        return cls(
+            postgres_url=os.environ.get(POSTGRES_URL_ENV) or DEFAULT_POSTGRES_URL,
+            redis_url=os.environ.get(REDIS_URL_ENV) or DEFAULT_REDIS_URL,
+        )
+
+    @property
+    def postgres(self) -> Any:
+        """The parts of the PostgreSQL URL (``hostname``, ``port``, ``username``, ``password``)."""
+        return urlsplit(self.postgres_url)
+
+    @property
+    def redis(self) -> Any:
+        """The parts of the Redis URL."""
+        return urlsplit(self.redis_url)
+
+    def missing(self) -> list[str]:
+        """One line per service that does not answer: what, where, and how to start it (empty if all do)."""
+        problems = []
+        try:
+            with contextlib.closing(self.connect_postgres()):
+                pass
+        except Exception as err:  # any driver error means "not usable"
+            problems.append(
+                f"PostgreSQL at {self.postgres.hostname}:{self.postgres.port or 5432} ({type(err).__name__}: "
+                f"{str(err).strip().splitlines()[0] if str(err).strip() else err!r}). Start it, e.g. "
+                "`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`, or set "
+                f"{POSTGRES_URL_ENV}=postgresql://USER[:PASSWORD]@HOST:PORT/postgres"
+            )
+        try:
+            self.redis_client(0).ping()
+        except Exception as err:
+            problems.append(
+                f"Redis at {self.redis.hostname}:{self.redis.port or 6379} ({type(err).__name__}: {err}). Start "
+                "it, e.g. `redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save ''`, or set "
+                f"{REDIS_URL_ENV}=redis://[:PASSWORD@]HOST:PORT"
+            )
+        return problems
+
+    def check(self) -> None:
+        """Raise :class:`MissingServiceError` naming each service that does not answer."""
+        problems = self.missing()
+        if problems:
+            raise MissingServiceError(
+                "the prod profile needs PostgreSQL and Redis:\n  " + "\n  ".join(problems) + "\n(plain "
+                "`make demo` runs the embedded profile, which needs neither)"
+            )
+
+    def connect_postgres(self, dbname: str | None = None) -> Any:
+        """An autocommit connection to the maintenance database, or to ``dbname``.
+
+        :param dbname: another database of the server.
+        """
+        import psycopg2
+
+        parts = self.postgres
+        conn = psycopg2.connect(
+            host=parts.hostname,
+            port=parts.port or 5432,
+            user=parts.username or "postgres",
+            password=parts.password or "",
+            dbname=dbname or parts.path.lstrip("/") or "postgres",
+            connect_timeout=5,
+        )
+        conn.autocommit = True
+        return conn
+
+    def redis_client(self, db: int) -> Any:
+        """A Redis client of database ``db``.
+
+        :param db: the database index.
+        """
+        import redis
+
+        parts = self.redis
+        return redis.Redis(
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or 6379,
+            password=parts.password or None,
+            db=db,
+            socket_timeout=5,
+            socket_connect_timeout=5,
+        )
+
+
+@dataclass
+class ThrowawayDatabases:
+    """PostgreSQL databases made for one stack run, dropped when it stops.
+
+    :param services: the machine's services.
+    :param names: the databases' names by purpose (``airflow``, ``mlflow``, ``feast``).
+    """
+
+    services: Services
+    names: dict[str, str]
+    name: str = "PostgreSQL databases"
+
+    @classmethod
+    def create(cls, services: Services, purposes: tuple[str, ...]) -> ThrowawayDatabases:
+        """Create an empty database per purpose, under a prefix no other run uses.
+
+        :param services: the machine's services.
+        :param purposes: e.g. ``("airflow", "mlflow", "feast")``.
+        """
+        prefix = f"mlops_demo_{secrets.token_hex(4)}"
+        dbs = cls(services, {purpose: f"{prefix}_{purpose}" for purpose in purposes})
+        with contextlib.closing(services.connect_postgres()) as conn, conn.cursor() as cur:
+            for db in dbs.names.values():
+                cur.execute(f'CREATE DATABASE "{db}"')
+        return dbs
+
+    def check_alive(self) -> None:
+        """Databases do not die with the stack."""
+
+    def stop(self, grace_seconds: float) -> None:
+        """Drop the databases, closing any connection left to them.
+
+        :param grace_seconds: unused: dropping does not wait for clients.
+        """
+        with contextlib.closing(self.services.connect_postgres()) as conn, conn.cursor() as cur:
+            for db in self.names.values():
+                cur.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+
+
+@dataclass
+class RedisDatabases:
+    """Empty Redis databases claimed for one stack run (the broker, the online store), flushed at the end.
+
+    :param services: the machine's services.
+    :param indexes: the claimed database indexes by purpose.
+    """
+
+    services: Services
+    indexes: dict[str, int]
+    name: str = "Redis databases"
+
+    @classmethod
+    def claim(cls, services: Services, purposes: tuple[str, ...]) -> RedisDatabases:
+        """Claim one empty database per purpose (index 1 to 15; 0 is everyone's default).
+
+        :param services: the machine's services.
+        :param purposes: e.g. ``("broker", "online")``.
+        """
+        indexes: dict[str, int] = {}
+        for db in range(1, 16):
+            if len(indexes) == len(purposes):
+                break
+            client = services.redis_client(db)
+            if client.dbsize() == 0 and client.set(REDIS_CLAIM_KEY, os.getpid(), nx=True):
+                indexes[purposes[len(indexes)]] = db
+        claimed = cls(services, indexes)
+        if len(indexes) < len(purposes):
+            claimed.stop(0.0)
+            raise StackError(f"Redis has fewer than {len(purposes)} empty databases among 1-15 for the prod profile")
+        return claimed
+
+    def check_alive(self) -> None:
+        """Databases do not die with the stack."""
+
+    def stop(self, grace_seconds: float) -> None:
+        """Empty the claimed databases.
+
+        :param grace_seconds: unused.
+        """
+        for db in self.indexes.values():
+            self.services.redis_client(db).flushdb()
+
+
+@dataclass(frozen=True)
+class MotoS3:
+    """moto's S3 server on loopback, standing in for MinIO.
+
+    :param home: its log directory.
+    :param port: its port.
+    :param storage: the endpoint and the key the stack uses.
+    """
+
+    NAME: ClassVar[str] = "S3 (moto server)"
+    home: Path
+    port: int
+    storage: StorageConfig
+
+    def launch(self) -> ManagedProcess:
+        """Start the server (without waiting for it)."""
+        command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
+        return ManagedProcess.start(self.NAME, command, base_env(), self.home / "moto.log")
+
+    def wait_ready(self, watched: list[Resource]) -> None:
+        """Wait until it answers, then create the buckets (as the compose file's minio-init job does).
+
+        :param watched: servers that must stay alive meanwhile.
+        """
+        wait_for("S3 to answer", lambda: http_ok(f"{self.storage.endpoint_url}/moto-api/"), 60, watched)
+        client = ObjectStore(self.storage).client
+        for bucket in (DATA_BUCKET, ARTIFACTS_BUCKET):
+            client.create_bucket(Bucket=bucket)
+
+
+@dataclass
+class ProdSettings:
+    """Every address and secret of one prod-profile run, named as the compose file and its ``.env`` name them.
+
+    :param home: the state directory (logs, ``AIRFLOW_HOME``).
+    :param dags_folder: the DAGs folder to serve.
+    :param services: the machine's PostgreSQL and Redis.
+    :param databases: the run's PostgreSQL databases by purpose.
+    :param redis_dbs: the run's Redis databases by purpose.
+    """
+
+    home: Path
+    dags_folder: Path
+    services: Services
+    databases: dict[str, str]
+    redis_dbs: dict[str, int]
+    ports: dict[str, int] = field(default_factory=dict)
+    secret: dict[str, str] = field(default_factory=dict)
+
+    PORT_NAMES: ClassVar[tuple[str, ...]] = (
+        "s3",
+        "mlflow",
+        "api",
+        "scheduler_health",
+        "trigger_log",
+        *(f"{worker}_log" for worker in WORKERS),
+    )
+
+    def __post_init__(self) -> None:
+        if not self.ports:
+            self.ports = dict(zip(self.PORT_NAMES, free_ports(len(self.PORT_NAMES)), strict=True))
+        if not self.secret:
+            from cryptography.fernet import Fernet
+
+            self.secret = {
+                "MLOPS_S3_ACCESS_KEY": f"mlops-{secrets.token_hex(4)}",
+                "MLOPS_S3_SECRET_KEY": secrets.token_urlsafe(24),
+                "AIRFLOW_ADMIN_PASSWORD": secrets.token_urlsafe(16),
+                "AIRFLOW_FERNET_KEY": Fernet.generate_key().decode(),
+                "AIRFLOW_API_SECRET_KEY": secrets.token_urlsafe(64),
+                "AIRFLOW_JWT_SECRET": secrets.token_urlsafe(64),
+            }
+
+    @property
+    def airflow_home(self) -> Path:
+        """``AIRFLOW_HOME`` of every Airflow component."""
+        return self.home / "airflow"
+
+    def variables(self) -> dict[str, str]:
+        """The values of the compose file's ``.env`` variables in this run (database users have no password:
+        the machine's PostgreSQL trusts loopback)."""
+        pg, rd = self.services.postgres, self.services.redis
+        pg_user, pg_password = pg.username or "postgres", pg.password or ""
+        return {
+            "POSTGRES_USER": pg_user,
+            "POSTGRES_PASSWORD": pg_password,
+            "POSTGRES_DB": self.databases["airflow"],
+            "MLFLOW_DB_USER": pg_user,
+            "MLFLOW_DB_PASSWORD": pg_password,
+            "MLFLOW_DB_NAME": self.databases["mlflow"],
+            "FEAST_DB_USER": pg_user,
+            "FEAST_DB_PASSWORD": pg_password,
+            "FEAST_DB_NAME": self.databases["feast"],
+            "REDIS_PASSWORD": rd.password or "",
+            "REDIS_BROKER_DB": str(self.redis_dbs["broker"]),
+            "REDIS_ONLINE_DB": str(self.redis_dbs["online"]),
+            "MLOPS_S3_REGION": REGION,
+            "AIRFLOW_ADMIN_USERNAME": ADMIN,
+            "TRAINER_IMAGE": f"airflow-mlops-provider/trainer:{__version__}",
+            **self.secret,
+        }
+
+    def addresses(self) -> dict[str, str]:
+        """The ``host:port`` of each compose service in this run."""
+        pg, rd = self.services.postgres, self.services.redis
+        return {
+            "postgres:5432": f"{pg.hostname}:{pg.port or 5432}",
+            "redis:6379": f"{rd.hostname}:{rd.port or 6379}",
+            "minio:9000": f"127.0.0.1:{self.ports['s3']}",
+            "mlflow:5000": f"127.0.0.1:{self.ports['mlflow']}",
+            "airflow-api-server:8080": f"127.0.0.1:{self.ports['api']}",
+        }
+
+    def url(self, service: str) -> str:
+        """``http://host:port`` of a compose service in this run.
+
+        :param service: e.g. ``mlflow:5000``.
+        """
+        return f"http://{self.addresses()[service]}"
+
+    @property
+    def storage(self) -> StorageConfig:
+        """The S3 endpoint and key of the run."""
+        var = self.variables()
+        return StorageConfig(
+            endpoint_url=self.url("minio:9000"),
+            access_key_id=var["MLOPS_S3_ACCESS_KEY"],
+            secret_access_key=var["MLOPS_S3_SECRET_KEY"],
+            region_name=REGION,
+        )
+
+    def postgres_url(self, driver: str, user: str, password: str, db: str) -> str:
+        """A SQLAlchemy URL of a database on the machine's PostgreSQL.
+
+        :param driver: e.g. ``postgresql+psycopg2``.
+        :param user: the role.
+        :param password: its password.
+        :param db: the database.
+        """
+        return f"{driver}://{user}:{password}@{self.addresses()['postgres:5432']}/{db}"
+
+    def feast_config(self) -> dict[str, Any]:
+        """The repo's Feast config with a SQL registry on PostgreSQL and the Redis online store."""
+        var = self.variables()
+        config = repo_feast_config(self.dags_folder)
+        config["registry"] = {
+            "registry_type": "sql",
+            "path": self.postgres_url(
+                "postgresql+psycopg", var["FEAST_DB_USER"], var["FEAST_DB_PASSWORD"], var["FEAST_DB_NAME"]
+            ),
+            "cache_ttl_seconds": 60,
+        }
+        config["online_store"] = {
+            "type": "redis",
+            "connection_string": (
+                f"{self.addresses()['redis:6379']},password={var['REDIS_PASSWORD']},db={var['REDIS_ONLINE_DB']}"
+            ),
+        }
+        return config
+
+    def site(self) -> AirflowSite:
+        """The settings the Airflow components share with the embedded profile."""
+        return AirflowSite(
+            home=self.airflow_home,
+            dags_folder=self.dags_folder,
+            api_host="127.0.0.1",
+            api_port=self.ports["api"],
+            worker_log_port=self.ports[f"{WORKERS[0]}_log"],
+            trigger_log_port=self.ports["trigger_log"],
+            mlflow_url=self.url("mlflow:5000"),
+            data_dir=f"s3://{DATA_BUCKET}",
+            feast_config=self.feast_config(),
+            feature_data_uri=f"s3://{DATA_BUCKET}/feature_store/offline",
+        )
+
+    def airflow_env(self) -> dict[str, str]:
+        """The configuration of every Airflow component (the compose file's ``x-airflow-common`` env)."""
+        var = self.variables()
+        storage = self.storage
+        s3_connection = {
+            "conn_type": "mlops_s3",
+            "login": storage.access_key_id,
+            "password": storage.secret_access_key,
+            "extra": {"endpoint_url": storage.endpoint_url, "region_name": REGION},
+        }
+        broker = f"redis://:{var['REDIS_PASSWORD']}@{self.addresses()['redis:6379']}/{var['REDIS_BROKER_DB']}"
+        return self.site().env() | {
+            "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.postgres_url(
+                "postgresql+psycopg2", var["POSTGRES_USER"], var["POSTGRES_PASSWORD"], var["POSTGRES_DB"]
+            ),
+            "AIRFLOW__CELERY__BROKER_URL": broker,
+            "AIRFLOW__CORE__FERNET_KEY": var["AIRFLOW_FERNET_KEY"],
+            "AIRFLOW__API__SECRET_KEY": var["AIRFLOW_API_SECRET_KEY"],
+            "AIRFLOW__API_AUTH__JWT_SECRET": var["AIRFLOW_JWT_SECRET"],
+            "AIRFLOW__API__WORKERS": "2",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{var['AIRFLOW_ADMIN_USERNAME']}:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.passwords_file),
+            "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(self.ports["scheduler_health"]),
+            "AIRFLOW__MLOPS__TRAINER_IMAGE": var["TRAINER_IMAGE"],
+            "AIRFLOW_CONN_MLOPS_S3_DEFAULT": json.dumps(s3_connection),
+            # The example DAGs' dataset reads and the local trainer take the S3 settings from these.
+            "AWS_ENDPOINT_URL": str(storage.endpoint_url),
+            "AWS_ACCESS_KEY_ID": var["MLOPS_S3_ACCESS_KEY"],
+            "AWS_SECRET_ACCESS_KEY": var["MLOPS_S3_SECRET_KEY"],
+            "AWS_DEFAULT_REGION": var["MLOPS_S3_REGION"],
+        }
+
+    def worker_env(self, worker: str) -> dict[str, str]:
+        """A Celery worker's configuration: the common one, with its own log server port on this host.
+
+        :param worker: one of :data:`WORKERS`.
+        """
+        return self.airflow_env() | {"AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(self.ports[f"{worker}_log"])}
+
+    @property
+    def passwords_file(self) -> Path:
+        """The SimpleAuthManager passwords file the api-server reads."""
+        return self.airflow_home / "simple_auth_manager_passwords.json"
+
+    def mlflow_env(self) -> dict[str, str]:
+        """The ``mlflow server`` environment (the compose file's ``mlflow`` service env)."""
+        var = self.variables()
+        return {
+            "MLFLOW_BACKEND_STORE_URI": self.postgres_url(
+                "postgresql+psycopg2", var["MLFLOW_DB_USER"], var["MLFLOW_DB_PASSWORD"], var["MLFLOW_DB_NAME"]
+            ),
+            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+            "MLFLOW_S3_ENDPOINT_URL": self.url("minio:9000"),
+            "AWS_ACCESS_KEY_ID": var["MLOPS_S3_ACCESS_KEY"],
+            "AWS_SECRET_ACCESS_KEY": var["MLOPS_S3_SECRET_KEY"],
+            "AWS_DEFAULT_REGION": var["MLOPS_S3_REGION"],
+        }
+
+    def mlflow_command(self) -> list[str]:
+        """``mlflow server`` with its artifacts in S3, proxied: clients upload through the server."""
+        port = self.ports["mlflow"]
+        return [
+            str(BIN_DIR / "mlflow"),
+            "server",
+            "--host=127.0.0.1",
+            f"--port={port}",
+            "--workers=2",
+            f"--artifacts-destination=s3://{ARTIFACTS_BUCKET}",
+            f"--allowed-hosts=127.0.0.1:{port},localhost:{port}",
+        ]
+
+    def airflow_commands(self) -> dict[str, tuple[list[str], dict[str, str]]]:
+        """Each long-running Airflow component: its command line and its configuration."""
+        airflow = str(BIN_DIR / "airflow")
+        common = self.airflow_env()
+        commands = {
+            "airflow api-server": ([airflow, "api-server"], common),
+            "airflow scheduler": ([airflow, "scheduler"], common),
+            "airflow dag-processor": ([airflow, "dag-processor"], common),
+            "airflow triggerer": ([airflow, "triggerer"], common),
+        }
+        for worker in WORKERS:
+            command = [
+                airflow,
+                "celery",
+                "worker",
+                f"--concurrency={WORKER_CONCURRENCY}",
+                f"--celery-hostname={worker}@%h",
+            ]
+            commands[f"airflow celery {worker}"] = (command, self.worker_env(worker))
+        return commands
+
+
+def launch(home: Path, dags_folder: Path, resources: list[Resource]) -> Stack:
+    """Check the services, make the run's databases, start S3, MLflow and Airflow, and wait until all are ready.
+
+    :param home: the state directory.
+    :param dags_folder: the DAGs folder to serve.
+    :param resources: receives each database and server as soon as it exists, so the caller can always stop it.
+    """
+    services = Services.from_env()
+    services.check()
+    databases = ThrowawayDatabases.create(services, ("airflow", "mlflow", "feast"))
+    resources.append(databases)
+    redis_dbs = RedisDatabases.claim(services, ("broker", "online"))
+    resources.append(redis_dbs)
+    settings = ProdSettings(home, dags_folder, services, databases.names, redis_dbs.indexes)
+    storage = settings.storage
+    s3 = MotoS3(home / "s3", settings.ports["s3"], storage)
+    site = settings.site()
+    print(
+        f"Starting the prod profile: PostgreSQL databases {', '.join(databases.names.values())}, Redis databases "
+        f"{redis_dbs.indexes}, S3 on {storage.endpoint_url}, MLflow on {site.mlflow_url}, Airflow on {site.url} "
+        f"with {len(WORKERS)} Celery workers (logs under {home}) ...",
+        flush=True,
+    )
+    resources.append(s3.launch())
+    s3.wait_ready(resources)
+    mlflow_log = home / "mlflow" / "server.log"
+    resources.append(
+        ManagedProcess.start("mlflow server", settings.mlflow_command(), base_env() | settings.mlflow_env(), mlflow_log)
+    )
+    settings.airflow_home.mkdir(parents=True, exist_ok=True)
+    run_to_completion(
+        "airflow db migrate",
+        [str(BIN_DIR / "airflow"), "db", "migrate"],
+        base_env() | settings.airflow_env(),
+        settings.airflow_home / "db-migrate.log",
+        MIGRATE_TIMEOUT,
+    )
+    write_passwords_file(settings)
+    for name, (command, env) in settings.airflow_commands().items():
+        log = settings.airflow_home / f"{name.removeprefix('airflow ').replace(' ', '-')}.log"
+        resources.append(ManagedProcess.start(name, command, base_env() | env, log))
+    stack = Stack(
+        profile=PROFILE,
+        mlflow_url=site.mlflow_url,
+        airflow_url=site.url,
+        airflow_home=site.home,
+        dags_folder=dags_folder,
+        data_dir=site.data_dir,
+        store=ObjectStore(storage),
+        resources=resources,
+        credentials=(ADMIN, settings.secret["AIRFLOW_ADMIN_PASSWORD"]),
+        info=stack_info(settings),
+    )
+    stack.write_file(home)
+    wait_for("MLflow /health", lambda: http_ok(f"{site.mlflow_url}/health"), 120, resources)
+    with contextlib.closing(stack.api()) as api:
+        wait_for("Airflow's components to be healthy", api.healthy, STARTUP_TIMEOUT, resources)
+    for worker, log in worker_logs(settings).items():
+        wait_for(f"Celery {worker} to be ready", functools.partial(_ready, log), STARTUP_TIMEOUT, resources)
+    return stack
+
+
+def write_passwords_file(settings: ProdSettings) -> None:
+    """Write the admin's password where the SimpleAuthManager reads it, readable by the owner only.
+
+    :param settings: the run's settings.
+    """
+    path = settings.passwords_file
+    path.touch(mode=0o600)
+    path.write_text(json.dumps({ADMIN: settings.secret["AIRFLOW_ADMIN_PASSWORD"]}))
+
+
+def worker_logs(settings: ProdSettings) -> dict[str, Path]:
+    """Each Celery worker's log file.
+
+    :param settings: the run's settings.
+    """
+    return {worker: settings.airflow_home / f"celery-{worker}.log" for worker in WORKERS}
+
+
+def _ready(log: Path) -> bool | None:
+    """``True`` once a Celery worker's log says it is ready, else ``None``."""
+    return True if log.exists() and " ready." in log.read_text(errors="replace") else None
+
+
+def stack_info(settings: ProdSettings) -> dict[str, Any]:
+    """What the e2e test needs to inspect the run: S3, the databases, the workers' logs.
+
+    :param settings: the run's settings.
+    """
+    return {
+        "ports": sorted(settings.ports.values()),
+        "s3": {**settings.storage.to_env(), "bucket": DATA_BUCKET, "artifacts_bucket": ARTIFACTS_BUCKET},
+        "postgres": {"url": settings.services.postgres_url, "databases": settings.databases},
+        "redis": {"url": settings.services.redis_url, "databases": settings.redis_dbs},
+        "feast_config": settings.feast_config(),
+        "feast_repo": str(settings.dags_folder / "feature_repo"),
+        "worker_logs": {worker: str(log) for worker, log in worker_logs(settings).items()},
+    }
