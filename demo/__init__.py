@@ -1,4 +1,4 @@
-"""The embedded-stack demo (``make demo``): its story, its stack launcher and its data generator.
+"""The demo (``make demo``): its story, the stack of each profile (embedded, prod) and its data generator.
 
 Not installed with the provider. It tells the story of the example DAGs, so it reads their shared module
 (``dags/churn_common.py``) the way Airflow does: with the DAGs folder on ``sys.path``.

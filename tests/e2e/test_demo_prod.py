@@ -12,20 +12,17 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
-import os
 import re
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from airflow_mlops_provider.core.io.storage import ObjectStore, StorageConfig
+from airflow_mlops_provider.core.io.storage import ObjectStore
 from demo.api import AirflowApi
 from demo.prod import Services
-from tests.e2e.story import DEMO_TIMEOUT, LiveDemo, check_story, listening, survivors
+from tests.e2e.story import DEMO_TIMEOUT, LiveDemo, check_story
 
 pytestmark = pytest.mark.e2e
 
@@ -36,48 +33,6 @@ WORKLOAD = re.compile(
 )
 ENTITY, TIME = "customer_id", "event_timestamp"
 FEATURES = ("tenure_months", "monthly_charges", "support_calls", "usage_gb", "plan", "region")
-
-
-@pytest.fixture(scope="module")
-def services() -> Services:
-    """The machine's PostgreSQL and Redis; fails under ``CI=true`` when one is missing, else skips."""
-    found = Services.from_env()
-    missing = found.missing()
-    if missing:
-        message = "the prod-profile e2e needs PostgreSQL and Redis:\n  " + "\n  ".join(missing)
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return found
-
-
-@pytest.fixture(scope="module")
-def live(services: Services, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveDemo, Path]]:
-    """The prod demo after its story, servers up; stopped (with everything checked gone) afterwards."""
-    home = tmp_path_factory.mktemp("prod") / "demo"
-    demo = LiveDemo(home, DEMO_PROFILE="prod")
-    demo.wait_completed()
-    yield demo, home
-    demo.stop()
-
-
-@pytest.fixture(scope="module")
-def stack(live: tuple[LiveDemo, Path]) -> dict[str, Any]:
-    """``stack.json`` of the running demo."""
-    return dict(json.loads((live[1] / "stack.json").read_text()))
-
-
-@pytest.fixture(scope="module")
-def store(stack: dict[str, Any]) -> ObjectStore:
-    """The run's S3."""
-    return ObjectStore(StorageConfig.from_env(stack["s3"]))
-
-
-@pytest.fixture(scope="module")
-def api(stack: dict[str, Any]) -> Iterator[AirflowApi]:
-    """The Airflow REST API, logged in as the stack's admin."""
-    with contextlib.closing(AirflowApi(stack["airflow"]["url"], tuple(stack["airflow"]["credentials"]))) as client:
-        yield client
 
 
 @pytest.mark.timeout(DEMO_TIMEOUT + 300)
@@ -172,18 +127,3 @@ def test_runs_asset_events_and_decisions_come_from_postgres(
         cur.execute("SELECT count(*) FROM dag_run WHERE dag_id = %s", (TRAINING,))
         (count,) = cur.fetchone()
     assert count == len(runs)
-
-
-def test_stopping_removes_processes_databases_and_redis_data(
-    live: tuple[LiveDemo, Path], services: Services, stack: dict[str, Any]
-) -> None:
-    demo, home = live
-    assert demo.stop() == 0, demo.output[-5000:]
-    assert survivors(stack["sessions"], home) == []
-    assert [port for port in stack["ports"] if listening(port)] == []
-    with contextlib.closing(services.connect_postgres()) as conn, conn.cursor() as cur:
-        cur.execute(
-            "SELECT datname FROM pg_database WHERE datname = ANY(%s)", (list(stack["postgres"]["databases"].values()),)
-        )
-        assert cur.fetchall() == []
-    assert [db for db in stack["redis"]["databases"].values() if services.redis_client(db).dbsize()] == []
