@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --disable-pip-version-check -q -e ".[prod,dev]" -c $(CONSTRAINTS)
+	$(PY) -m pip install --disable-pip-version-check -q -e ".[prod,openlineage,dev]" -c $(CONSTRAINTS)
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -140,6 +140,7 @@ def launch(home: Path, dags_folder: Path, resources: list[Resource]) -> Stack:
     )
     airflow = AirflowStandalone(site)
     print(f"Starting MLflow on {mlflow.url} and Airflow on {site.url} (logs under {home}) ...", flush=True)
+    site.make_dirs()
     resources.append(mlflow.launch())
     resources.append(airflow.launch())
     stack = Stack(

@@ -542,7 +542,7 @@ def launch(home: Path, dags_folder: Path, resources: list[Resource]) -> Stack:
     resources.append(
         ManagedProcess.start("mlflow server", settings.mlflow_command(), base_env() | settings.mlflow_env(), mlflow_log)
     )
-    settings.airflow_home.mkdir(parents=True, exist_ok=True)
+    site.make_dirs()
     run_to_completion(
         "airflow db migrate",
         [str(BIN_DIR / "airflow"), "db", "migrate"],

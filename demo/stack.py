@@ -20,6 +20,8 @@ from demo.processes import ManagedProcess, Resource
 SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 #: The env var the DAGs' feature repo reads for its offline data (``dags/feature_repo/catalog.py``).
 FEATURE_DATA_ENV = "MLOPS_FEATURE_DATA_URI"
+#: The OpenLineage namespace of the demo's Airflow jobs.
+LINEAGE_NAMESPACE = "airflow-mlops-demo"
 
 
 @dataclass
@@ -114,6 +116,15 @@ class AirflowSite:
         return f"http://{self.api_host}:{self.api_port}"
 
     @property
+    def lineage_prefix(self) -> Path:
+        """Where OpenLineage's file transport writes each event (``<prefix>-<time>-<job>-<type>.json``)."""
+        return self.home / "logs" / "openlineage" / "events"
+
+    def make_dirs(self) -> None:
+        """Create ``AIRFLOW_HOME`` and the folder of the lineage events."""
+        self.lineage_prefix.parent.mkdir(parents=True, exist_ok=True)
+
+    @property
     def feature_repo(self) -> Path:
         """The Feast definitions of the DAGs."""
         return self.dags_folder / "feature_repo"
@@ -135,6 +146,9 @@ class AirflowSite:
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(self.worker_log_port),
             "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(self.trigger_log_port),
+            # OpenLineage events of every task, as JSON files (a Marquez or DataHub endpoint in production).
+            "AIRFLOW__OPENLINEAGE__NAMESPACE": LINEAGE_NAMESPACE,
+            "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps({"type": "file", "log_file_path": str(self.lineage_prefix)}),
             "AIRFLOW__MLOPS__TRAINING_BACKEND": "local",
             "AIRFLOW__MLOPS__DATA_DIR": self.data_dir,
             "AIRFLOW_CONN_MLFLOW_DEFAULT": json.dumps({"conn_type": "mlflow", "host": self.mlflow_url}),
