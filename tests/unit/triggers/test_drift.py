@@ -48,6 +48,11 @@ def _fired(trigger: DriftTrigger) -> bool:
     return outcome.fired
 
 
+#: How long the loop keeps running once ``until()`` holds: the event follows the check's last write, later
+#: under load.
+SETTLE_SECONDS = 3.0
+
+
 def _events(
     trigger: DriftTrigger, until: Callable[[], bool] = lambda: False, timeout: float = 60
 ) -> list[TriggerEvent]:
@@ -65,7 +70,7 @@ def _events(
             if until() or task.done():
                 break
             await asyncio.sleep(0.05)
-        await asyncio.wait({task}, timeout=0.5)
+        await asyncio.wait({task}, timeout=SETTLE_SECONDS)
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
