@@ -143,17 +143,8 @@ def launch(home: Path, dags_folder: Path, resources: list[Resource]) -> Stack:
     site.make_dirs()
     resources.append(mlflow.launch())
     resources.append(airflow.launch())
-    stack = Stack(
-        profile=PROFILE,
-        mlflow_url=mlflow.url,
-        airflow_url=site.url,
-        airflow_home=site.home,
-        dags_folder=dags_folder,
-        data_dir=site.data_dir,
-        store=ObjectStore(),
-        resources=resources,
-        info={"ports": [mlflow_port, api_port, worker_log_port, trigger_log_port]},
-    )
+    ports = [mlflow_port, api_port, worker_log_port, trigger_log_port]
+    stack = Stack.of(PROFILE, site, ObjectStore(), resources, info={"ports": ports})
     stack.write_file(home)
     mlflow.wait_ready(resources)
     airflow.wait_ready(resources)

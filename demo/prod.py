@@ -6,8 +6,8 @@
 - Feast: a SQL registry on PostgreSQL, online features in Redis, offline parts in S3;
 - ``[mlops] data_dir`` in S3: the workers and the trainer share nothing but S3, MLflow and the databases.
 
-PostgreSQL and Redis are the machine's (:data:`POSTGRES_URL_ENV`, :data:`REDIS_URL_ENV`); the profile makes
-its own databases in them and removes them at the end. S3 is moto's server on loopback, standing in for
+PostgreSQL and Redis are the machine's (``demo.services``: ``DEMO_POSTGRES_URL``, ``DEMO_REDIS_URL``); the
+profile makes its own databases in them and removes them at the end. S3 is moto's server on loopback, standing in for
 MinIO. Every setting is named as in ``docker-compose.yaml``, and a test renders the compose file with this
 profile's addresses and secrets to check that both say the same.
 """
@@ -17,13 +17,11 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-import os
 import secrets
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 from airflow_mlops_provider import __version__
 from airflow_mlops_provider.core.io.storage import ObjectStore, StorageConfig
@@ -31,20 +29,16 @@ from demo.processes import (
     BIN_DIR,
     ManagedProcess,
     Resource,
-    StackError,
     base_env,
     free_ports,
     http_ok,
     run_to_completion,
     wait_for,
 )
+from demo.services import RedisDatabases, Services, ThrowawayDatabases
 from demo.stack import AirflowSite, Stack, repo_feast_config
 
 PROFILE = "prod"
-POSTGRES_URL_ENV = "DEMO_POSTGRES_URL"
-REDIS_URL_ENV = "DEMO_REDIS_URL"
-DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379"
 #: The buckets of the compose file's minio-init job.
 DATA_BUCKET, ARTIFACTS_BUCKET = "mlops-data", "mlflow-artifacts"
 REGION = "us-east-1"
@@ -52,195 +46,8 @@ ADMIN = "admin"
 #: The Celery workers, as the compose file scales ``airflow-worker``; one task at a time each.
 WORKERS = ("worker1", "worker2")
 WORKER_CONCURRENCY = 1
-#: Marks a Redis database as taken by a stack (the value is the demo's pid).
-REDIS_CLAIM_KEY = "airflow-mlops-demo:owner"
 MIGRATE_TIMEOUT = 600.0
 STARTUP_TIMEOUT = 300.0
-
-
-class MissingServiceError(StackError):
-    """A service the prod profile needs does not answer."""
-
-
-@dataclass(frozen=True)
-class Services:
-    """Where the machine's PostgreSQL and Redis are.
-
-    :param postgres_url: a libpq URL of a superuser on a maintenance database.
-    :param redis_url: ``redis://[:password@]host:port``.
-    """
-
-    postgres_url: str
-    redis_url: str
-
-    @classmethod
-    def from_env(cls) -> Services:
-        """Read :data:`POSTGRES_URL_ENV` and :data:`REDIS_URL_ENV`, defaulting to loopback."""
-        return cls(
-            postgres_url=os.environ.get(POSTGRES_URL_ENV) or DEFAULT_POSTGRES_URL,
-            redis_url=os.environ.get(REDIS_URL_ENV) or DEFAULT_REDIS_URL,
-        )
-
-    @property
-    def postgres(self) -> Any:
-        """The parts of the PostgreSQL URL (``hostname``, ``port``, ``username``, ``password``)."""
-        return urlsplit(self.postgres_url)
-
-    @property
-    def redis(self) -> Any:
-        """The parts of the Redis URL."""
-        return urlsplit(self.redis_url)
-
-    def missing(self) -> list[str]:
-        """One line per service that does not answer: what, where, and how to start it (empty if all do)."""
-        problems = []
-        try:
-            with contextlib.closing(self.connect_postgres()):
-                pass
-        except Exception as err:  # any driver error means "not usable"
-            problems.append(
-                f"PostgreSQL at {self.postgres.hostname}:{self.postgres.port or 5432} ({type(err).__name__}: "
-                f"{str(err).strip().splitlines()[0] if str(err).strip() else err!r}). Start it, e.g. "
-                "`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`, or set "
-                f"{POSTGRES_URL_ENV}=postgresql://USER[:PASSWORD]@HOST:PORT/postgres"
-            )
-        try:
-            self.redis_client(0).ping()
-        except Exception as err:
-            problems.append(
-                f"Redis at {self.redis.hostname}:{self.redis.port or 6379} ({type(err).__name__}: {err}). Start "
-                "it, e.g. `redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save ''`, or set "
-                f"{REDIS_URL_ENV}=redis://[:PASSWORD@]HOST:PORT"
-            )
-        return problems
-
-    def check(self) -> None:
-        """Raise :class:`MissingServiceError` naming each service that does not answer."""
-        problems = self.missing()
-        if problems:
-            raise MissingServiceError(
-                "the prod profile needs PostgreSQL and Redis:\n  " + "\n  ".join(problems) + "\n(plain "
-                "`make demo` runs the embedded profile, which needs neither)"
-            )
-
-    def connect_postgres(self, dbname: str | None = None) -> Any:
-        """An autocommit connection to the maintenance database, or to ``dbname``.
-
-        :param dbname: another database of the server.
-        """
-        import psycopg2
-
-        parts = self.postgres
-        conn = psycopg2.connect(
-            host=parts.hostname,
-            port=parts.port or 5432,
-            user=parts.username or "postgres",
-            password=parts.password or "",
-            dbname=dbname or parts.path.lstrip("/") or "postgres",
-            connect_timeout=5,
-        )
-        conn.autocommit = True
-        return conn
-
-    def redis_client(self, db: int) -> Any:
-        """A Redis client of database ``db``.
-
-        :param db: the database index.
-        """
-        import redis
-
-        parts = self.redis
-        return redis.Redis(
-            host=parts.hostname or "127.0.0.1",
-            port=parts.port or 6379,
-            password=parts.password or None,
-            db=db,
-            socket_timeout=5,
-            socket_connect_timeout=5,
-        )
-
-
-@dataclass
-class ThrowawayDatabases:
-    """PostgreSQL databases made for one stack run, dropped when it stops.
-
-    :param services: the machine's services.
-    :param names: the databases' names by purpose (``airflow``, ``mlflow``, ``feast``).
-    """
-
-    services: Services
-    names: dict[str, str]
-    name: str = "PostgreSQL databases"
-
-    @classmethod
-    def create(cls, services: Services, purposes: tuple[str, ...]) -> ThrowawayDatabases:
-        """Create an empty database per purpose, under a prefix no other run uses.
-
-        :param services: the machine's services.
-        :param purposes: e.g. ``("airflow", "mlflow", "feast")``.
-        """
-        prefix = f"mlops_demo_{secrets.token_hex(4)}"
-        dbs = cls(services, {purpose: f"{prefix}_{purpose}" for purpose in purposes})
-        with contextlib.closing(services.connect_postgres()) as conn, conn.cursor() as cur:
-            for db in dbs.names.values():
-                cur.execute(f'CREATE DATABASE "{db}"')
-        return dbs
-
-    def check_alive(self) -> None:
-        """Databases do not die with the stack."""
-
-    def stop(self, grace_seconds: float) -> None:
-        """Drop the databases, closing any connection left to them.
-
-        :param grace_seconds: unused: dropping does not wait for clients.
-        """
-        with contextlib.closing(self.services.connect_postgres()) as conn, conn.cursor() as cur:
-            for db in self.names.values():
-                cur.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
-
-
-@dataclass
-class RedisDatabases:
-    """Empty Redis databases claimed for one stack run (the broker, the online store), flushed at the end.
-
-    :param services: the machine's services.
-    :param indexes: the claimed database indexes by purpose.
-    """
-
-    services: Services
-    indexes: dict[str, int]
-    name: str = "Redis databases"
-
-    @classmethod
-    def claim(cls, services: Services, purposes: tuple[str, ...]) -> RedisDatabases:
-        """Claim one empty database per purpose (index 1 to 15; 0 is everyone's default).
-
-        :param services: the machine's services.
-        :param purposes: e.g. ``("broker", "online")``.
-        """
-        indexes: dict[str, int] = {}
-        for db in range(1, 16):
-            if len(indexes) == len(purposes):
-                break
-            client = services.redis_client(db)
-            if client.dbsize() == 0 and client.set(REDIS_CLAIM_KEY, os.getpid(), nx=True):
-                indexes[purposes[len(indexes)]] = db
-        claimed = cls(services, indexes)
-        if len(indexes) < len(purposes):
-            claimed.stop(0.0)
-            raise StackError(f"Redis has fewer than {len(purposes)} empty databases among 1-15 for the prod profile")
-        return claimed
-
-    def check_alive(self) -> None:
-        """Databases do not die with the stack."""
-
-    def stop(self, grace_seconds: float) -> None:
-        """Empty the claimed databases.
-
-        :param grace_seconds: unused.
-        """
-        for db in self.indexes.values():
-            self.services.redis_client(db).flushdb()
 
 
 @dataclass(frozen=True)
@@ -554,18 +361,8 @@ def launch(home: Path, dags_folder: Path, resources: list[Resource]) -> Stack:
     for name, (command, env) in settings.airflow_commands().items():
         log = settings.airflow_home / f"{name.removeprefix('airflow ').replace(' ', '-')}.log"
         resources.append(ManagedProcess.start(name, command, base_env() | env, log))
-    stack = Stack(
-        profile=PROFILE,
-        mlflow_url=site.mlflow_url,
-        airflow_url=site.url,
-        airflow_home=site.home,
-        dags_folder=dags_folder,
-        data_dir=site.data_dir,
-        store=ObjectStore(storage),
-        resources=resources,
-        credentials=(ADMIN, settings.secret["AIRFLOW_ADMIN_PASSWORD"]),
-        info=stack_info(settings),
-    )
+    credentials = (ADMIN, settings.secret["AIRFLOW_ADMIN_PASSWORD"])
+    stack = Stack.of(PROFILE, site, ObjectStore(storage), resources, credentials, stack_info(settings))
     stack.write_file(home)
     wait_for("MLflow /health", lambda: http_ok(f"{site.mlflow_url}/health"), 120, resources)
     with contextlib.closing(stack.api()) as api:

@@ -51,6 +51,38 @@ class Stack:
     credentials: tuple[str, str] | None = None
     info: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def of(
+        cls,
+        profile: str,
+        site: AirflowSite,
+        store: ObjectStore,
+        resources: list[Resource],
+        credentials: tuple[str, str] | None = None,
+        info: dict[str, Any] | None = None,
+    ) -> Stack:
+        """The stack whose Airflow components were given ``site``.
+
+        :param profile: ``embedded`` or ``prod``.
+        :param site: the Airflow settings of the profile.
+        :param store: reads and writes ``site.data_dir``.
+        :param resources: what was started.
+        :param credentials: the API user, when the API requires a login.
+        :param info: more of the profile for ``stack.json``.
+        """
+        return cls(
+            profile=profile,
+            mlflow_url=site.mlflow_url,
+            airflow_url=site.url,
+            airflow_home=site.home,
+            dags_folder=site.dags_folder,
+            data_dir=site.data_dir,
+            store=store,
+            resources=resources,
+            credentials=credentials,
+            info=info or {},
+        )
+
     @property
     def processes(self) -> list[ManagedProcess]:
         """The server processes among the resources."""

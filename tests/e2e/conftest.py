@@ -17,7 +17,7 @@ import pytest
 
 from airflow_mlops_provider.core.io.storage import ObjectStore, StorageConfig
 from demo.api import AirflowApi
-from demo.prod import Services
+from demo.services import Services
 from tests.e2e.story import LiveDemo, listening, survivors
 
 

@@ -21,7 +21,7 @@ import pytest
 
 from airflow_mlops_provider.core.io.storage import ObjectStore
 from demo.api import AirflowApi
-from demo.prod import Services
+from demo.services import Services
 from tests.e2e.story import DEMO_TIMEOUT, LiveDemo, check_story
 
 pytestmark = pytest.mark.e2e

@@ -8,7 +8,7 @@ import os
 import psycopg2
 import pytest
 
-from demo.prod import REDIS_CLAIM_KEY, RedisDatabases, Services, ThrowawayDatabases
+from demo.services import REDIS_CLAIM_KEY, RedisDatabases, Services, ThrowawayDatabases
 
 pytestmark = pytest.mark.integration
 

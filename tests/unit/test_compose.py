@@ -21,7 +21,8 @@ import jsonschema
 import pytest
 import yaml
 
-from demo.prod import WORKERS, ProdSettings, Services
+from demo.prod import WORKERS, ProdSettings
+from demo.services import Services
 from tests.paths import DAGS, REPO
 
 COMPOSE = REPO / "docker-compose.yaml"
