@@ -9,6 +9,9 @@ import httpx
 
 from demo.processes import StackError
 
+#: Attempts of a GET before the demo gives up on the API server.
+READ_ATTEMPTS = 3
+
 
 class _TokenAuth(httpx.Auth):
     """Bearer-token auth for Airflow's SimpleAuthManager; no header at all without credentials.
@@ -60,9 +63,28 @@ class AirflowApi:
         """Close the HTTP connections."""
         self._client.close()
 
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Send a request; a GET is retried after a transport error (an API server slow under load).
+
+        :param method: the HTTP method.
+        :param path: the path under ``/api/v2``.
+        :param kwargs: ``params`` or ``json``.
+        :raises StackError: when the last attempt fails.
+        """
+        attempts = READ_ATTEMPTS if method == "GET" else 1
+        failure: httpx.TransportError | None = None
+        for _ in range(attempts):
+            try:
+                return self._client.request(method, path, **kwargs)
+            except httpx.TransportError as err:
+                failure = err
+        raise StackError(
+            f"{method} {self._client.base_url}{path}: {attempts} attempt(s) failed: {failure!r}"
+        ) from failure
+
     def _get(self, path: str, **params: Any) -> Any:
         """GET ``path`` and return its JSON, raising :class:`StackError` on an HTTP error."""
-        response = self._client.get(path, params=params)
+        response = self._send("GET", path, params=params)
         _raise_for_status(response)
         return response.json()
 
@@ -79,7 +101,7 @@ class AirflowApi:
 
         :param dag_id: the DAG id.
         """
-        response = self._client.get(f"/dags/{dag_id}")
+        response = self._send("GET", f"/dags/{dag_id}")
         if response.status_code == 404:
             return None
         _raise_for_status(response)
@@ -97,7 +119,7 @@ class AirflowApi:
         :param dag_id: the DAG id.
         :param paused: the new state.
         """
-        _raise_for_status(self._client.patch(f"/dags/{dag_id}", json={"is_paused": paused}))
+        _raise_for_status(self._send("PATCH", f"/dags/{dag_id}", json={"is_paused": paused}))
 
     def dag_runs(self, dag_id: str) -> list[dict[str, Any]]:
         """The DAG's runs (``dag_run_id``, ``run_type``, ``state``, ...), oldest first.
@@ -114,7 +136,7 @@ class AirflowApi:
         :param key: the XCom key.
         """
         path = f"/dags/{ti['dag_id']}/dagRuns/{ti['dag_run_id']}/taskInstances/{ti['task_id']}/xcomEntries/{key}"
-        response = self._client.get(path, params={"map_index": ti["map_index"], "deserialize": True})
+        response = self._send("GET", path, params={"map_index": ti["map_index"], "deserialize": True})
         if response.status_code == 404:
             return None
         _raise_for_status(response)
@@ -129,7 +151,7 @@ class AirflowApi:
         :param conf: the run's conf (the DAG's params).
         """
         body = {"dag_run_id": run_id, "logical_date": logical_date, "conf": conf}
-        response = self._client.post(f"/dags/{dag_id}/dagRuns", json=body)
+        response = self._send("POST", f"/dags/{dag_id}/dagRuns", json=body)
         _raise_for_status(response)
         result: dict[str, Any] = response.json()
         return result
