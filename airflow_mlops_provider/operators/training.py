@@ -11,10 +11,13 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+from airflow.providers.cncf.kubernetes.utils.pod_manager import PodPhase
+from airflow.sdk.exceptions import AirflowException, TaskDeferred
 from kubernetes.client import models as k8s
+from kubernetes.client.exceptions import ApiException
 
 from airflow_mlops_provider._optional import require_extra
-from airflow_mlops_provider.config import LOCAL, option, training_backend
+from airflow_mlops_provider.config import KUBERNETES, LOCAL, option, training_backend
 from airflow_mlops_provider.contracts import PROBLEM_TYPES, ProblemType, Split, Tag, TrainingResult
 from airflow_mlops_provider.core.io.splits import SplitPolicy
 from airflow_mlops_provider.hooks.connections import ConnectionsMixin
@@ -27,6 +30,28 @@ if TYPE_CHECKING:
 
 TRAINER_MODULE = "airflow_mlops_provider.training"
 GPU_TOLERATION = k8s.V1Toleration(key="nvidia.com/gpu", operator="Exists", effect="NoSchedule")
+#: The node label naming the GPU model, set by NVIDIA GPU Feature Discovery (the GPU operator).
+GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
+#: The trigger event's key for the MLflow run, so that the resumed task reads back the run its pod trained.
+_RUN_EVENT_KEY = "mlflow_run_id"
+
+
+def check_gpus(gpus: object, *, rendered: bool = False) -> int:
+    """``gpus`` as a GPU count.
+
+    :param gpus: ``GPUTrainingOperator(gpus=...)``: an int.
+    :param rendered: ``gpus`` is what a template rendered to: the decimal string of an int is one too.
+    :raises ValueError: for anything else (a bool, a float, a negative number, other text).
+    """
+    if rendered and isinstance(gpus, str) and gpus.strip().isdecimal():
+        return int(gpus)
+    if isinstance(gpus, int) and not isinstance(gpus, bool) and gpus >= 0:
+        return gpus
+    raise ValueError(f"gpus must be a non-negative integer (0 for a CPU pod), not {gpus!r}")
+
+
+def _is_template(value: object) -> bool:
+    return isinstance(value, str) and "{{" in value
 
 
 class GPUTrainingOperator(ConnectionsMixin, KubernetesPodOperator):
@@ -35,7 +60,8 @@ class GPUTrainingOperator(ConnectionsMixin, KubernetesPodOperator):
     The operator creates the MLflow run first and hands its id to the trainer as ``MLFLOW_RUN_ID``, so it
     knows the run without a sidecar. On the ``kubernetes`` backend the trainer runs in a GPU pod; on the
     ``local`` backend (the embedded default) the same entrypoint runs as a subprocess with the same env.
-    A retry after a finished training reuses that run instead of training again. Returns a
+    A retry after a finished training reuses that run instead of training again; on Kubernetes, a retry
+    after the worker died reattaches to the pod still training and adopts its run. Returns a
     :class:`~airflow_mlops_provider.contracts.TrainingResult`: ``{mlflow_run_id, experiment_id,
     model_uri, metrics, dataset_uri, dataset_digest}``.
 
@@ -58,8 +84,13 @@ class GPUTrainingOperator(ConnectionsMixin, KubernetesPodOperator):
     :param experiment_name: the MLflow experiment (created when missing).
     :param run_tags: extra tags on the MLflow run, e.g. lineage such as ``Tag.FEATURE_SERVICE`` (templated).
     :param backend: ``local`` or ``kubernetes``; by default ``[mlops] training_backend``.
-    :param gpus: the count of ``gpu_resource`` to request and limit (0 for a CPU pod).
+    :param gpus: the count of ``gpu_resource`` to request and limit: a non-negative int (0 for a CPU pod),
+        or a template that renders to one (checked when the task runs).
     :param gpu_resource: the extended resource name of the GPUs.
+    :param gpu_type: the GPU model to run on, e.g. ``NVIDIA-A100-SXM4-80GB``: a node selector on
+        ``gpu_product_label``; ``None``: any node with the GPUs.
+    :param gpu_product_label: the node label naming the GPU model (``cloud.google.com/gke-accelerator`` on
+        GKE).
     :param shm_size: the size of the memory-backed ``/dev/shm`` (PyTorch data loaders need more than 64M).
     :param cpu: CPU request.
     :param memory: memory request and limit.
@@ -68,6 +99,11 @@ class GPUTrainingOperator(ConnectionsMixin, KubernetesPodOperator):
         falls back to the environment when it does not exist); ``None``: the environment.
     :param secret_name: the Kubernetes Secret holding the secret env keys (MLflow token or password,
         S3 keys), referenced with ``secretKeyRef``; secret values are never put in the pod spec.
+    :param image: the trainer image; by default ``[mlops] trainer_image``.
+    :param namespace: the pods' namespace; by default ``[mlops] namespace``, else the connection's.
+    :param kwargs: KubernetesPodOperator's arguments, passed through, e.g. ``node_selector``, ``affinity``,
+        ``priority_class_name``, ``pod_template_file`` (a base pod for what this operator does not set:
+        service account, image pull secrets, ...), ``schedule_timeout_seconds``, ``deferrable``.
     """
 
     template_fields: Sequence[str] = (
@@ -94,8 +130,10 @@ class GPUTrainingOperator(ConnectionsMixin, KubernetesPodOperator):
         experiment_name: str = "continuous-training",
         run_tags: dict[str, str] | None = None,
         backend: str | None = None,
-        gpus: int = 1,
+        gpus: int | str = 1,
         gpu_resource: str = "nvidia.com/gpu",
+        gpu_type: str | None = None,
+        gpu_product_label: str = GPU_PRODUCT_LABEL,
         shm_size: str = "8Gi",
         cpu: str = "4",
         memory: str = "16Gi",
@@ -106,8 +144,14 @@ class GPUTrainingOperator(ConnectionsMixin, KubernetesPodOperator):
         namespace: str | None = None,
         **kwargs: Any,
     ) -> None:
+        if not _is_template(gpus):  # a template is checked once rendered, in execute()
+            gpus = check_gpus(gpus)
         if gpus:
             kwargs.setdefault("tolerations", [GPU_TOLERATION])
+        if gpu_type is not None:
+            selector = kwargs["node_selector"] = dict(kwargs.get("node_selector") or {})
+            if selector.setdefault(gpu_product_label, gpu_type) != gpu_type:
+                raise ValueError(f"node_selector sets {gpu_product_label!r} to another GPU type than {gpu_type!r}")
         kwargs.setdefault("container_resources", self._resources(gpus, gpu_resource, cpu, memory))
         kwargs.setdefault("volumes", []).append(
             k8s.V1Volume(name="dshm", empty_dir=k8s.V1EmptyDirVolumeSource(medium="Memory", size_limit=shm_size))
@@ -117,6 +161,8 @@ class GPUTrainingOperator(ConnectionsMixin, KubernetesPodOperator):
         # the trainer reports through MLflow, so the pod never needs KubernetesPodOperator's XCom sidecar.
         kwargs.setdefault("do_xcom_push", True)
         kwargs.setdefault("multiple_outputs", True)
+        # A failed trainer's last log lines become the pod's termination message, hence the task's error.
+        kwargs.setdefault("termination_message_policy", "FallbackToLogsOnError")
         super().__init__(
             image=image or option("trainer_image"),
             namespace=namespace or option("namespace"),
@@ -139,6 +185,8 @@ class GPUTrainingOperator(ConnectionsMixin, KubernetesPodOperator):
         self.experiment_name = experiment_name
         self.run_tags = run_tags or {}
         self.backend = backend
+        self.gpus = gpus
+        self.gpu_resource = gpu_resource
         self.secret_name = secret_name
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -162,7 +210,7 @@ class GPUTrainingOperator(ConnectionsMixin, KubernetesPodOperator):
         return split
 
     @staticmethod
-    def _resources(gpus: int, gpu_resource: str, cpu: str, memory: str) -> k8s.V1ResourceRequirements:
+    def _resources(gpus: int | str, gpu_resource: str, cpu: str, memory: str) -> k8s.V1ResourceRequirements:
         limits = {"memory": memory, **({gpu_resource: str(gpus)} if gpus else {})}
         return k8s.V1ResourceRequirements(requests={"cpu": cpu, "memory": memory}, limits=limits)
 
@@ -194,13 +242,24 @@ class GPUTrainingOperator(ConnectionsMixin, KubernetesPodOperator):
         return identity | ({Tag.AIRFLOW_TRY_NUMBER: str(ti.try_number)} if with_try else {})
 
     def _start_run(self, context: Context) -> tuple[str, bool]:
-        """Reuse a finished run of this task instance (a retry after training), else create a new run."""
+        """Reuse a finished run of this task instance (a retry after training); on Kubernetes, adopt the run of
+        a pod an earlier try left running (KubernetesPodOperator reattaches to it); else create a new run."""
         client = self.mlflow_hook.get_conn()
-        for mlflow_run_id in self.mlflow_hook.find_runs_by_tags(self.experiment_name, self._identity(context, False)):
+        earlier = self.mlflow_hook.find_runs_by_tags(self.experiment_name, self._identity(context, False))
+        for mlflow_run_id in earlier:
             run = client.get_run(mlflow_run_id)
             if run.info.status == "FINISHED" and Tag.MODEL_URI in run.data.tags:
                 self.log.info("Reusing run %s: this task instance already trained a model", mlflow_run_id)
+                if training_backend(self.backend) == KUBERNETES:
+                    self._delete_finished_pod(context)
                 return mlflow_run_id, True
+        if training_backend(self.backend) == KUBERNETES:
+            adopted = self._running_pod_run(context)
+            if adopted is not None:
+                self.log.info("Reattaching to the pod an earlier try left running, training run %s", adopted)
+                return adopted, False
+            for stale in earlier:  # no pod trains them any more (the worker died, the pod was evicted or failed)
+                self._fail_run_if_running(stale)
         ti = context["ti"]
         tags = {
             **{key: str(value) for key, value in self.run_tags.items()},
@@ -215,34 +274,101 @@ class GPUTrainingOperator(ConnectionsMixin, KubernetesPodOperator):
         """Create or reuse the MLflow run, train on the chosen backend, and read the result back."""
         if training_backend(self.backend) == LOCAL:
             require_extra("trainer")
+        else:
+            self._check_rendered_gpus()
         mlflow_run_id, reused = self._start_run(context)
         run = self.mlflow_hook.get_conn().get_run(mlflow_run_id)
         MlflowRunLink.persist(context, self.mlflow_hook.run_url(mlflow_run_id, run.info.experiment_id))
         if not reused:
-            try:
+            with self._failing_the_run(mlflow_run_id):
                 if training_backend(self.backend) == LOCAL:
                     self._train_locally(mlflow_run_id)
                 else:
                     self._train_in_pod(context, mlflow_run_id)
-            except BaseException:
-                self._fail_run_if_running(mlflow_run_id)
-                raise
         return self._result(mlflow_run_id)
 
     def trigger_reentry(self, context: Context, event: dict[str, Any]) -> TrainingResult:
-        """Resume after a deferred pod finished: find this try's run and read the result back."""
-        with self._without_xcom_sidecar():
+        """Resume after a deferred pod finished: end the pod as KubernetesPodOperator does, then read the run
+        its trainer logged into back (named by the trigger event).
+
+        :param context: the task's context.
+        :param event: the trigger's event.
+        """
+        mlflow_run_id = event[_RUN_EVENT_KEY]
+        with self._failing_the_run(mlflow_run_id), self._without_xcom_sidecar():
             super().trigger_reentry(context, event)
-        identity = self._identity(context, True)
-        runs = self.mlflow_hook.find_runs_by_tags(self.experiment_name, identity)
-        if not runs:
-            raise RuntimeError(f"No MLflow run tagged {identity} in experiment {self.experiment_name!r}")
-        return self._result(runs[0])
+        return self._result(mlflow_run_id)
+
+    @contextmanager
+    def _failing_the_run(self, mlflow_run_id: str) -> Iterator[None]:
+        """End the MLflow run FAILED if training fails (not if the task defers: the pod trains on), with the
+        scheduler's reason when the pod was never scheduled."""
+        try:
+            yield
+        except TaskDeferred:
+            raise
+        except BaseException as err:
+            self._fail_run_if_running(mlflow_run_id)
+            if (unscheduled := self._unscheduled(err)) is not None:
+                raise AirflowException(unscheduled) from err
+            raise
 
     def _train_in_pod(self, context: Context, mlflow_run_id: str) -> None:
         self.prepare_pod(mlflow_run_id)
+        self.trigger_kwargs = {**(self.trigger_kwargs or {}), _RUN_EVENT_KEY: mlflow_run_id}
         with self._without_xcom_sidecar():
             super().execute(context)
+
+    def _check_rendered_gpus(self) -> None:
+        """Refuse a templated ``gpus`` that did not render to a count, before anything is created."""
+        limits = self.container_resources.limits if self.container_resources else None
+        check_gpus((limits or {}).get(self.gpu_resource, 0), rendered=True)
+
+    def _pod_namespace(self) -> str:
+        """The namespace the pod goes to, resolved as KubernetesPodOperator resolves it."""
+        return str(self.namespace or self.hook.get_namespace() or self._incluster_namespace or "default")
+
+    def _running_pod_run(self, context: Context) -> str | None:
+        """The MLflow run of this task instance's pod if an earlier try left one that KubernetesPodOperator
+        reattaches to (neither finished, failed nor evicted)."""
+        if not self.reattach_on_restart:
+            return None
+        pod = self.find_pod(self._pod_namespace(), context)
+        if pod is None or pod.status is None:
+            return None
+        if pod.status.phase in (PodPhase.SUCCEEDED, PodPhase.FAILED) or (pod.status.reason or "") == "Evicted":
+            return None
+        env = {var.name: var.value for var in pod.spec.containers[0].env or []}
+        return env.get("MLFLOW_RUN_ID")
+
+    def _delete_finished_pod(self, context: Context) -> None:
+        """Clean up after a worker that died once its pod had trained: its pod is left behind, unchecked."""
+        if self.reattach_on_restart and (pod := self.find_pod(self._pod_namespace(), context)) is not None:
+            self.process_pod_deletion(pod, reraise=False)
+
+    def _unscheduled(self, err: BaseException) -> str | None:
+        """When the pod of a failed task was never scheduled, why, in the scheduler's words (e.g.
+        ``Insufficient nvidia.com/gpu``), from the pod's events (kept after the pod is deleted):
+        KubernetesPodOperator only says that it took too long.
+
+        :param err: what the task failed with.
+        """
+        if not isinstance(err, AirflowException) or self.pod is None:
+            return None
+        try:
+            events = self.pod_manager.read_pod_events(self.pod).items
+        except ApiException:
+            return None
+        reasons = [event.message for event in events if event.reason == "FailedScheduling"]
+        if not reasons or any(event.reason == "Scheduled" for event in events):
+            return None
+        limits = self.container_resources.limits if self.container_resources else None
+        wants = ", ".join(f"{key}: {value}" for key, value in sorted((limits or {}).items()))
+        on_nodes = f" on nodes labelled {self.node_selector}" if self.node_selector else ""
+        return (
+            f"The training pod {self.pod.metadata.namespace}/{self.pod.metadata.name} was never scheduled "
+            f"(waited {self.schedule_timeout_seconds}s): {reasons[-1]} It asks for {wants}{on_nodes}."
+        )
 
     def build_pod_request_obj(self, context: Context | None = None, *, dry_run: bool = False) -> k8s.V1Pod:
         """The pod, never with an XCom sidecar (see ``__init__``).

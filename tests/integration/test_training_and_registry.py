@@ -9,7 +9,6 @@ scores both models on exactly the rows it held out, or refuses to score at all.
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -221,27 +220,6 @@ def test_trainer_rejecting_input_fails_the_task_and_the_run(
     experiment_id = client.get_experiment_by_name(MODEL).experiment_id
     (run,) = client.search_runs([experiment_id], f"tags.`{Tag.AIRFLOW_RUN_ID}` = 'bad_run'")
     assert run.info.status == "FAILED"
-
-
-def test_kubernetes_backend_runs_the_same_entrypoint_with_the_pod_env(
-    mlflow_connection: str, datasets: dict[str, str], task_context: Context, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """No API server exists here: the pod's container is run as a process with exactly the pod's env."""
-    import subprocess
-
-    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
-
-    def run_pod(self: GPUTrainingOperator, context: dict[str, Any]) -> None:
-        (container,) = self.build_pod_request_obj(dry_run=True).spec.containers  # no XCom sidecar
-        env = {e.name: e.value for e in container.env if e.value is not None}
-        assert container.command[:2] == ["python", "-m"]
-        subprocess.run([sys.executable, *container.command[1:], *container.args], env=env, check=True)
-
-    monkeypatch.setattr(KubernetesPodOperator, "execute", run_pod)
-    result = _train(task_context, "k8s_run", datasets["clean"], backend="kubernetes", epochs=1)
-    run = MlflowClient(mlflow_connection).get_run(result["mlflow_run_id"])
-    assert run.data.tags[Tag.TRAINER_BACKEND] == "kubernetes"
-    assert run.info.status == "FINISHED" and result["model_uri"]
 
 
 def test_on_kill_stops_the_local_trainer(

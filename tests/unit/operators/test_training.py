@@ -185,3 +185,32 @@ def test_bad_split_is_refused_at_parse_time(kwargs: dict[str, object], error: ty
 def test_a_bad_policy_fails_when_built_in_the_dag_file() -> None:
     with pytest.raises(SplitError, match="with a sum < 1"):
         _operator(split=SplitPolicy.random_by(validation=0.5, holdout=0.5))
+
+
+@pytest.mark.parametrize("gpus", [-1, 1.5, True, "2", "many", None])
+def test_gpus_must_be_a_non_negative_int(gpus: object) -> None:
+    with pytest.raises(ValueError, match=rf"gpus must be a non-negative integer \(0 for a CPU pod\), not {gpus!r}"):
+        _operator(gpus=gpus)
+
+
+def test_templated_gpus_are_checked_once_rendered(connections: None) -> None:
+    op = _operator(gpus="{{ params.gpus }}")
+    assert op.container_resources.limits["nvidia.com/gpu"] == "{{ params.gpus }}"
+    op.container_resources.limits["nvidia.com/gpu"] = "2"  # as rendered
+    op._check_rendered_gpus()
+    op.container_resources.limits["nvidia.com/gpu"] = "two"
+    with pytest.raises(ValueError, match="not 'two'"):
+        op._check_rendered_gpus()
+
+
+def test_gpu_type_selects_nodes_by_the_gpu_product_label(connections: None) -> None:
+    pod = _pod(_operator(gpu_type="NVIDIA-A100-SXM4-80GB"))
+    assert pod["spec"]["nodeSelector"] == {"gpu": "a100", "nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB"}
+    gke = _pod(_operator(gpu_type="nvidia-l4", gpu_product_label="cloud.google.com/gke-accelerator"))
+    assert gke["spec"]["nodeSelector"]["cloud.google.com/gke-accelerator"] == "nvidia-l4"
+    with pytest.raises(ValueError, match="node_selector sets 'gpu' to another GPU type than 'h100'"):
+        _operator(gpu_type="h100", gpu_product_label="gpu")
+
+
+def test_priority_class_reaches_the_pod(connections: None) -> None:
+    assert _pod(_operator(priority_class_name="batch-low"))["spec"]["priorityClassName"] == "batch-low"
