@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import AssetAlias
@@ -14,13 +15,19 @@ from airflow_mlops_provider.config import DataFolder, task_output_path
 from airflow_mlops_provider.contracts import CHAMPION, DriftSummary, Split, drift_event_extra
 from airflow_mlops_provider.core.drift.spec import DriftCheckSpec, DriftConfig, DriftWindow, EpisodePolicy
 from airflow_mlops_provider.links.drift import DriftReportLink
+from airflow_mlops_provider.openlineage_facets import (
+    OpenLineageMixin,
+    drift_lineage,
+    feature_view_dataset,
+    forwarded_drift_lineage,
+)
 from airflow_mlops_provider.operators.base import MlopsBaseOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Asset, Context
 
 
-class DriftCheckOperator(MlopsBaseOperator):
+class DriftCheckOperator(OpenLineageMixin, MlopsBaseOperator):
     """Test current data for drift against a reference, store the report, and signal drift.
 
     The reference is, by default, the training set of the model version aliased ``model_alias``: its
@@ -143,6 +150,11 @@ class DriftCheckOperator(MlopsBaseOperator):
             DriftReportLink.persist_report(context, outcome.report_uri, self.storage_hook)
         if outcome.fired and self.drift_asset is not None and self.drift_alias is not None:
             context["outlet_events"][self.drift_alias].add(self.drift_asset, extra=drift_event_extra(outcome.summary))
+        tracking_uri = self.mlflow_hook.tracking_uri if outcome.summary.get("model_version") else None
+        current = None  # the current data is the summary's current_uri, or the feature view it was read from
+        if not self.current_uri:
+            current = feature_view_dataset(self.feast_hook.get_conn().project, str(self.feature_view))
+        self._openlineage = partial(drift_lineage, outcome.summary, tracking_uri, current)
         return outcome.summary
 
     def _check_spec(self, context: Context) -> DriftCheckSpec:
@@ -179,7 +191,7 @@ class DriftCheckOperator(MlopsBaseOperator):
         )
 
 
-class ForwardDriftEventOperator(MlopsBaseOperator):
+class ForwardDriftEventOperator(OpenLineageMixin, MlopsBaseOperator):
     """Emit ``drift_asset``'s event with the summary of the drift episode that triggered this run.
 
     The bridge from an ``AssetWatcher`` (a :class:`~airflow_mlops_provider.triggers.drift.DriftTrigger`
@@ -205,4 +217,5 @@ class ForwardDriftEventOperator(MlopsBaseOperator):
         summary: DriftSummary = events[-1].extra.get("payload", {})
         self.log.info("Drift in %s: columns %s", summary.get("current_uri"), summary.get("drifted_columns"))
         context["outlet_events"][self.drift_asset].extra = drift_event_extra(summary)
+        self._openlineage = partial(forwarded_drift_lineage, summary)
         return summary

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
 from airflow.sdk import TriggerRule
@@ -23,6 +24,13 @@ from airflow_mlops_provider.contracts import (
     feature_view_asset,
 )
 from airflow_mlops_provider.core.io.splits import SplitPolicy
+from airflow_mlops_provider.openlineage_facets import (
+    OpenLineageMixin,
+    archive_lineage,
+    feast_apply_lineage,
+    ingestion_lineage,
+    training_set_lineage,
+)
 from airflow_mlops_provider.operators.base import MlopsBaseOperator
 
 if TYPE_CHECKING:
@@ -30,7 +38,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Asset, Context, XComArg
 
 
-class FeastApplyOperator(MlopsBaseOperator):
+class FeastApplyOperator(OpenLineageMixin, MlopsBaseOperator):
     """Apply a feature repo's definitions, like ``feast apply``: CI/CD for feature definitions.
 
     Objects the repo no longer defines are deleted from the registry. When ``model_name`` is set, the
@@ -91,12 +99,14 @@ class FeastApplyOperator(MlopsBaseOperator):
                 )
             self.log.info("Feature service %r of the %s is unaffected", protected, self.champion_alias)
         apply_repo(store, repo)
-        return FeastApplyResult(
+        result = FeastApplyResult(
             project=store.project,
             feature_views=sorted(view.name for view in [*repo.feature_views, *repo.on_demand_feature_views]),
             feature_services=sorted(service.name for service in repo.feature_services),
             protected_service=protected,
         )
+        self._openlineage = partial(feast_apply_lineage, result)
+        return result
 
     def _champion_service(self) -> str | None:
         """The feature service the champion was trained on, if there is a champion and it says."""
@@ -113,7 +123,7 @@ class FeastApplyOperator(MlopsBaseOperator):
         return service
 
 
-class FeatureIngestionOperator(MlopsBaseOperator):
+class FeatureIngestionOperator(OpenLineageMixin, MlopsBaseOperator):
     """Ingest one raw batch into a feature view: check it, append it to the offline store, materialize it.
 
     The batch (parquet or CSV, local or ``s3://``) must hold the view's entity keys (no nulls), its event
@@ -165,7 +175,7 @@ class FeatureIngestionOperator(MlopsBaseOperator):
             context["outlet_events"][asset].extra = cast(
                 "dict[str, Any]", BatchIngestedEvent(batch_id=batch_id, rows=table.num_rows)
             )
-        return IngestionResult(
+        result = IngestionResult(
             feature_view=view.name,
             batch_id=batch_id,
             batch_uri=self.batch_uri,
@@ -174,9 +184,12 @@ class FeatureIngestionOperator(MlopsBaseOperator):
             start=start.isoformat(),
             end=end.isoformat(),
         )
+        schema = {field.name: str(field.type) for field in table.schema}
+        self._openlineage = partial(ingestion_lineage, result, store.project, schema)
+        return result
 
 
-class ArchiveBatchesOperator(MlopsBaseOperator):
+class ArchiveBatchesOperator(OpenLineageMixin, MlopsBaseOperator):
     """Move the ingested batches out of the landing zone, then fail, skip or signal the new data.
 
     Runs once its upstream tasks are done, whatever happened to them (trigger rule ``all_done``), so that
@@ -245,6 +258,7 @@ class ArchiveBatchesOperator(MlopsBaseOperator):
         if self.refreshed_asset is not None:
             event = FeaturesRefreshedEvent(batches=batch_ids, rows=rows)
             context["outlet_events"][self.refreshed_asset].extra = cast("dict[str, Any]", event)
+        self._openlineage = partial(archive_lineage, [result["batch_uri"] for result in results], moved.archived)
         return ArchiveResult(
             batches=batch_ids, rows=rows, archived=moved.archived, quarantined=len(landed) - len(results)
         )
@@ -256,7 +270,7 @@ class ArchiveBatchesOperator(MlopsBaseOperator):
         return list(self.ingested) if isinstance(self.ingested, Sequence) else []
 
 
-class TrainingDatasetOperator(MlopsBaseOperator):
+class TrainingDatasetOperator(OpenLineageMixin, MlopsBaseOperator):
     """Build a point-in-time-correct training set from a feature service and a spine, with a split column.
 
     The spine (a parquet/CSV file, or a directory of them, local or ``s3://``) holds entity keys, event
@@ -369,7 +383,7 @@ class TrainingDatasetOperator(MlopsBaseOperator):
             "Training set %s: %d rows (%d of %d spine rows lacked features, %d dropped, %d filled), digest %s",
             uri, len(frame), result.missing, len(spine), result.dropped, result.filled, digest,
         )  # fmt: skip
-        return TrainingSetResult(
+        training_set = TrainingSetResult(
             uri=uri,
             digest=digest,
             rows=len(frame),
@@ -379,6 +393,11 @@ class TrainingDatasetOperator(MlopsBaseOperator):
             window=window.label,
             feature_service=self.feature_service,
         )
+        schema = {str(column): str(dtype) for column, dtype in frame.dtypes.items()}
+        self._openlineage = partial(
+            training_set_lineage, training_set, store.project, service.features, self.spine_uri, schema
+        )
+        return training_set
 
     def _default_uri(self, context: Context) -> str:
         """``<data_dir>/training_sets/<feature service>/<run id>.parquet``, each part a safe segment."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowFailException
@@ -23,6 +24,12 @@ from airflow_mlops_provider.contracts import (
     Tag,
 )
 from airflow_mlops_provider.links.mlflow import MlflowModelVersionLink
+from airflow_mlops_provider.openlineage_facets import (
+    OpenLineageMixin,
+    promotion_lineage,
+    registration_lineage,
+    rollback_lineage,
+)
 from airflow_mlops_provider.operators.base import MlopsBaseOperator
 
 if TYPE_CHECKING:
@@ -34,7 +41,7 @@ if TYPE_CHECKING:
     from airflow_mlops_provider.core.models.promotion import PromotionPolicy
 
 
-class RegisterModelOperator(MlopsBaseOperator):
+class RegisterModelOperator(OpenLineageMixin, MlopsBaseOperator):
     """Register a run's model as a new version, once: a version made from the same run is reused.
 
     Lineage from the run (:attr:`Tag.LINEAGE`: dataset URI and digest, split policy and holdout digest,
@@ -96,16 +103,19 @@ class RegisterModelOperator(MlopsBaseOperator):
         for key, value in lineage.items():
             client.set_model_version_tag(self.model_name, version, key, value)
         MlflowModelVersionLink.persist(context, self.mlflow_hook.model_version_url(self.model_name, version))
-        return RegistrationResult(
+        result = RegistrationResult(
             model_name=self.model_name,
             version=version,
             mlflow_run_id=self.mlflow_run_id,
             model_uri=f"models:/{self.model_name}/{version}",
             created=created,
         )
+        dataset = run.data.tags.get(Tag.DATASET_URI), run.data.tags.get(Tag.DATASET_DIGEST)
+        self._openlineage = partial(registration_lineage, result, self.mlflow_hook.tracking_uri, model_uri, *dataset)
+        return result
 
 
-class PromoteModelOperator(MlopsBaseOperator):
+class PromoteModelOperator(OpenLineageMixin, MlopsBaseOperator):
     """The champion/challenger gate.
 
     Scores the challenger version and the current champion on the **same** holdout rows: the rows the
@@ -249,6 +259,7 @@ class PromoteModelOperator(MlopsBaseOperator):
         }
         if not decision.promote:
             tags[Tag.REJECTED] = decision.reason
+        self._openlineage = partial(promotion_lineage, record, hook.tracking_uri)
         for key, value in tags.items():
             client.set_model_version_tag(self.model_name, version, key, value)
         if decision.promote:
@@ -291,7 +302,7 @@ class PromoteModelOperator(MlopsBaseOperator):
             raise AirflowFailException(f"Cannot score {model_uri} on the holdout data: {err}") from err
 
 
-class RollbackModelOperator(MlopsBaseOperator):
+class RollbackModelOperator(OpenLineageMixin, MlopsBaseOperator):
     """Restore ``previous_champion`` as champion and tag the demoted version (:attr:`Tag.ROLLED_BACK`).
 
     Rolling back twice, or retrying, is a no-op once champion and previous_champion are the same. Returns
@@ -322,4 +333,6 @@ class RollbackModelOperator(MlopsBaseOperator):
                 hook.get_conn().set_model_version_tag(self.model_name, champion, Tag.ROLLED_BACK, self.reason)
             self.log.info("Rolled %s back from version %s to %s", self.model_name, champion, previous)
         MlflowModelVersionLink.persist(context, hook.model_version_url(self.model_name, previous))
-        return RollbackResult(model_name=self.model_name, champion=previous, demoted=champion)
+        result = RollbackResult(model_name=self.model_name, champion=previous, demoted=champion)
+        self._openlineage = partial(rollback_lineage, self.model_name, previous, hook.tracking_uri)
+        return result

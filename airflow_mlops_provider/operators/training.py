@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
@@ -24,6 +25,7 @@ from airflow_mlops_provider.hooks.connections import ConnectionsMixin
 from airflow_mlops_provider.hooks.mlflow import MlflowHook
 from airflow_mlops_provider.hooks.storage import ObjectStorageHook
 from airflow_mlops_provider.links.mlflow import MlflowRunLink
+from airflow_mlops_provider.openlineage_facets import OpenLineageMixin, training_lineage
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -54,7 +56,7 @@ def _is_template(value: object) -> bool:
     return isinstance(value, str) and "{{" in value
 
 
-class GPUTrainingOperator(ConnectionsMixin, KubernetesPodOperator):
+class GPUTrainingOperator(OpenLineageMixin, ConnectionsMixin, KubernetesPodOperator):
     """Train a model with the bundled PyTorch trainer, tracked in MLflow.
 
     The operator creates the MLflow run first and hands its id to the trainer as ``MLFLOW_RUN_ID``, so it
@@ -458,7 +460,7 @@ class GPUTrainingOperator(ConnectionsMixin, KubernetesPodOperator):
             raise RuntimeError(
                 f"MLflow run {mlflow_run_id} ended {run.info.status} without a logged model; see the trainer output"
             )
-        return TrainingResult(
+        result = TrainingResult(
             mlflow_run_id=mlflow_run_id,
             experiment_id=run.info.experiment_id,
             model_uri=tags[Tag.MODEL_URI],
@@ -466,3 +468,5 @@ class GPUTrainingOperator(ConnectionsMixin, KubernetesPodOperator):
             dataset_uri=tags.get(Tag.DATASET_URI),
             dataset_digest=tags.get(Tag.DATASET_DIGEST),
         )
+        self._openlineage = partial(training_lineage, result, self.mlflow_hook.tracking_uri)
+        return result

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,7 @@ from airflow_mlops_provider.config import DataFolder, data_path, task_output_pat
 from airflow_mlops_provider.contracts import ValidationRecord
 from airflow_mlops_provider.core.io.urls import object_url
 from airflow_mlops_provider.links.validation import ValidationDocsLink
+from airflow_mlops_provider.openlineage_facets import OpenLineageMixin, gx_assertions, validation_lineage
 from airflow_mlops_provider.operators.base import MlopsBaseOperator
 
 if TYPE_CHECKING:
@@ -22,7 +24,7 @@ if TYPE_CHECKING:
 ON_FAILURE = ("fail", "warn", "quarantine")
 
 
-class DataValidationOperator(MlopsBaseOperator):
+class DataValidationOperator(OpenLineageMixin, MlopsBaseOperator):
     """Validate a dataset against a Great Expectations 1.x suite kept as JSON next to the DAG.
 
     The Data Docs page of the run is stored at ``docs_uri`` and linked from the task ("Data Docs"). The
@@ -88,6 +90,7 @@ class DataValidationOperator(MlopsBaseOperator):
         if self.on_failure == "quarantine" and not store.exists(uri):
             recorded = quarantined_result(uri, quarantine, store)
             if recorded is not None:
+                self._openlineage = partial(validation_lineage, recorded)
                 self.push_result(context, recorded)
                 raise AirflowSkipException(f"{uri} is already in quarantine:\n{recorded['message']}")
         try:
@@ -103,6 +106,7 @@ class DataValidationOperator(MlopsBaseOperator):
         docs_url = object_url(docs_uri, store.config)
         ValidationDocsLink.persist(context, docs_url)
         record = ValidationRecord(**result.to_record(), dataset_uri=uri, docs_uri=docs_uri, docs_url=docs_url)
+        self._openlineage = partial(validation_lineage, record, gx_assertions(gx_result))
 
         if result.success:
             self.log.info("%s", result.message)

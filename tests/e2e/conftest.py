@@ -39,7 +39,11 @@ def live(services: Services, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     """The prod demo after its story, servers up; stopped afterwards, checking that nothing of it is left."""
     home = tmp_path_factory.mktemp("prod") / "demo"
     demo = LiveDemo(home, DEMO_PROFILE="prod")
-    demo.wait_completed()
+    try:
+        demo.wait_completed()
+    except BaseException:  # a failed story, or pytest's timeout: stop what it started all the same
+        demo.stop()
+        raise
     yield demo, home
     stack = json.loads((home / "stack.json").read_text())
     assert demo.stop() == 0, demo.output[-5000:]

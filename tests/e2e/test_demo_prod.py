@@ -24,7 +24,7 @@ from demo.api import AirflowApi
 from demo.services import Services
 from tests.e2e.story import DEMO_TIMEOUT, LiveDemo, check_story
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(DEMO_TIMEOUT + 300)]
 
 INGESTION, TRAINING = "feature_ingestion", "continuous_training"
 #: A worker's record of each task it ran: ``Executing workload in Celery: ... log_path='dag_id=.../...'``.
@@ -35,7 +35,6 @@ ENTITY, TIME = "customer_id", "event_timestamp"
 FEATURES = ("tenure_months", "monthly_charges", "support_calls", "usage_gb", "plan", "region")
 
 
-@pytest.mark.timeout(DEMO_TIMEOUT + 300)
 def test_the_story_completes_with_artifacts_only_in_s3(
     live: tuple[LiveDemo, Path], stack: dict[str, Any], store: ObjectStore
 ) -> None:
