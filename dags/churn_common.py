@@ -16,6 +16,10 @@ from feature_repo.catalog import OFFLINE_DATA_URI
 from feature_repo.catalog import TIME_COLUMN as TIME_COLUMN
 
 MODEL_NAME = "churn"
+#: The team that owns the example DAGs (their tasks' owner).
+OWNER = "ml-platform"
+#: What the DAGs' name Params (model, feature service) accept: MLflow and Feast names.
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 TARGET = "churned"
 NUMERIC = ["tenure_months", "monthly_charges", "support_calls", "usage_gb"]
 CATEGORICAL = ["plan", "region"]

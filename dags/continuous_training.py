@@ -13,7 +13,18 @@ from airflow_mlops_provider.operators.training import GPUTrainingOperator
 from airflow_mlops_provider.operators.validation import DataValidationOperator
 from airflow_mlops_provider.run_windows import days_before_run
 
-from churn_common import CATEGORICAL, CHAMPION_MODEL, DRIFT, FEATURE_SERVICE, INGESTED, MODEL_NAME, NUMERIC, TARGET
+from churn_common import (
+    CATEGORICAL,
+    CHAMPION_MODEL,
+    DRIFT,
+    FEATURE_SERVICE,
+    INGESTED,
+    MODEL_NAME,
+    NAME_PATTERN,
+    NUMERIC,
+    OWNER,
+    TARGET,
+)
 
 #: The training window: the `window_days` days before the run (its trigger time, for a drift-triggered run).
 WINDOW_START, WINDOW_END = days_before_run("params.window_days")
@@ -53,18 +64,25 @@ with DAG(
     max_active_runs=1,
     tags=["mlops", "continuous-training", "mlflow"],
     doc_md=DOC,
+    default_args={"owner": OWNER},
     params={
-        "feature_service": Param(FEATURE_SERVICE, type="string", description="Feast feature service to train on"),
-        "window_days": Param(28, type="integer", minimum=1, description="Days of data before the run to train on"),
-        "seed": Param(0, type="integer", description="Seed of the model's initialization and shuffling"),
-        "model_name": Param(MODEL_NAME, type="string", description="Registered model name"),
+        "feature_service": Param(FEATURE_SERVICE, type="string", minLength=1, maxLength=128, pattern=NAME_PATTERN,
+                                 description="Feast feature service to train on"),
+        "window_days": Param(28, type="integer", minimum=1, maximum=365,
+                             description="Days of data before the run to train on"),
+        "seed": Param(0, type="integer", minimum=0, maximum=2**31 - 1,
+                      description="Seed of the model's initialization and shuffling"),
+        "model_name": Param(MODEL_NAME, type="string", minLength=1, maxLength=128, pattern=NAME_PATTERN,
+                            description="Registered model name (also the MLflow experiment)"),
         "epochs": Param(8, type="integer", minimum=1, maximum=500, description="Training epochs"),
-        "learning_rate": Param(0.003, type="number", exclusiveMinimum=0, description="Adam learning rate"),
-        "batch_size": Param(256, type="integer", minimum=8, description="Mini-batch size"),
+        "learning_rate": Param(0.003, type="number", exclusiveMinimum=0, maximum=1, description="Adam learning rate"),
+        "batch_size": Param(256, type="integer", minimum=8, maximum=8192, description="Mini-batch size"),
         "metric": Param("roc_auc", type="string", enum=["roc_auc", "accuracy", "log_loss"],
                         description="Holdout metric of the promotion gate"),
-        "min_metric": Param(0.7, type="number", description="Absolute bar the challenger must meet"),
-        "min_improvement": Param(0.0, type="number", minimum=0, description="Required gain over the champion"),
+        "min_metric": Param(0.7, type="number", minimum=0, maximum=1,
+                            description="Bar the challenger must meet: at least this, or at most for log_loss"),
+        "min_improvement": Param(0.0, type="number", minimum=0, maximum=1,
+                                 description="Required gain over the champion's holdout metric"),
     },
 ):  # fmt: skip
     data = TrainingDatasetOperator(
@@ -76,9 +94,15 @@ with DAG(
         window_end=WINDOW_END,
         missing_features="drop",
         max_missing_fraction=0.05,
+        doc_md="Point-in-time training set of `feature_service` over the last `window_days` days; returns its URI, "
+        "digest, window and row counts.",
     )
     validate = DataValidationOperator(
-        task_id="validate_training_set", dataset=data.output["uri"], suite_path="expectations/churn_training_set.json"
+        task_id="validate_training_set",
+        dataset=data.output["uri"],
+        suite_path="expectations/churn_training_set.json",
+        doc_md="Great Expectations gate on the training set: a failure stops the run before training. Links its "
+        "Data Docs.",
     )
     train = GPUTrainingOperator(
         task_id="train_model",
@@ -96,10 +120,15 @@ with DAG(
         },
         run_tags={Tag.FEATURE_SERVICE: data.output["feature_service"], Tag.DATA_WINDOW: data.output["window"]},
         gpus=1,
+        doc_md="Trains the model (a GPU pod, or a local process) in an MLflow run, linked as **MLflow run**; returns "
+        "the run id, model URI and metrics.",
     )
     validate >> train
     register = RegisterModelOperator(
-        task_id="register_model", model_name="{{ params.model_name }}", mlflow_run_id=train.output["mlflow_run_id"]
+        task_id="register_model",
+        model_name="{{ params.model_name }}",
+        mlflow_run_id=train.output["mlflow_run_id"],
+        doc_md="Registers the run's model once, with lineage tags; links the **MLflow model version**.",
     )
     PromoteModelOperator(
         task_id="promote_model",
@@ -112,4 +141,6 @@ with DAG(
         min_value="{{ params.min_metric }}",
         min_improvement="{{ params.min_improvement }}",
         outlets=[CHAMPION_MODEL],
+        doc_md="Scores the new version and the `champion` on the same holdout rows; moves the alias when `metric` "
+        "passes `min_metric` and `min_improvement`, else tags the version `rejected` with the reason.",
     )

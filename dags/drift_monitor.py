@@ -10,7 +10,7 @@ from airflow_mlops_provider.core.drift.spec import DriftWindow, EpisodePolicy
 from airflow_mlops_provider.operators.drift import DriftCheckOperator
 from airflow_mlops_provider.run_windows import days_before_run
 
-from churn_common import DRIFT, FEATURE_VIEW, FEATURES_REFRESHED, MODEL_NAME, TIME_COLUMN
+from churn_common import DRIFT, FEATURE_VIEW, FEATURES_REFRESHED, MODEL_NAME, NAME_PATTERN, OWNER, TIME_COLUMN
 
 WINDOW_START, WINDOW_END = days_before_run("params.window_days")
 #: The episode state: once per drift episode, at most every 3 days.
@@ -41,11 +41,14 @@ with DAG(
     max_active_runs=1,
     tags=["mlops", "drift", "evidently"],
     doc_md=DOC,
+    default_args={"owner": OWNER},
     params={
-        "model_name": Param(MODEL_NAME, type="string", description="Registered model whose champion is the reference"),
-        "current_uri": Param("", type="string",
+        "model_name": Param(MODEL_NAME, type="string", minLength=1, maxLength=128, pattern=NAME_PATTERN,
+                            description="Registered model whose champion is the reference"),
+        "current_uri": Param("", type="string", maxLength=1024,
                              description=f"Current data URI (local or s3://); empty: the {FEATURE_VIEW} features"),
-        "window_days": Param(7, type="integer", minimum=1, description="Days of data before the run to check"),
+        "window_days": Param(7, type="integer", minimum=1, maximum=365,
+                             description="Days of data before the run to check"),
         "drift_share": Param(0.5, type="number", exclusiveMinimum=0, maximum=1,
                              description="Share of drifted columns at which the dataset drifts"),
     },
@@ -62,4 +65,7 @@ with DAG(
         # At most one drift-triggered retraining every 3 days: a retrained champion's training rows still
         # mostly predate the shift until the training window moves past it, so the next check drifts again.
         episode_policy=EpisodePolicy(cooldown_seconds=3 * 86_400),
+        doc_md="Compares the window's features with the champion's training set; on drift, stores Evidently's "
+        "report (linked as **Drift report**) and emits the drift Asset once per episode. Skipped without a "
+        "champion or data.",
     )

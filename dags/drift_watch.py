@@ -10,7 +10,7 @@ from airflow_mlops_provider.core.drift.spec import DriftCheckSpec, DriftWindow, 
 from airflow_mlops_provider.operators.drift import ForwardDriftEventOperator
 from airflow_mlops_provider.triggers.drift import DriftTrigger
 
-from churn_common import DRIFT, FEATURE_VIEW, FEATURE_VIEW_DATA, MODEL_NAME, TIME_COLUMN
+from churn_common import DRIFT, FEATURE_VIEW, FEATURE_VIEW_DATA, MODEL_NAME, OWNER, TIME_COLUMN
 
 #: The last day of the feature view's offline data against the champion's training set, every 10 minutes.
 CHECK = DriftCheckSpec(
@@ -48,5 +48,11 @@ with DAG(
     catchup=False,
     tags=["mlops", "drift", "event-driven"],
     doc_md=DOC,
+    default_args={"owner": OWNER},
 ):
-    ForwardDriftEventOperator(task_id="signal_retraining", watch_asset=DRIFT_WATCH, drift_asset=DRIFT)
+    ForwardDriftEventOperator(
+        task_id="signal_retraining",
+        watch_asset=DRIFT_WATCH,
+        drift_asset=DRIFT,
+        doc_md="Forwards the drift episode's summary from the watcher's event to the drift Asset.",
+    )

@@ -13,7 +13,7 @@ from airflow_mlops_provider.operators.features import (
 from airflow_mlops_provider.operators.validation import DataValidationOperator
 from airflow_mlops_provider.sensors.features import LandedBatchesSensor
 
-from churn_common import FEATURE_VIEW, FEATURES_REFRESHED, INGESTED, LANDING, MODEL_NAME, TARGET, TIME_COLUMN
+from churn_common import FEATURE_VIEW, FEATURES_REFRESHED, INGESTED, LANDING, MODEL_NAME, OWNER, TARGET, TIME_COLUMN
 
 DOC = f"""
 ### Feature ingestion into Feast
@@ -54,6 +54,8 @@ def process_batch(batch_uri: str) -> XComArg:
         dataset=batch_uri,
         suite_path="expectations/churn_raw_batch.json",
         on_failure="quarantine",
+        doc_md="Great Expectations gate on one raw batch. A failing batch is moved to quarantine/ with its "
+        "result, and this task is skipped (so is the batch's ingestion). Links its **Data Docs**.",
     )
     ingest = FeatureIngestionOperator(
         task_id="ingest_batch",
@@ -62,6 +64,8 @@ def process_batch(batch_uri: str) -> XComArg:
         retries=2,
         # One at a time: materialization writes the registry file and the sqlite online store.
         max_active_tis_per_dag=1,
+        doc_md="Appends the batch to the feature view's offline store (one part file per batch id) and "
+        "materializes it online; emits an event on the feature view's Asset.",
     )
     validate >> ingest
     return ingest.output
@@ -74,11 +78,22 @@ with DAG(
     max_active_runs=1,
     tags=["mlops", "features", "feast"],
     doc_md=DOC,
+    default_args={"owner": OWNER},
 ):
-    apply = FeastApplyOperator(task_id="apply_feature_definitions", model_name=MODEL_NAME)
+    apply = FeastApplyOperator(
+        task_id="apply_feature_definitions",
+        model_name=MODEL_NAME,
+        doc_md="Applies `dags/feature_repo` to the Feast registry; refuses a change that breaks the champion's "
+        "feature service.",
+    )
     # Soft fail: when no batch arrives before the next run, the run is skipped, not failed.
     wait = LandedBatchesSensor(
-        task_id="wait_for_batches", prefix=LANDING, poke_interval=60, timeout=50 * 60, soft_fail=True
+        task_id="wait_for_batches",
+        prefix=LANDING,
+        poke_interval=60,
+        timeout=50 * 60,
+        soft_fail=True,
+        doc_md="Waits for batches in the landing zone and returns their URIs; skipped when none arrive.",
     )
     apply >> wait
     ingested = process_batch.expand(batch_uri=wait.output)
@@ -88,4 +103,6 @@ with DAG(
         ingested=ingested,  # type: ignore[arg-type]  # a mapped task group's output: an XComArg at run time
         archive_uri=INGESTED,
         refreshed_asset=FEATURES_REFRESHED,
+        doc_md="Moves ingested batches to ingested/, fails the run if a batch was neither ingested nor "
+        "quarantined, and emits the features-refreshed Asset.",
     )

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from airflow_mlops_provider import __version__
+from airflow_mlops_provider.config import DataFolder
 from airflow_mlops_provider.core.io.storage import ObjectStore, StorageConfig
 from demo.processes import (
     BIN_DIR,
@@ -42,6 +43,20 @@ PROFILE = "prod"
 #: The buckets of the compose file's minio-init job.
 DATA_BUCKET, ARTIFACTS_BUCKET = "mlops-data", "mlflow-artifacts"
 REGION = "us-east-1"
+#: Data Docs and drift reports open from the Airflow UI's links without an S3 login, as the compose file's
+#: minio-init job allows (`mc anonymous set download`); everything else in the bucket stays private.
+REPORTED_FOLDERS = (DataFolder.VALIDATION, DataFolder.DRIFT_REPORTS)
+REPORTS_READABLE = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": ["*"]},
+            "Action": ["s3:GetObject"],
+            "Resource": [f"arn:aws:s3:::{DATA_BUCKET}/{folder}/*" for folder in REPORTED_FOLDERS],
+        }
+    ],
+}
 ADMIN = "admin"
 #: The Celery workers, as the compose file scales ``airflow-worker``; one task at a time each.
 WORKERS = ("worker1", "worker2")
@@ -78,6 +93,7 @@ class MotoS3:
         client = ObjectStore(self.storage).client
         for bucket in (DATA_BUCKET, ARTIFACTS_BUCKET):
             client.create_bucket(Bucket=bucket)
+        client.put_bucket_policy(Bucket=DATA_BUCKET, Policy=json.dumps(REPORTS_READABLE))
 
 
 @dataclass

@@ -16,24 +16,19 @@ CONNECTION_TYPE_INFO: dict[str, Any] = {
     "conn-fields": {
         "repo_path": {
             "label": "Feature repo path",
-            "description": "Directory of the feature definitions (and feature_store.yaml, unless given inline). "
-            "Relative paths in the config resolve against it.",
+            "description": "Directory of the feature definitions (and feature_store.yaml, unless given inline), "
+            "e.g. /opt/airflow/dags/feature_repo. Relative paths in the config resolve against it.",
             "schema": {"type": ["string", "null"]},
         },
         "feature_store_yaml": {
             "label": "feature_store.yaml (inline)",
-            "description": "The store's config, replacing the repo's feature_store.yaml; ${VAR} is expanded "
-            "from the environment.",
-            "schema": {"type": ["string", "null"]},
+            "description": "The store's config (project, provider, registry, offline_store, online_store), "
+            "replacing the repo's feature_store.yaml; ${VAR} is expanded from the environment.",
+            "schema": {"type": ["string", "null"], "format": "multiline"},
         },
     },
-    "ui-field-behaviour": {
-        "hidden-fields": ["host", "schema", "login", "password", "port"],
-        "placeholders": {
-            "repo_path": "/opt/airflow/dags/feature_repo",
-            "feature_store_yaml": "project: churn\nprovider: local\nregistry: s3://features/registry.db\n...",
-        },
-    },
+    # Airflow's form shows placeholders of the standard fields only: examples of extras are in descriptions.
+    "ui-field-behaviour": {"hidden-fields": ["host", "schema", "login", "password", "port"]},
 }
 
 

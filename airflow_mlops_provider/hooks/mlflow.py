@@ -20,10 +20,12 @@ CONNECTION_TYPE_INFO: dict[str, Any] = {
     "conn-fields": {
         "auth_type": {
             "label": "Auth type (none, token or basic)",
+            "description": "Unset (null): token when a token is set, basic when a username is set, else none.",
             "schema": {"type": ["string", "null"], "enum": ["none", "token", "basic", None]},
         },
         "token": {
             "label": "Bearer token (auth type token)",
+            "description": "Sent as MLFLOW_TRACKING_TOKEN. Auth type token without one sends the password.",
             "schema": {"type": ["string", "null"], "format": "password"},
         },
     },

@@ -30,7 +30,6 @@ CONNECTION_TYPE_INFO: dict[str, Any] = {
     "ui-field-behaviour": {
         "hidden-fields": ["schema", "port", "host"],
         "relabeling": {"login": "Access key ID", "password": "Secret access key"},
-        "placeholders": {"endpoint_url": "http://minio:9000", "region_name": "us-east-1"},
     },
 }
 

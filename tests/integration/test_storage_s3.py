@@ -334,3 +334,16 @@ def test_connection_type_info_matches_the_provider_schema() -> None:
     assert CONNECTION_TYPE_INFO["hook-name"] == ObjectStorageHook.hook_name
     module, _, name = CONNECTION_TYPE_INFO["hook-class-name"].rpartition(".")
     assert getattr(__import__(module, fromlist=[name]), name) is ObjectStorageHook
+
+
+@pytest.mark.parametrize(
+    ("name", "content_type"), [("report.html", "text/html"), ("part.parquet", "application/octet-stream")]
+)
+def test_objects_carry_the_content_type_browsers_need(
+    s3_server: S3Server, s3_bucket: str, name: str, content_type: str
+) -> None:
+    store = ObjectStore(s3_server.config)
+    uri = f"{s3_bucket}/types/{name}"
+    store.write_bytes(uri, b"<html></html>")
+    bucket, key = uri.removeprefix("s3://").split("/", 1)
+    assert store.client.head_object(Bucket=bucket, Key=key)["ContentType"] == content_type

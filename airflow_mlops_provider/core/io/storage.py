@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import builtins
 import logging
+import mimetypes
 import os
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -199,8 +200,10 @@ class ObjectStore:
             _atomic_write(local_path(uri), data)
             return
         bucket, key = split_s3_uri(uri)
+        # The type browsers need to show an HTML report instead of downloading it.
+        content_type = mimetypes.guess_type(key)[0] or "application/octet-stream"
         with self._s3_errors(uri):
-            self.client.put_object(Bucket=bucket, Key=key, Body=data)
+            self.client.put_object(Bucket=bucket, Key=key, Body=data, ContentType=content_type)
 
     def exists(self, uri: str) -> bool:
         """Tell whether an object (a file, not a directory) exists at ``uri``.
