@@ -1,7 +1,9 @@
 """The ``airflow-mlops`` command line. Heavy libraries are imported by the subcommands, so ``--help`` is fast.
 
 ``airflow-mlops suite init --from <dataset-uri> --out <suite.json>`` profiles reference data into a starter
-Great Expectations suite, checks that the suite passes on that data, and writes it.
+Great Expectations suite, checks that the suite passes on that data, and writes it. Data it cannot profile
+into a trustworthy suite (a truncated CSV file, an entirely null column, infinite values, mixed types, no
+rows) is refused with exit code 2 and one line saying why; nothing is written then.
 
 ``airflow-mlops new pipeline NAME --from <dataset-uri> --target COLUMN`` writes a continuous-training
 pipeline for that data into a DAGs folder: ``<name>_ct.py`` (a training DAG and a drift-monitor DAG) and
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,14 +27,16 @@ PROG = "airflow-mlops"
 
 def _suite_init(args: argparse.Namespace) -> int:
     """Profile ``args.source`` into a suite, check it on the same data, and write it to ``args.out``."""
-    from airflow_mlops_provider.core.io.datasets import read_dataset
     from airflow_mlops_provider.core.validation.profiler import ProfileOptions, profile_suite
+    from airflow_mlops_provider.core.validation.reading import read_batch
 
     out = Path(args.out)
+    if out.is_dir():
+        return _error(f"{out} is a folder: --out names the suite's JSON file")
     if out.exists() and not args.force:
         return _error(f"{out} exists; pass --force to overwrite it")
     try:
-        frame = read_dataset(args.source)
+        frame = read_batch(args.source)
         options = ProfileOptions(margin=args.margin, max_categories=args.max_categories, no_range=tuple(args.no_range))
         suite = profile_suite(frame, name=args.name or out.stem, options=options, source=args.source)
     except (ValueError, OSError) as err:
@@ -85,9 +90,15 @@ def _passes_on_its_data(frame: Any, suite: dict[str, Any]) -> bool:
 
 
 def _write_suite(path: Path, suite: dict[str, Any]) -> None:
-    """Write ``suite`` as indented JSON, creating its folder."""
+    """Write ``suite`` as indented JSON, creating its folder; atomically, so an interruption leaves no half file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(suite, indent=2) + "\n")
+    text = json.dumps(suite, indent=2, allow_nan=False) + "\n"
+    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        partial.write_text(text)
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def _error(message: str) -> int:

@@ -22,6 +22,8 @@ PREVIOUS_CHAMPION: Final = "previous_champion"
 # --- Promotion outcomes -----------------------------------------------------------------------------
 PROMOTED: Final = "promoted"
 REJECTED: Final = "rejected"
+#: The registered model ``<model><suffix>`` whose versions are the tickets of the model's promotion lease.
+PROMOTION_LEASE_SUFFIX: Final = ".promotion-lease"
 
 
 class Tag:
@@ -61,6 +63,11 @@ class Tag:
     REJECTED: Final = REJECTED
     #: Why a champion was rolled back, on the demoted version.
     ROLLED_BACK: Final = "mlops.rolled_back"
+    #: On a ticket of a promotion lease (``core.models.lease``): who holds or waits, which try, and until
+    #: when (epoch seconds) the ticket is valid.
+    LEASE_HOLDER: Final = "mlops.lease.holder"
+    LEASE_TRY: Final = "mlops.lease.try"
+    LEASE_EXPIRES_AT: Final = "mlops.lease.expires_at"
 
     #: Run tags copied onto the model version at registration: its lineage.
     LINEAGE: Final = (
@@ -198,6 +205,22 @@ class BatchIngestedEvent(TypedDict):
     rows: int
 
 
+class BatchesIngestedResult(TypedDict):
+    """``FeatureIngestionOperator`` given several batches: each ingested batch, and the ones it refused."""
+
+    feature_view: str
+    batches: list[IngestionResult]
+    refused: dict[str, str]
+    rows: int
+
+
+class BatchesIngestedEvent(TypedDict):
+    """The extra of a :func:`feature_view_asset` event of a task that ingested several batches."""
+
+    batches: list[BatchIngestedEvent]
+    rows: int
+
+
 class FeaturesRefreshedEvent(TypedDict):
     """The extra of a :func:`features_refreshed_asset` event: the batches one ingestion run added."""
 
@@ -249,6 +272,14 @@ class ValidationRecord(TypedDict, total=False):
     docs_url: str
 
 
+class BatchesValidation(TypedDict):
+    """``DataValidationOperator`` given several datasets: those that passed, those quarantined, every record."""
+
+    passed: list[str]
+    quarantined: list[str]
+    records: list[ValidationRecord]
+
+
 class DriftVerdicts(TypedDict):
     """The verdicts of one drift comparison (``DriftResult.to_dict()``): the dataset's, and each column's."""
 
@@ -272,6 +303,7 @@ class DriftSummary(DriftVerdicts, total=False):
     window_id: str
     report_uri: str
     episode: str
+    columns_tested: int  # all columns compared; ``columns`` and ``drifted_columns`` list at most 100
 
 
 #: What a drift Asset event carries in its extra.

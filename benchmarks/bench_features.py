@@ -1,19 +1,20 @@
 """Feature store overhead of the provider against raw Feast 0.67 calls made in the same run.
 
 A fresh copy of ``dags/feature_repo`` (file offline store, sqlite online store) is filled with demo rows,
-written as parquet parts of ``--part-rows`` rows. Three measurements, each the best of ``--repeats`` runs
+written as parquet parts of 10k rows. Three measurements, each the best of 3 runs
 taken alternately with its baseline, in wall and CPU time (CPU time is steadier on a busy machine):
 
-1. Ingestion plus materialization of a ``--batch-rows`` batch: ``FeatureIngestionOperator.execute`` (read,
+1. Ingestion plus materialization of a 10k-row batch: ``FeatureIngestionOperator.execute`` (read,
    check, part write, footer scan, materialize) against raw = ``pq.read_table`` + ``pq.write_table`` of the
    part + ``store.materialize`` over the same window. Goal: ratio <= 1.1.
-2. A training set for a ``--spine-rows`` spine: ``point_in_time_join`` over Feast (unique keys, order and
+2. A training set for a 20k-row spine: ``point_in_time_join`` over Feast (unique keys, order and
    policy restored) against raw = ``get_historical_features(spine, service).to_df()``; and the whole
    ``TrainingDatasetOperator.execute`` (spine read, join, split, parquet write, digest). Goal: <= 1.1.
-3. The append alone (check + part write of the batch) with 100k and with 1M rows already stored, and
-   ``store.materialize`` of the batch at both sizes for comparison. Goal: flat append time.
+3. The append alone (check + part write of the batch) with 100k and with 1M rows already stored. Goal: flat
+   append time (ratio <= 1.1). Measurement 1 is taken at both sizes too.
 
-Run: ``.venv/bin/python -m benchmarks.bench_features [--batch-rows 10000] [--spine-rows 20000]``
+``run(smoke=True)`` takes each once on tiny sizes.
+Run: ``.venv/bin/python -m benchmarks.bench_features [--smoke]``
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from airflow_mlops_provider.core.features.batches import conform_batch, read_bat
 from airflow_mlops_provider.core.features.feast_repo import apply_repo, feature_view, load_repo, open_store
 from airflow_mlops_provider.core.features.offline_source import materialization_window, part_uri, write_part
 from airflow_mlops_provider.core.features.point_in_time import MissingFeaturesPolicy, point_in_time_join
+from benchmarks.harness import Figure
 from demo import data as demo_data
 
 REPO = Path(__file__).resolve().parents[1] / "dags" / "feature_repo"
@@ -82,13 +84,6 @@ class Clock:
         """CPU seconds of ``run`` spent outside the wrapped function."""
         self.seconds = 0.0
         return timed(run)[1] - self.seconds
-
-
-def report(name: str, ours: Timing, raw: Timing) -> None:
-    print(
-        f"{name:<44} ours {ours[0]:7.3f}s wall {ours[1]:7.3f}s cpu | raw {raw[0]:7.3f}s wall {raw[1]:7.3f}s cpu"
-        f" | ratio {ours[0] / raw[0]:5.2f} wall {ours[1] / raw[1]:5.2f} cpu"
-    )
 
 
 class Bench:
@@ -194,51 +189,65 @@ def training_set(bench: Bench, rows: int, repeats: int) -> tuple[tuple[Timing, T
     return join, whole, outside
 
 
-def append_scaling(bench: Bench, rows: int, repeats: int) -> dict[int, tuple[Timing, Timing]]:
-    """Append and materialize time of one batch with 100k and with 1M rows stored."""
-    results = {}
-    for stored in (100_000, 1_000_000):
-        bench.fill(stored)
-        batch = read_batch(bench.batch_file(f"scale{stored}", rows))
+def append_time(bench: Bench, rows: int, repeats: int, stored: int) -> float:
+    """Best wall seconds of the append alone (check + part write) of one batch, with ``stored`` rows stored."""
+    batch = read_batch(bench.batch_file(f"scale{stored}", rows))
+    view = feature_view(bench.store, VIEW)
 
-        def append(i: int, batch: pd.DataFrame = batch, stored: int = stored) -> None:
-            write_part(conform_batch(batch, bench.view), part_uri(bench.view.source_uri, f"scale{stored}-{i}"))
+    def append(i: int) -> None:
+        write_part(conform_batch(batch, view), part_uri(view.source_uri, f"scale{stored}-{i}"))
 
-        def materialize(_: int, batch: pd.DataFrame = batch) -> None:
-            table = conform_batch(batch, bench.view)
-            start, end = materialization_window(table, "event_timestamp", bench.view.source_uri)
-            bench.store.materialize(start.to_pydatetime(), end.to_pydatetime(), [VIEW])
+    append(-1)
+    return min(timed(partial(append, i))[0] for i in range(repeats))
 
-        results[stored] = best_of(repeats, append, materialize)
-    return results
+
+def run(smoke: bool) -> list[Figure]:
+    """P3's figures: ingest and materialize one batch against raw Feast calls at two stored sizes, the append's
+    growth between them, and the training set's join against raw Feast.
+
+    :param smoke: once, on tiny sizes (a 500-row batch, 5k and 50k rows stored); else the goal's sizes.
+    """
+    batch_rows, spine_rows, part_rows, repeats = (500, 500, 5_000, 1) if smoke else (10_000, 20_000, 10_000, 3)
+    sizes = (5_000, 50_000) if smoke else (100_000, 1_000_000)
+    figures = []
+    with tempfile.TemporaryDirectory(prefix="bench-features-") as tmp:
+        bench = Bench(Path(tmp), part_rows)
+        appends = {}
+        for stored in sizes:
+            bench.fill(stored)
+            ours, raw, (ours_outside, raw_outside) = ingestion(bench, batch_rows, repeats)
+            figures.append(
+                Figure(
+                    "P3", f"ingest + materialize a {batch_rows:,}-row batch, {stored:,} rows stored", ours[0], raw[0],
+                    "pq.read_table + pq.write_table + store.materialize", "s", "ratio <= 1.1", ours[0] <= 1.1 * raw[0],
+                    f"CPU outside Feast's materialize: ours {ours_outside:.3f} s, raw {raw_outside:.3f} s",
+                )
+            )  # fmt: skip
+            appends[stored] = append_time(bench, batch_rows, repeats, stored)
+        small, large = sizes
+        figures.append(
+            Figure(
+                "P3", f"append (check + part write) of a {batch_rows:,}-row batch at {large:,} vs {small:,} stored",
+                appends[large], appends[small], f"the same append at {small:,} stored", "s", "flat: ratio <= 1.1",
+                appends[large] <= 1.1 * appends[small],
+            )
+        )  # fmt: skip
+        join, whole, outside = training_set(bench, spine_rows, repeats)
+        figures.append(
+            Figure(
+                "P3", f"training set join, {spine_rows:,}-row spine", join[0][0], join[1][0],
+                "get_historical_features(spine, service).to_df()", "s", "ratio <= 1.1", join[0][0] <= 1.1 * join[1][0],
+                f"CPU of the join outside Feast: {outside:.3f} s; the whole operator: {whole[0]:.3f} s",
+            )
+        )  # fmt: skip
+    return figures
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--batch-rows", type=int, default=10_000)
-    parser.add_argument("--spine-rows", type=int, default=20_000)
-    parser.add_argument("--part-rows", type=int, default=10_000)
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bench-features-") as tmp:
-        bench = Bench(Path(tmp), args.part_rows)
-        bench.fill(100_000)
-        print(f"Feast repo with {bench.stored:,} stored rows; batches of {args.batch_rows:,} rows")
-        ours, raw, (ours_outside, raw_outside) = ingestion(bench, args.batch_rows, args.repeats)
-        report("ingest + materialize (operator vs raw)", ours, raw)
-        print(f"{'':<44} CPU outside Feast's materialize: ours {ours_outside:.3f}s, raw {raw_outside:.3f}s")
-        join, whole, outside = training_set(bench, args.spine_rows, args.repeats)
-        report(f"training set, {args.spine_rows:,}-row spine (join vs raw)", *join)
-        print(f"{'':<44} CPU of the join outside Feast: {outside:.3f}s ({outside / join[1][1]:.1%} of raw's)")
-        report("training set, whole operator vs raw", whole, join[1])
-        scaling = append_scaling(bench, args.batch_rows, args.repeats)
-        for stored, (append, materialize) in scaling.items():
-            print(
-                f"{stored:>9,} rows stored: append {append[0]:6.3f}s wall {append[1]:6.3f}s cpu | "
-                f"Feast materialize {materialize[0]:6.3f}s wall {materialize[1]:6.3f}s cpu"
-            )
-        flat = scaling[1_000_000][0][0] / scaling[100_000][0][0]
-        print(f"append time at 1M / at 100k stored rows: {flat:.2f} (flat = 1.0)")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, once")
+    for figure in run(parser.parse_args().smoke):
+        print(figure)
 
 
 if __name__ == "__main__":

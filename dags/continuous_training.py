@@ -46,7 +46,9 @@ DOC = f"""
 4. **register_model** registers the run's model, idempotently, with lineage tags (dataset URI and digest,
    feature service, window).
 5. **promote_model** scores the new version and the current `champion` on the same holdout rows and moves
-   the alias only when the policy passes; otherwise it tags the version `rejected` with the reason.
+   the alias only when the policy passes; otherwise it tags the version `rejected` with the reason. Runs
+   may overlap: promotions of the model take its promotion lease, so each decides against the champion
+   of its moment, one at a time.
 
 It runs weekly, and whenever the `{DRIFT.name}` asset is updated (by `drift_monitor` or `drift_watch`).
 Trigger it by hand with the form: every knob is a typed Param.
@@ -61,7 +63,9 @@ with DAG(
         assets=DRIFT,
     ),
     catchup=False,
-    max_active_runs=1,
+    # Runs may overlap (a drift-triggered run while another trains, or several by hand with other
+    # hyperparameters): their promotions queue on the model's promotion lease, one decision at a time.
+    max_active_runs=16,
     tags=["mlops", "continuous-training", "mlflow"],
     doc_md=DOC,
     default_args={"owner": OWNER},

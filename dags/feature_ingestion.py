@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from airflow.sdk import DAG, CronTriggerTimetable, XComArg, task_group
+from airflow.sdk import DAG, CronTriggerTimetable, Param, XComArg, get_current_context, task, task_group
 
 from airflow_mlops_provider.contracts import feature_view_asset
 from airflow_mlops_provider.operators.features import (
@@ -27,47 +27,65 @@ Raw batches (parquet or CSV files, one per batch, each holding `customer_id`, a 
 2. **wait_for_batches** waits (without holding a worker slot between pokes) until batches land; when none
    arrive before the next run, it is skipped. A run triggered by hand does not wait: it ingests what has
    landed, or is skipped at once (for instance when a scheduled run took the batches first).
-3. For each batch (a mapped task group, one instance per batch):
-   - **validate_batch** checks it against `expectations/churn_raw_batch.json` (Great Expectations). A batch
-     that fails is moved to `[mlops] data_dir`/quarantine/ with its validation result beside it
-     (`<name>.validation.json`), the task links to its Data Docs and is skipped, and so is the batch's
-     ingestion. The other batches flow on.
-   - **ingest_batch** checks it against the feature view (columns, dtypes, non-null entity keys,
-     time-zone-aware timestamps), appends it to the offline store as one part file named by the batch id,
-     and materializes it to the online store. A batch it cannot read fails without retries, writes
-     nothing and stays in the landing zone. Each ingested batch is an event on the
-     `{feature_view_asset(FEATURE_VIEW).name}` Asset, with the batch id and row count.
-4. **archive_batches** moves the ingested batches to `[mlops] data_dir`/ingested/ (the raw history, and the
+3. **split_batches** spreads the landed batches, oldest first, over at most `ingestion_tasks` chunks (a
+   Param, 4 by default): one instance of the mapped task group below per chunk, so that a backlog is
+   ingested by several workers at once, each paying the start-up of a task once for many batches.
+4. For each chunk (a mapped task group):
+   - **validate_batches** checks every batch against `expectations/churn_raw_batch.json` (Great
+     Expectations), with one validation run for the whole chunk when the suite allows (each batch is
+     validated alone when that run fails). Each batch that fails, or cannot be read, is moved to
+     `[mlops] data_dir`/quarantine/ with its own validation result beside it (`<name>.validation.json`)
+     and its own Data Docs page (linked from the task); the other batches flow on. The task is skipped,
+     and so is the chunk's ingestion, only when every batch of the chunk was quarantined.
+   - **ingest_batches** checks each batch that passed against the feature view (columns, dtypes,
+     non-null entity keys, time-zone-aware timestamps at most 15 minutes in the future, one row per
+     customer and timestamp), appends each as one part file named by its batch id to the offline store,
+     and materializes them all to the online store at once. A batch it refuses writes nothing and stays
+     in the landing zone, and the task then fails without retries after ingesting the others. The task's
+     event on the `{feature_view_asset(FEATURE_VIEW).name}` Asset lists each ingested batch id with its
+     row count. One chunk is ingested at a time (the local online store is one SQLite file).
+5. **archive_batches** moves the ingested batches to `[mlops] data_dir`/ingested/ (the raw history, and the
    spine of point-in-time training sets: entity, timestamp, label), fails the run if a batch was neither
    ingested nor quarantined, and otherwise emits one `{FEATURES_REFRESHED.name}` event (batches, rows), on
    which `drift_monitor` runs.
 
-Re-running is safe: re-ingesting a batch replaces its part file, so rows are never duplicated.
+Re-running is safe: re-ingesting a batch replaces its part file, so rows are never duplicated, and
+materializing again puts the same newest values online; a task killed midway and retried does the same.
 """
 
 
+@task(
+    task_id="split_batches",
+    doc_md="Spreads the landed batches over at most `ingestion_tasks` chunks: one mapped task group per chunk.",
+)
+def split_batches(batches: list[str]) -> list[list[str]]:
+    """Spread the landed batches over at most the ``ingestion_tasks`` Param's chunks, one per mapped task group."""
+    from airflow_mlops_provider.core.features.ingestion import spread
+
+    return spread(batches, int(get_current_context()["params"]["ingestion_tasks"]))
+
+
 @task_group  # type: ignore[type-var]  # returning the XComArg of the last task is supported at run time
-def process_batch(batch_uri: str) -> XComArg:
-    """Validate one batch, then ingest it; a batch that fails validation is quarantined and not ingested."""
+def ingest_chunk(batch_uris: list[str]) -> XComArg:
+    """Validate a chunk of batches, then ingest those that passed; each failing batch is quarantined alone."""
     validate = DataValidationOperator(
-        task_id="validate_batch",
-        dataset=batch_uri,
+        task_id="validate_batches",
+        dataset=batch_uris,
         suite_path="expectations/churn_raw_batch.json",
         on_failure="quarantine",
-        doc_md="Great Expectations gate on one raw batch. A failing batch is moved to quarantine/ with its "
-        "result, and this task is skipped (so is the batch's ingestion). Links its **Data Docs**.",
+        doc_md="Great Expectations gate on a chunk of raw batches. Each failing batch is moved to quarantine/ "
+        "with its own result and **Data Docs**; the others flow on. Skipped when all were quarantined.",
     )
     ingest = FeatureIngestionOperator(
-        task_id="ingest_batch",
+        task_id="ingest_batches",
         feature_view=FEATURE_VIEW,
-        batch_uri=batch_uri,
+        batch_uri=validate.output["passed"],
         retries=2,
         # One at a time: materialization writes the registry file and the sqlite online store.
         max_active_tis_per_dag=1,
-        doc_md="Appends the batch to the feature view's offline store (one part file per batch id) and "
-        "materializes it online; emits an event on the feature view's Asset.",
+        doc_md="Appends each batch that passed to the feature view's offline store (one part file per batch "
+        "id), materializes them online at once, and emits an event on the feature view's Asset.",
     )
-    validate >> ingest
     return ingest.output
 
 
@@ -77,6 +95,15 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     tags=["mlops", "features", "feast"],
+    params={
+        "ingestion_tasks": Param(
+            4,
+            type="integer",
+            minimum=1,
+            maximum=32,
+            description="The most chunks a run's batches are spread over (mapped tasks)",
+        ),
+    },
     doc_md=DOC,
     default_args={"owner": OWNER},
 ):
@@ -96,7 +123,7 @@ with DAG(
         doc_md="Waits for batches in the landing zone and returns their URIs; skipped when none arrive.",
     )
     apply >> wait
-    ingested = process_batch.expand(batch_uri=wait.output)
+    ingested = ingest_chunk.expand(batch_uris=split_batches(wait.output))  # type: ignore[arg-type]
     ArchiveBatchesOperator(
         task_id="archive_batches",
         batches=wait.output,

@@ -17,6 +17,7 @@ from demo.processes import BIN_DIR, ManagedProcess, Resource, base_env, free_por
 from demo.stack import AirflowSite, Stack, repo_feast_config
 
 PROFILE = "embedded"
+PRELOADING_EXECUTOR = "airflow_mlops_provider.preload.PreloadingLocalExecutor"
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,9 @@ class AirflowStandalone:
             | self.site.env()
             | {
                 "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+                # The LocalExecutor, importing the tasks' libraries once before it forks its workers: every
+                # task process inherits them instead of importing them again (airflow_mlops_provider/preload.py).
+                "AIRFLOW__CORE__EXECUTOR": PRELOADING_EXECUTOR,
                 "AIRFLOW__CORE__PARALLELISM": "4",
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
                 "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(64),

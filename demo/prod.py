@@ -6,10 +6,15 @@
 - Feast: a SQL registry on PostgreSQL, online features in Redis, offline parts in S3;
 - ``[mlops] data_dir`` in S3: the workers and the trainer share nothing but S3, MLflow and the databases.
 
-PostgreSQL and Redis are the machine's (``demo.services``: ``DEMO_POSTGRES_URL``, ``DEMO_REDIS_URL``); the
-profile makes its own databases in them and removes them at the end. S3 is moto's server on loopback, standing in for
-MinIO. Every setting is named as in ``docker-compose.yaml``, and a test renders the compose file with this
-profile's addresses and secrets to check that both say the same.
+PostgreSQL and Redis are the machine's (``demo.services``: ``DEMO_POSTGRES_URL``, ``DEMO_REDIS_URL``, which may
+name a Redis ACL user and its password); the profile makes its own databases in them and removes them at the end.
+S3 is moto's server on loopback, standing in for MinIO. Every setting is named as in ``docker-compose.yaml``, and a
+test renders the compose file with this profile's addresses and secrets to check that both say the same.
+``DEMO_MLFLOW_TOKEN`` gives the workers' ``mlflow_default`` connection a bearer token, as for a tracking server
+behind an auth proxy (the profile's own server ignores it).
+
+While the stack runs, an Airflow component can be stopped and started again through files in
+``<DEMO_HOME>/control/`` (:func:`request`, :func:`component_state`): a rolling restart, as an operator does one.
 """
 
 from __future__ import annotations
@@ -17,11 +22,15 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import os
 import secrets
+import signal
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
+from urllib.parse import quote
 
 from airflow_mlops_provider import __version__
 from airflow_mlops_provider.config import DataFolder
@@ -63,6 +72,12 @@ WORKERS = ("worker1", "worker2")
 WORKER_CONCURRENCY = 1
 MIGRATE_TIMEOUT = 600.0
 STARTUP_TIMEOUT = 300.0
+#: The bearer token of the workers' ``mlflow_default`` connection, if any.
+MLFLOW_TOKEN_ENV = "DEMO_MLFLOW_TOKEN"
+#: The folder of ``<DEMO_HOME>`` where a running stack takes requests to stop or start a component.
+CONTROL_FOLDER = "control"
+#: How long a component stopped on request may take to finish what it runs (a Celery worker drains its task).
+DRAIN_TIMEOUT = 300.0
 
 
 @dataclass(frozen=True)
@@ -105,6 +120,7 @@ class ProdSettings:
     :param services: the machine's PostgreSQL and Redis.
     :param databases: the run's PostgreSQL databases by purpose.
     :param redis_dbs: the run's Redis databases by purpose.
+    :param mlflow_token: the bearer token of the ``mlflow_default`` connection; empty for none.
     """
 
     home: Path
@@ -112,6 +128,7 @@ class ProdSettings:
     services: Services
     databases: dict[str, str]
     redis_dbs: dict[str, int]
+    mlflow_token: str = ""
     ports: dict[str, int] = field(default_factory=dict)
     secret: dict[str, str] = field(default_factory=dict)
 
@@ -147,7 +164,7 @@ class ProdSettings:
     def variables(self) -> dict[str, str]:
         """The values of the compose file's ``.env`` variables in this run (database users have no password:
         the machine's PostgreSQL trusts loopback)."""
-        pg, rd = self.services.postgres, self.services.redis
+        pg = self.services.postgres
         pg_user, pg_password = pg.username or "postgres", pg.password or ""
         return {
             "POSTGRES_USER": pg_user,
@@ -159,7 +176,7 @@ class ProdSettings:
             "FEAST_DB_USER": pg_user,
             "FEAST_DB_PASSWORD": pg_password,
             "FEAST_DB_NAME": self.databases["feast"],
-            "REDIS_PASSWORD": rd.password or "",
+            "REDIS_PASSWORD": self.services.redis_password,
             "REDIS_BROKER_DB": str(self.redis_dbs["broker"]),
             "REDIS_ONLINE_DB": str(self.redis_dbs["online"]),
             "MLOPS_S3_REGION": REGION,
@@ -218,13 +235,20 @@ class ProdSettings:
             ),
             "cache_ttl_seconds": 60,
         }
+        user = f",username={self.services.redis_username}" if self.services.redis_username else ""
         config["online_store"] = {
             "type": "redis",
             "connection_string": (
-                f"{self.addresses()['redis:6379']},password={var['REDIS_PASSWORD']},db={var['REDIS_ONLINE_DB']}"
+                f"{self.addresses()['redis:6379']}{user},password={var['REDIS_PASSWORD']},db={var['REDIS_ONLINE_DB']}"
             ),
         }
         return config
+
+    def broker_url(self) -> str:
+        """The Celery broker: the run's Redis database, as the profile's Redis user."""
+        var = self.variables()
+        login = f"{quote(self.services.redis_username, safe='')}:{quote(var['REDIS_PASSWORD'], safe='')}"
+        return f"redis://{login}@{self.addresses()['redis:6379']}/{var['REDIS_BROKER_DB']}"
 
     def site(self) -> AirflowSite:
         """The settings the Airflow components share with the embedded profile."""
@@ -251,29 +275,38 @@ class ProdSettings:
             "password": storage.secret_access_key,
             "extra": {"endpoint_url": storage.endpoint_url, "region_name": REGION},
         }
-        broker = f"redis://:{var['REDIS_PASSWORD']}@{self.addresses()['redis:6379']}/{var['REDIS_BROKER_DB']}"
-        return self.site().env() | {
-            "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.postgres_url(
-                "postgresql+psycopg2", var["POSTGRES_USER"], var["POSTGRES_PASSWORD"], var["POSTGRES_DB"]
-            ),
-            "AIRFLOW__CELERY__BROKER_URL": broker,
-            "AIRFLOW__CORE__FERNET_KEY": var["AIRFLOW_FERNET_KEY"],
-            "AIRFLOW__API__SECRET_KEY": var["AIRFLOW_API_SECRET_KEY"],
-            "AIRFLOW__API_AUTH__JWT_SECRET": var["AIRFLOW_JWT_SECRET"],
-            "AIRFLOW__API__WORKERS": "2",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{var['AIRFLOW_ADMIN_USERNAME']}:admin",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.passwords_file),
-            "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
-            "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(self.ports["scheduler_health"]),
-            "AIRFLOW__MLOPS__TRAINER_IMAGE": var["TRAINER_IMAGE"],
-            "AIRFLOW_CONN_MLOPS_S3_DEFAULT": json.dumps(s3_connection),
-            # The example DAGs' dataset reads and the local trainer take the S3 settings from these.
-            "AWS_ENDPOINT_URL": str(storage.endpoint_url),
-            "AWS_ACCESS_KEY_ID": var["MLOPS_S3_ACCESS_KEY"],
-            "AWS_SECRET_ACCESS_KEY": var["MLOPS_S3_SECRET_KEY"],
-            "AWS_DEFAULT_REGION": var["MLOPS_S3_REGION"],
+        mlflow_connection = {
+            "conn_type": "mlflow",
+            "host": self.url("mlflow:5000"),
+            "extra": {"token": self.mlflow_token},
         }
+        mlflow = {"AIRFLOW_CONN_MLFLOW_DEFAULT": json.dumps(mlflow_connection)} if self.mlflow_token else {}
+        return (
+            self.site().env()
+            | mlflow
+            | {
+                "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.postgres_url(
+                    "postgresql+psycopg2", var["POSTGRES_USER"], var["POSTGRES_PASSWORD"], var["POSTGRES_DB"]
+                ),
+                "AIRFLOW__CELERY__BROKER_URL": self.broker_url(),
+                "AIRFLOW__CORE__FERNET_KEY": var["AIRFLOW_FERNET_KEY"],
+                "AIRFLOW__API__SECRET_KEY": var["AIRFLOW_API_SECRET_KEY"],
+                "AIRFLOW__API_AUTH__JWT_SECRET": var["AIRFLOW_JWT_SECRET"],
+                "AIRFLOW__API__WORKERS": "2",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{var['AIRFLOW_ADMIN_USERNAME']}:admin",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.passwords_file),
+                "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
+                "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(self.ports["scheduler_health"]),
+                "AIRFLOW__MLOPS__TRAINER_IMAGE": var["TRAINER_IMAGE"],
+                "AIRFLOW_CONN_MLOPS_S3_DEFAULT": json.dumps(s3_connection),
+                # The example DAGs' dataset reads and the local trainer take the S3 settings from these.
+                "AWS_ENDPOINT_URL": str(storage.endpoint_url),
+                "AWS_ACCESS_KEY_ID": var["MLOPS_S3_ACCESS_KEY"],
+                "AWS_SECRET_ACCESS_KEY": var["MLOPS_S3_SECRET_KEY"],
+                "AWS_DEFAULT_REGION": var["MLOPS_S3_REGION"],
+            }
+        )
 
     def worker_env(self, worker: str) -> dict[str, str]:
         """A Celery worker's configuration: the common one, with its own log server port on this host.
@@ -336,6 +369,99 @@ class ProdSettings:
         return commands
 
 
+Action = Literal["stop", "start"]
+
+
+def _control_file(home: Path, component: str, suffix: str) -> Path:
+    """``<home>/control/<component, dashed>.<suffix>``."""
+    return home / CONTROL_FOLDER / f"{component.replace(' ', '-')}.{suffix}"
+
+
+def request(home: Path, component: str, action: Action) -> None:
+    """Ask the running stack to stop or start one of its Airflow components; it acts within a second or so,
+    then :func:`component_state` says ``stopped`` or ``running <pid>``.
+
+    :param home: the demo's state directory.
+    :param component: e.g. ``airflow scheduler``, ``airflow celery worker1``.
+    :param action: ``stop`` (gracefully: a Celery worker first finishes its task) or ``start``.
+    """
+    path = _control_file(home, component, "request")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staged = path.with_suffix(".staged")
+    staged.write_text(action)
+    os.replace(staged, path)
+
+
+def component_state(home: Path, component: str) -> str | None:
+    """What the stack last did on a request for ``component``: ``stopped``, ``running <pid>``, or ``None``.
+
+    :param home: the demo's state directory.
+    :param component: the component, as given to :func:`request`.
+    """
+    path = _control_file(home, component, "state")
+    return path.read_text() if path.exists() else None
+
+
+@dataclass
+class ControlledProcess(ManagedProcess):
+    """An Airflow component that can be stopped and started again on request while the stack runs.
+
+    The demo polls its servers every second (``check_alive``): that is when a request is carried out. A
+    component stopped on request has not failed.
+
+    :param command: its command line.
+    :param env: its environment.
+    :param home: the demo's state directory (requests come from its control folder).
+    :param held: whether it is stopped on request.
+    """
+
+    command: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    home: Path = Path()
+    held: bool = False
+
+    @classmethod
+    def launch(
+        cls, name: str, command: list[str], env: dict[str, str], log_path: Path, home: Path
+    ) -> ControlledProcess:
+        """Start a component.
+
+        :param name: e.g. ``airflow scheduler``.
+        :param command: the command line.
+        :param env: the full environment.
+        :param log_path: its log file (appended to across restarts).
+        :param home: the demo's state directory.
+        """
+        started = ManagedProcess.start(name, command, env, log_path)
+        return cls(started.name, started.popen, log_path, command, env, home)
+
+    def check_alive(self) -> None:
+        """Carry out a pending request, then raise :class:`~demo.processes.StackError` if the component died."""
+        path = _control_file(self.home, self.name, "request")
+        action = path.read_text() if path.exists() else None
+        if action == "stop" and not self.held:
+            self._drain()
+            self.held = True
+        elif action == "start" and self.held:
+            self.popen = ManagedProcess.start(self.name, self.command, self.env, self.log_path).popen
+            self.held = False
+        if action is not None:
+            path.unlink()
+            state = _control_file(self.home, self.name, "state")
+            state.write_text("stopped" if self.held else f"running {self.pid}")
+        if not self.held:
+            super().check_alive()
+
+    def _drain(self) -> None:
+        """SIGTERM to the leader alone, which lets a Celery worker finish its task (warm shutdown) and a
+        scheduler hand over; then stop whatever of it is left."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(DRAIN_TIMEOUT)
+        self.stop(5.0)
+
+
 def launch(home: Path, dags_folder: Path, resources: list[Resource]) -> Stack:
     """Check the services, make the run's databases, start S3, MLflow and Airflow, and wait until all are ready.
 
@@ -349,7 +475,9 @@ def launch(home: Path, dags_folder: Path, resources: list[Resource]) -> Stack:
     resources.append(databases)
     redis_dbs = RedisDatabases.claim(services, ("broker", "online"))
     resources.append(redis_dbs)
-    settings = ProdSettings(home, dags_folder, services, databases.names, redis_dbs.indexes)
+    settings = ProdSettings(
+        home, dags_folder, services, databases.names, redis_dbs.indexes, os.environ.get(MLFLOW_TOKEN_ENV, "")
+    )
     storage = settings.storage
     s3 = MotoS3(home / "s3", settings.ports["s3"], storage)
     site = settings.site()
@@ -376,7 +504,7 @@ def launch(home: Path, dags_folder: Path, resources: list[Resource]) -> Stack:
     write_passwords_file(settings)
     for name, (command, env) in settings.airflow_commands().items():
         log = settings.airflow_home / f"{name.removeprefix('airflow ').replace(' ', '-')}.log"
-        resources.append(ManagedProcess.start(name, command, base_env() | env, log))
+        resources.append(ControlledProcess.launch(name, command, base_env() | env, log, home))
     credentials = (ADMIN, settings.secret["AIRFLOW_ADMIN_PASSWORD"])
     stack = Stack.of(PROFILE, site, ObjectStore(storage), resources, credentials, stack_info(settings))
     stack.write_file(home)
@@ -420,7 +548,7 @@ def stack_info(settings: ProdSettings) -> dict[str, Any]:
         "ports": sorted(settings.ports.values()),
         "s3": {**settings.storage.to_env(), "bucket": DATA_BUCKET, "artifacts_bucket": ARTIFACTS_BUCKET},
         "postgres": {"url": settings.services.postgres_url, "databases": settings.databases},
-        "redis": {"url": settings.services.redis_url, "databases": settings.redis_dbs},
+        "redis": {"address": settings.addresses()["redis:6379"], "databases": settings.redis_dbs},
         "feast_config": settings.feast_config(),
         "feast_repo": str(settings.dags_folder / "feature_repo"),
         "worker_logs": {worker: str(log) for worker, log in worker_logs(settings).items()},

@@ -9,7 +9,7 @@ import os
 import secrets
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from demo.processes import StackError
 
@@ -30,7 +30,8 @@ class Services:
     """Where the machine's PostgreSQL and Redis are.
 
     :param postgres_url: a libpq URL of a superuser on a maintenance database.
-    :param redis_url: ``redis://[:password@]host:port``.
+    :param redis_url: ``redis://[[username]:password@]host:port`` (an ACL user, or the default one), with
+        the password percent-encoded.
     """
 
     postgres_url: str
@@ -53,6 +54,16 @@ class Services:
     def redis(self) -> Any:
         """The parts of the Redis URL."""
         return urlsplit(self.redis_url)
+
+    @property
+    def redis_username(self) -> str:
+        """The Redis ACL user, empty for the default user."""
+        return unquote(self.redis.username or "")
+
+    @property
+    def redis_password(self) -> str:
+        """The Redis password, decoded; empty for none."""
+        return unquote(self.redis.password or "")
 
     def missing(self) -> list[str]:
         """One line per service that does not answer: what, where, and how to start it (empty if all do)."""
@@ -116,7 +127,8 @@ class Services:
         return redis.Redis(
             host=parts.hostname or "127.0.0.1",
             port=parts.port or 6379,
-            password=parts.password or None,
+            username=self.redis_username or None,
+            password=self.redis_password or None,
             db=db,
             socket_timeout=5,
             socket_connect_timeout=5,

@@ -3,4 +3,5 @@ pytest_plugins = [
     "tests.fixtures.mlflow_server",
     "tests.fixtures.task_context",
     "tests.fixtures.feast_repo",
+    "tests.fixtures.live_prod",
 ]

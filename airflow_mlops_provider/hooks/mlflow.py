@@ -13,6 +13,22 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities.model_registry import ModelVersion
 
+    from airflow_mlops_provider.core.models.lease import PromotionLease
+
+#: The MLflow client settings of a task (a process environment that sets one wins). Every HTTP call is
+#: bounded: it gives up after 4 tries of at most 20 s each, with backoff 1, 2, 4 s (+ up to 1 s jitter
+#: each), so a refused connection fails in about 10 s and a server that accepts and hangs in about 90 s.
+#: No tqdm progress bars in task logs.
+CLIENT_ENV: dict[str, str] = {
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "1.0",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+}
+#: Schemes a tracking URI may have (a server, Databricks, or a tracking store MLflow opens directly).
+TRACKING_SCHEMES = ("http", "https", "databricks", "file", "sqlite", "postgresql", "mysql", "mssql")
+
 CONNECTION_TYPE_INFO: dict[str, Any] = {
     "hook-class-name": "airflow_mlops_provider.hooks.mlflow.MlflowHook",
     "connection-type": "mlflow",
@@ -68,12 +84,18 @@ class MlflowHook(BaseHook):
             uri = (conn.host or "").rstrip("/")
             if not uri:
                 raise ValueError(f"Connection {self.mlflow_conn_id!r} has no host: set it to the tracking URI")
-            if "://" not in uri:
+            if "://" not in uri and uri != "databricks":
                 port = f":{conn.port}" if conn.port else ""
                 uri = f"http://{uri}{port}"
+            scheme = uri.split("://", 1)[0].split("+", 1)[0]
+            if any(char.isspace() for char in uri) or scheme not in TRACKING_SCHEMES:
+                raise ValueError(
+                    f"Connection {self.mlflow_conn_id!r} has tracking URI {uri!r}: expected a URI such as "
+                    f"http://mlflow:5000 (schemes: {', '.join(TRACKING_SCHEMES)})"
+                )
             extra = conn.extra_dejson
             auth = extra.get("auth_type") or ("token" if extra.get("token") else "basic" if conn.login else "none")
-            env = {"MLFLOW_TRACKING_URI": uri}
+            env = {"MLFLOW_TRACKING_URI": uri} | {key: os.environ.get(key, value) for key, value in CLIENT_ENV.items()}
             if auth == "token":
                 token = extra.get("token") or conn.password
                 if not token:
@@ -154,7 +176,11 @@ class MlflowHook(BaseHook):
         experiment = self.get_conn().get_experiment_by_name(experiment_name)
         if experiment is None:
             return []
-        query = " and ".join(f"tags.`{key}` = '{value}'" for key, value in tags.items())
+        from airflow_mlops_provider.core.models.lineage import filter_value
+
+        if any("`" in key for key in tags):
+            raise ValueError(f"MLflow search filters cannot name a tag key with a backtick: {sorted(tags)}")
+        query = " and ".join(f"tags.`{key}` = {filter_value(value)}" for key, value in tags.items())
         runs = self.get_conn().search_runs(
             [experiment.experiment_id], filter_string=query, order_by=["attributes.start_time DESC"]
         )
@@ -166,7 +192,10 @@ class MlflowHook(BaseHook):
         :param model_name: the registered model.
         :param mlflow_run_id: the MLflow run that produced the model.
         """
-        versions = self.get_conn().search_model_versions(f"name = '{model_name}' and run_id = '{mlflow_run_id}'")
+        from airflow_mlops_provider.core.models.lineage import filter_value
+
+        query = f"name = {filter_value(model_name)} and run_id = {filter_value(mlflow_run_id)}"
+        versions = self.get_conn().search_model_versions(query)
         return min(versions, key=lambda v: int(v.version)) if versions else None
 
     def get_alias_version(self, model_name: str, alias: str) -> str | None:
@@ -200,6 +229,21 @@ class MlflowHook(BaseHook):
         self.get_conn().set_registered_model_alias(model_name, alias, str(version))
         if self.get_alias_version(model_name, alias) != str(version):
             raise AliasConflictError(f"Alias {alias!r} of {model_name!r} was moved concurrently")
+
+    def promotion_lease(
+        self, model_name: str, holder: str, try_number: int = 1, ttl: float = 300.0, wait: float = 900.0
+    ) -> PromotionLease:
+        """The lease that serializes the promotions and rollbacks of ``model_name`` (a context manager).
+
+        :param model_name: the registered model.
+        :param holder: who takes it, e.g. ``dag/run/task``.
+        :param try_number: the holder's try (a retry removes the tickets of its earlier tries).
+        :param ttl: seconds a ticket stays valid.
+        :param wait: the longest to wait for it, in seconds.
+        """
+        from airflow_mlops_provider.core.models.lease import PromotionLease
+
+        return PromotionLease(self.get_conn(), model_name, holder, try_number, ttl, wait)
 
     def run_url(self, mlflow_run_id: str, experiment_id: str) -> str:
         """The web UI address of an MLflow run.

@@ -137,7 +137,9 @@ class DriftCheckOperator(OpenLineageMixin, MlopsBaseOperator):
         what = self.current_uri or f"feature view {self.feature_view!r}"
         try:
             spec = self._check_spec(context)
-            outcome = run_drift_check(spec, self.storage_hook.get_conn(), self.mlflow_hook.get_conn)
+            outcome = run_drift_check(
+                spec, self.storage_hook.get_conn(), self.mlflow_hook.get_conn, claimant=_claimant(context)
+            )
         except NoCurrentDataError as err:
             if self.current_uri:  # a dataset that should be there
                 raise AirflowFailException(f"Cannot check drift of {what}: {err}") from err
@@ -189,6 +191,12 @@ class DriftCheckOperator(OpenLineageMixin, MlopsBaseOperator):
             report_per_window=False,
             always_report=self.always_report,
         )
+
+
+def _claimant(context: Context) -> str:
+    """The task instance as a drift check's claimant: its retries share it, other runs and tasks do not."""
+    ti = context["ti"]
+    return f"{ti.dag_id}/{ti.run_id}/{ti.task_id}/{getattr(ti, 'map_index', -1)}"
 
 
 class ForwardDriftEventOperator(OpenLineageMixin, MlopsBaseOperator):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
@@ -14,6 +15,8 @@ from airflow_mlops_provider.config import DataFolder, data_path, safe_segment
 from airflow_mlops_provider.contracts import (
     CHAMPION,
     ArchiveResult,
+    BatchesIngestedEvent,
+    BatchesIngestedResult,
     BatchIngestedEvent,
     FeastApplyResult,
     FeaturesRefreshedEvent,
@@ -34,8 +37,28 @@ from airflow_mlops_provider.openlineage_facets import (
 from airflow_mlops_provider.operators.base import MlopsBaseOperator
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import pandas as pd
+    from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Asset, Context, XComArg
+
+
+def merged_lineage(builders: Sequence[Callable[[], OperatorLineage]]) -> OperatorLineage | None:
+    """One task's lineage from the lineage of each item it handled: every input, every distinct output.
+
+    :param builders: one lineage builder per item (a batch, a dataset).
+    """
+    parts = [build() for build in builders]
+    if not parts:
+        return None
+    outputs = {(o.namespace, o.name): o for part in parts for o in part.outputs}
+    return type(parts[0])(
+        inputs=[i for part in parts for i in part.inputs],
+        outputs=list(outputs.values()),
+        run_facets=parts[0].run_facets,
+        job_facets=parts[0].job_facets,
+    )
 
 
 class FeastApplyOperator(OpenLineageMixin, MlopsBaseOperator):
@@ -124,69 +147,116 @@ class FeastApplyOperator(OpenLineageMixin, MlopsBaseOperator):
 
 
 class FeatureIngestionOperator(OpenLineageMixin, MlopsBaseOperator):
-    """Ingest one raw batch into a feature view: check it, append it to the offline store, materialize it.
+    """Ingest raw batches into a feature view: check each, append it to the offline store, materialize them.
 
-    The batch (parquet or CSV, local or ``s3://``) must hold the view's entity keys (no nulls), its event
-    timestamp (time-zone aware) and every feature with its dtype; extra columns are left out. It is written
-    as one part file named by the batch id into the view's directory source, so re-ingesting a batch
-    replaces its part. Then the batch's time range, up to the newest data of the view, is materialized to
-    the online store with ``materialize(start, end)``. A bad batch fails the task, without retries, before
-    anything is written. When :func:`~airflow_mlops_provider.contracts.feature_view_asset` is among the
-    outlets (the default), its event carries the batch id and row count. Returns an
-    :class:`~airflow_mlops_provider.contracts.IngestionResult`.
+    A batch (parquet or CSV, local or ``s3://``) must hold the view's entity keys (no nulls), its event
+    timestamp (time-zone aware, at most ``max_clock_skew`` in the future), every feature with its dtype, and
+    one row per (entity keys, timestamp); extra columns are left out. Each is written as one part file named
+    by its batch id into the view's directory source, so re-ingesting a batch replaces its part. Then the
+    batches' time range, up to the newest data of the view, is materialized to the online store with one
+    ``materialize(start, end)``.
+
+    Given one batch URI, a bad batch fails the task, without retries, before anything is written; the task
+    returns an :class:`~airflow_mlops_provider.contracts.IngestionResult`. Given a list, a bad batch is
+    refused on its own and the others are ingested; the task returns (or, when it refused one, records
+    before failing without retries) a :class:`~airflow_mlops_provider.contracts.BatchesIngestedResult`.
+    When :func:`~airflow_mlops_provider.contracts.feature_view_asset` is among the outlets (the default), its
+    event carries the batch id and row count (a :class:`~airflow_mlops_provider.contracts.BatchIngestedEvent`),
+    or, for a list, each batch's (a :class:`~airflow_mlops_provider.contracts.BatchesIngestedEvent`).
 
     :param feature_view: the feature view to feed.
-    :param batch_uri: the raw batch (templated).
-    :param batch_id: the batch's id (templated); by default the batch's file name without its suffix.
+    :param batch_uri: the raw batch, or a list of them (templated).
+    :param batch_id: the batch's id, for a single batch (templated); by default the file name without its
+        suffix, which is always the id of a batch in a list.
+    :param max_clock_skew: how far past the current time an event timestamp may be; ``None``: 15 minutes.
     """
 
     template_fields: Sequence[str] = ("batch_uri", "batch_id")
 
-    def __init__(self, *, feature_view: str, batch_uri: str, batch_id: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        feature_view: str,
+        batch_uri: str | Sequence[str] | XComArg,
+        batch_id: str | None = None,
+        max_clock_skew: timedelta | None = None,
+        **kwargs: Any,
+    ) -> None:
         kwargs.setdefault("outlets", [feature_view_asset(feature_view)])
         super().__init__(**kwargs)
         self.feature_view = feature_view
         self.batch_uri = batch_uri
         self.batch_id = batch_id
+        self.max_clock_skew = max_clock_skew
 
-    def execute(self, context: Context) -> IngestionResult:
-        """Check, append and materialize the batch; record the asset event."""
+    def execute(self, context: Context) -> IngestionResult | BatchesIngestedResult:
+        """Check, append and materialize the batches; record the asset event."""
         require_extra("feast")
-        from airflow_mlops_provider.core.features import batches
+        from airflow_mlops_provider.core.features.batches import DEFAULT_MAX_CLOCK_SKEW
         from airflow_mlops_provider.core.features.feast_repo import feature_view
-        from airflow_mlops_provider.core.features.offline_source import materialization_window, part_uri, write_part
+        from airflow_mlops_provider.core.features.ingestion import ingest_batches
 
+        single = isinstance(self.batch_uri, str)
+        uris = [self.batch_uri] if isinstance(self.batch_uri, str) else list(cast("Sequence[str]", self.batch_uri))
         store = self.feast_hook.get_conn()
-        storage = self.storage_hook.get_conn()
         try:
             view = feature_view(store, self.feature_view)
-            batch_id = batches.safe_batch_id(self.batch_id or batches.batch_id_from_uri(self.batch_uri))
-            table = batches.conform_batch(batches.read_batch(self.batch_uri, storage), view, self.batch_uri)
-            part = part_uri(view.source_uri, batch_id)
-        except (LookupError, ValueError, FileNotFoundError) as err:
-            raise AirflowFailException(f"Batch {self.batch_uri} not ingested: {err}") from err
-        write_part(table, part, storage)
-        self.log.info("Wrote %d rows of batch %s to %s", table.num_rows, batch_id, part)
-        start, end = materialization_window(table, view.timestamp_field, view.source_uri, storage)
-        store.materialize(start.to_pydatetime(), end.to_pydatetime(), feature_views=[view.name])
-        self.log.info("Materialized %s from %s to %s", view.name, start, end)
-        asset = feature_view_asset(self.feature_view)
-        if asset in self.outlets:
-            context["outlet_events"][asset].extra = cast(
-                "dict[str, Any]", BatchIngestedEvent(batch_id=batch_id, rows=table.num_rows)
+            done = ingest_batches(
+                store, view, uris, self.storage_hook.get_conn(),
+                [self.batch_id] if single and self.batch_id else None, self.max_clock_skew or DEFAULT_MAX_CLOCK_SKEW,
+            )  # fmt: skip
+        except (LookupError, ValueError) as err:
+            raise AirflowFailException(f"Batches {uris} not ingested: {err}") from err
+        if single and done.refused:
+            raise AirflowFailException(f"Batch {self.batch_uri} not ingested: {done.refused[uris[0]]}")
+        start, end = (stamp.isoformat() for stamp in done.window) if done.window else ("", "")
+        results = [
+            IngestionResult(
+                feature_view=view.name,
+                batch_id=batch.batch_id,
+                batch_uri=batch.uri,
+                part_uri=batch.part_uri,
+                rows=batch.rows,
+                start=start,
+                end=end,
             )
-        result = IngestionResult(
-            feature_view=view.name,
-            batch_id=batch_id,
-            batch_uri=self.batch_uri,
-            part_uri=part,
-            rows=table.num_rows,
-            start=start.isoformat(),
-            end=end.isoformat(),
+            for batch in done.ingested
+        ]
+        if done.window is not None:
+            self.log.info(
+                "Wrote %d batch(es), %d rows, to %s; materialized %s from %s to %s",
+                len(results), sum(r["rows"] for r in results), view.source_uri, view.name, *done.window,
+            )  # fmt: skip
+            self._record_events(context, results)
+        self._openlineage = partial(
+            merged_lineage, [partial(ingestion_lineage, result, store.project, done.schema) for result in results]
         )
-        schema = {field.name: str(field.type) for field in table.schema}
-        self._openlineage = partial(ingestion_lineage, result, store.project, schema)
-        return result
+        if single:
+            return results[0]
+        outcome = BatchesIngestedResult(
+            feature_view=view.name, batches=results, refused=done.refused, rows=sum(r["rows"] for r in results)
+        )
+        if done.refused:
+            self.push_result(context, outcome)
+            reasons = "\n- ".join(f"{uri}: {why}" for uri, why in done.refused.items())
+            raise AirflowFailException(
+                f"{len(done.refused)} of {len(uris)} batch(es) not ingested (they stay where they are; "
+                f"{len(results)} ingested):\n- {reasons}"
+            )
+        return outcome
+
+    def _record_events(self, context: Context, results: list[IngestionResult]) -> None:
+        """Put the ingested batches (ids and rows) in the feature view Asset's event, if it is an outlet."""
+        asset = feature_view_asset(self.feature_view)
+        if asset not in self.outlets:
+            return
+        events = [BatchIngestedEvent(batch_id=r["batch_id"], rows=r["rows"]) for r in results]
+        extra: BatchIngestedEvent | BatchesIngestedEvent = (
+            events[0]
+            if isinstance(self.batch_uri, str)
+            else BatchesIngestedEvent(batches=events, rows=sum(e["rows"] for e in events))
+        )
+        context["outlet_events"][asset].extra = cast("dict[str, Any]", extra)
 
 
 class ArchiveBatchesOperator(OpenLineageMixin, MlopsBaseOperator):
@@ -264,10 +334,11 @@ class ArchiveBatchesOperator(OpenLineageMixin, MlopsBaseOperator):
         )
 
     def _ingestion_results(self) -> list[Mapping[str, Any]]:
-        """``ingested`` as a list of results, whatever form Airflow handed it over in (see the class)."""
-        if isinstance(self.ingested, Mapping):
-            return [self.ingested]
-        return list(self.ingested) if isinstance(self.ingested, Sequence) else []
+        """``ingested`` as a list of one result per batch, whatever form Airflow handed it over in (see the
+        class), with the batches of a task that ingested several taken out of its result."""
+        handed = [self.ingested] if isinstance(self.ingested, Mapping) else self.ingested
+        results = list(handed) if isinstance(handed, Sequence) else []
+        return [batch for result in results for batch in result.get("batches", [result])]
 
 
 class TrainingDatasetOperator(OpenLineageMixin, MlopsBaseOperator):

@@ -23,6 +23,7 @@ from airflow_mlops_provider.contracts import (
     Split,
     Tag,
 )
+from airflow_mlops_provider.failpoints import failpoint
 from airflow_mlops_provider.links.mlflow import MlflowModelVersionLink
 from airflow_mlops_provider.openlineage_facets import (
     OpenLineageMixin,
@@ -38,7 +39,32 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
     from airflow_mlops_provider.core.io.splits import SplitPolicy
+    from airflow_mlops_provider.core.models.lease import PromotionLease
     from airflow_mlops_provider.core.models.promotion import PromotionPolicy
+    from airflow_mlops_provider.hooks.mlflow import MlflowHook
+
+#: Registry errors that mean "no such model, version or run": bad input, not worth a retry.
+_MISSING = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
+
+
+def _client(hook: MlflowHook) -> MlflowClient:
+    """The hook's client; a connection that cannot name a server fails the task without retry."""
+    try:
+        return hook.get_conn()
+    except ValueError as err:
+        raise AirflowFailException(str(err)) from err
+
+
+def _holder(context: Context) -> tuple[str, int]:
+    """Who takes a promotion lease: ``dag/run/task`` (``[i]`` when mapped), and the try."""
+    ti = context["ti"]
+    map_index = getattr(ti, "map_index", -1)
+    mapped = f"[{map_index}]" if isinstance(map_index, int) and map_index >= 0 else ""
+    return f"{ti.dag_id}/{ti.run_id}/{ti.task_id}{mapped}", int(ti.try_number)
+
+
+def _missing(err: Exception) -> bool:
+    return getattr(err, "error_code", None) in _MISSING
 
 
 class RegisterModelOperator(OpenLineageMixin, MlopsBaseOperator):
@@ -47,7 +73,7 @@ class RegisterModelOperator(OpenLineageMixin, MlopsBaseOperator):
     Lineage from the run (:attr:`Tag.LINEAGE`: dataset URI and digest, split policy and holdout digest,
     feature service, data window, DAG and run ids, trainer backend and image) goes on the version as tags. Returns a
     :class:`~airflow_mlops_provider.contracts.RegistrationResult`: ``{model_name, version, mlflow_run_id,
-    model_uri, created}``.
+    model_uri, created}``. A run that does not exist or logged no model fails the task without retry.
 
     :param model_name: the registered model (created when missing).
     :param mlflow_run_id: the MLflow run that logged the model (templated; usually
@@ -76,8 +102,18 @@ class RegisterModelOperator(OpenLineageMixin, MlopsBaseOperator):
 
     def execute(self, context: Context) -> RegistrationResult:
         """Find or create the version of this run, and tag it with lineage."""
-        client = self.mlflow_hook.get_conn()
-        run = client.get_run(self.mlflow_run_id)
+        from mlflow.exceptions import MlflowException
+
+        hook = self.mlflow_hook
+        client = _client(hook)
+        try:
+            run = client.get_run(self.mlflow_run_id)
+        except MlflowException as err:
+            if not _missing(err):
+                raise
+            raise AirflowFailException(
+                f"MLflow run {self.mlflow_run_id!r} does not exist on {hook.tracking_uri}"
+            ) from err
         model_uri = self.model_uri or run.data.tags.get(Tag.MODEL_URI)
         if not model_uri:
             raise AirflowFailException(f"Run {self.mlflow_run_id} has no logged model (no {Tag.MODEL_URI} tag)")
@@ -88,21 +124,31 @@ class RegisterModelOperator(OpenLineageMixin, MlopsBaseOperator):
             Tag.MODEL_URI: model_uri,
             **{key: str(value) for key, value in self.tags.items()},
         }
-        existing = self.mlflow_hook.find_version_by_run_id(self.model_name, self.mlflow_run_id)
+        try:
+            existing = hook.find_version_by_run_id(self.model_name, self.mlflow_run_id)
+        except ValueError as err:
+            raise AirflowFailException(f"Model name {self.model_name!r} cannot be registered: {err}") from err
         if existing is not None:
-            version, created = str(existing.version), False
+            version, created, current = str(existing.version), False, dict(existing.tags or {})
             self.log.info(
                 "Run %s is already version %s of %s; reusing it", self.mlflow_run_id, version, self.model_name
             )
         else:
             import mlflow
 
-            registered = mlflow.register_model(model_uri, self.model_name, tags=lineage)
-            version, created = str(registered.version), True
+            try:
+                registered = mlflow.register_model(model_uri, self.model_name, tags=lineage)
+            except MlflowException as err:
+                if err.error_code != "INVALID_PARAMETER_VALUE":
+                    raise
+                raise AirflowFailException(f"Cannot register {model_uri} as {self.model_name!r}: {err}") from err
+            version, created, current = str(registered.version), True, dict(registered.tags or {})
             self.log.info("Registered %s version %s from run %s", self.model_name, version, self.mlflow_run_id)
+        failpoint("registry.after_register")
         for key, value in lineage.items():
-            client.set_model_version_tag(self.model_name, version, key, value)
-        MlflowModelVersionLink.persist(context, self.mlflow_hook.model_version_url(self.model_name, version))
+            if current.get(key) != value:
+                client.set_model_version_tag(self.model_name, version, key, value)
+        MlflowModelVersionLink.persist(context, hook.model_version_url(self.model_name, version))
         result = RegistrationResult(
             model_name=self.model_name,
             version=version,
@@ -111,7 +157,7 @@ class RegisterModelOperator(OpenLineageMixin, MlopsBaseOperator):
             created=created,
         )
         dataset = run.data.tags.get(Tag.DATASET_URI), run.data.tags.get(Tag.DATASET_DIGEST)
-        self._openlineage = partial(registration_lineage, result, self.mlflow_hook.tracking_uri, model_uri, *dataset)
+        self._openlineage = partial(registration_lineage, result, hook.tracking_uri, model_uri, *dataset)
         return result
 
 
@@ -122,14 +168,19 @@ class PromoteModelOperator(OpenLineageMixin, MlopsBaseOperator):
     trainer held out. The challenger's run records its split policy (:attr:`RunParam.SPLIT_POLICY`; runs
     without one: the column policy on their split column) and the digest of its holdout rows
     (:attr:`Tag.HOLDOUT_DIGEST`); the policy is applied to ``holdout_uri`` and the ``holdout`` rows it
-    gives must have that digest, else the task fails (no retry) before anything is tagged or moved.
+    gives must have that digest, else the task fails (no retry) before anything is tagged or moved. So does
+    a bad policy (an unknown metric, a bar or margin that is not a finite number in the metric's range) or
+    a version that does not exist.
 
-    Then the promotion policy decides. On pass, alias ``champion`` moves to the challenger and
-    ``previous_champion`` to the old champion (compare-and-set, so a concurrent promotion is detected).
-    On fail, the version is tagged ``rejected`` with the reason, and the task fails only when
-    ``fail_on_reject`` is set. A first model becomes champion when it meets ``min_value``. The decision
-    is recorded on the version (the :attr:`Tag.PROMOTION` record and :attr:`Tag.PROMOTION_TAGS`) and
-    returned: a :class:`~airflow_mlops_provider.contracts.PromotionRecord`.
+    The decision is serialized per model: it is taken holding the model's promotion lease
+    (:mod:`~airflow_mlops_provider.core.models.lease`), against the champion current at that moment, so
+    racing promotions queue and each compares with the one before. On pass, alias ``champion`` moves to the
+    challenger and ``previous_champion`` to the old champion. On fail, the version is tagged ``rejected``
+    with the reason, and the task fails only when ``fail_on_reject`` is set. A first model becomes champion
+    when it meets ``min_value``. The decision is recorded on the version (the :attr:`Tag.PROMOTION` record
+    and :attr:`Tag.PROMOTION_TAGS`) before the aliases move, and returned: a
+    :class:`~airflow_mlops_provider.contracts.PromotionRecord`. A retry returns the recorded decision (and
+    finishes its alias moves) unless the champion moved since, in which case it decides again.
 
     :param model_name: the registered model.
     :param version: the challenger version (templated; usually ``register.output["version"]``).
@@ -142,6 +193,8 @@ class PromoteModelOperator(OpenLineageMixin, MlopsBaseOperator):
     :param min_value: the absolute bar; ``None`` for none (templated).
     :param min_improvement: the required margin over the champion, in metric units (templated).
     :param fail_on_reject: fail the task when the challenger is rejected.
+    :param lease_ttl: seconds the decision may take while holding the lease; after it, waiters take over.
+    :param lease_wait: the longest to wait for the lease, in seconds (then the task fails, retryable).
     """
 
     template_fields: Sequence[str] = (
@@ -162,6 +215,8 @@ class PromoteModelOperator(OpenLineageMixin, MlopsBaseOperator):
         min_value: float | str | None = None,
         min_improvement: float | str = 0.0,
         fail_on_reject: bool = False,
+        lease_ttl: float = 300.0,
+        lease_wait: float = 900.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -175,39 +230,139 @@ class PromoteModelOperator(OpenLineageMixin, MlopsBaseOperator):
         self.min_value = min_value
         self.min_improvement = min_improvement
         self.fail_on_reject = fail_on_reject
+        self.lease_ttl = lease_ttl
+        self.lease_wait = lease_wait
 
     def _policy(self) -> PromotionPolicy:
-        from airflow_mlops_provider.core.models.metrics import METRIC_DIRECTIONS
         from airflow_mlops_provider.core.models.promotion import PromotionPolicy
 
-        if self.metric not in METRIC_DIRECTIONS:
-            raise AirflowFailException(f"Unknown metric {self.metric!r}; choose one of {sorted(METRIC_DIRECTIONS)}")
-        min_value = None if self.min_value in (None, "", "None") else float(self.min_value)
-        return PromotionPolicy(
-            metric=self.metric,
-            direction=self.direction or METRIC_DIRECTIONS[self.metric],  # type: ignore[arg-type]
-            min_value=min_value,
-            min_improvement=float(self.min_improvement),
-        )
+        try:
+            return PromotionPolicy.parse(
+                self.metric, self.direction, self.min_value, self.min_improvement, self.problem_type
+            )
+        except ValueError as err:
+            raise AirflowFailException(f"Bad promotion policy for {self.model_name!r}: {err}") from err
 
     def execute(self, context: Context) -> PromotionRecord:
-        """Take the trainer's holdout rows, score both models on them, decide, and move the aliases or tag
-        the rejection."""
+        """Take the trainer's holdout rows, score the challenger, then, holding the model's lease, score the
+        champion, decide, record the decision and move the aliases."""
         require_extra("trainer")
-        from airflow_mlops_provider.core.io.datasets import dataset_digest, read_dataset
-        from airflow_mlops_provider.core.models.evaluation import HoldoutMismatchError, check_holdout, holdout_rows
-        from airflow_mlops_provider.core.models.promotion import decide_promotion
-
         policy = self._policy()
         hook = self.mlflow_hook
-        client = hook.get_conn()
+        client = _client(hook)
         version = str(self.version)
+        self._check_version(client, version)
         MlflowModelVersionLink.persist(context, hook.model_version_url(self.model_name, version))
-        champion = hook.get_alias_version(self.model_name, CHAMPION)
-        if champion == version:
-            self.log.info("Version %s is already %s (a retry after promotion)", version, CHAMPION)
-            recorded = client.get_model_version(self.model_name, version).tags.get(Tag.PROMOTION)
-            return json.loads(recorded) if recorded else PromotionRecord(version=version, promote=True)
+        holdout, holdout_digest = self._holdout(client, version)
+        challenger_score = self._score(f"models:/{self.model_name}/{version}", holdout)
+        holder, try_number = _holder(context)
+        with hook.promotion_lease(self.model_name, holder, try_number, self.lease_ttl, self.lease_wait) as lease:
+            recorded = self._recorded(client, version, hook.get_alias_version(self.model_name, CHAMPION), lease)
+            if recorded is None:
+                recorded = self._decide(client, lease, version, holdout, holdout_digest, challenger_score, policy)
+        self._openlineage = partial(promotion_lineage, recorded, hook.tracking_uri)
+        if not recorded["promote"] and self.fail_on_reject:
+            raise AirflowFailException(f"Version {version} rejected: {recorded['reason']}")
+        return recorded
+
+    def _check_version(self, client: MlflowClient, version: str) -> None:
+        """Fail without retry when the challenger version (or the model) does not exist."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            client.get_model_version(self.model_name, version)
+        except MlflowException as err:
+            if not _missing(err):
+                raise
+            raise AirflowFailException(
+                f"Version {version!r} of model {self.model_name!r} is not registered on "
+                f"{self.mlflow_hook.tracking_uri}: register it first"
+            ) from err
+
+    def _recorded(
+        self, client: MlflowClient, version: str, champion: str | None, lease: PromotionLease
+    ) -> PromotionRecord | None:
+        """The decision an earlier try took, finishing its alias moves; ``None`` when there is none to keep
+        (never decided, or the champion moved since a "promote" was recorded: decide again)."""
+        tag = client.get_model_version(self.model_name, version).tags.get(Tag.PROMOTION)
+        if tag is None:
+            if champion != version:
+                return None
+            self.log.info("Version %s is already %s, with no recorded decision", version, CHAMPION)
+            return PromotionRecord(model_name=self.model_name, version=version, promote=True)
+        recorded: PromotionRecord = json.loads(tag)
+        if champion == version or not recorded["promote"]:
+            self.log.info("Version %s was decided by an earlier try: %s", version, recorded["reason"])
+            return recorded
+        if champion == recorded.get("champion_version"):
+            self.log.info("Finishing the alias moves of the decision an earlier try recorded")
+            self._move_aliases(lease, version, champion)
+            return recorded
+        self.log.warning("The recorded decision compared with version %s, but %s is now %s: deciding again",
+                         recorded.get("champion_version"), CHAMPION, champion)  # fmt: skip
+        return None
+
+    def _decide(
+        self,
+        client: MlflowClient,
+        lease: PromotionLease,
+        version: str,
+        holdout: pd.DataFrame,
+        holdout_digest: str,
+        challenger_score: float,
+        policy: PromotionPolicy,
+    ) -> PromotionRecord:
+        """Score the current champion, decide, record the decision on the version, then move the aliases."""
+        from airflow_mlops_provider.core.models.promotion import decide_promotion
+
+        champion = self.mlflow_hook.get_alias_version(self.model_name, CHAMPION)
+        champion_score = self._score(f"models:/{self.model_name}/{champion}", holdout) if champion else None
+        decision = decide_promotion(challenger_score, champion_score, policy)
+        record = PromotionRecord(
+            **decision.to_record(),
+            model_name=self.model_name,
+            version=version,
+            champion_version=champion,
+            holdout_uri=self.holdout_uri,
+            holdout_digest=holdout_digest,
+            holdout_rows=len(holdout),
+        )
+        self.log.info("Promotion decision for %s v%s: %s", self.model_name, version, decision.reason)
+        tags = {
+            Tag.PROMOTION: json.dumps(record),
+            Tag.PROMOTION_DECISION: PROMOTED if decision.promote else REJECTED,
+            Tag.PROMOTION_REASON: decision.reason,
+            Tag.PROMOTION_CHALLENGER_SCORE: str(challenger_score),
+            Tag.PROMOTION_CHAMPION_SCORE: str(champion_score),
+            Tag.PROMOTION_CHAMPION_VERSION: str(champion),
+        }
+        if not decision.promote:
+            tags[Tag.REJECTED] = decision.reason
+        lease.check()
+        # The record goes first (Tag.PROMOTION last, as the commit): a retry finds it and finishes the moves.
+        for key, value in sorted(tags.items(), key=lambda item: item[0] == Tag.PROMOTION):
+            client.set_model_version_tag(self.model_name, version, key, value)
+        failpoint("registry.after_decision")
+        if decision.promote:
+            self._move_aliases(lease, version, champion)
+        return record
+
+    def _move_aliases(self, lease: PromotionLease, version: str, champion: str | None) -> None:
+        """``previous_champion`` to the old champion, then ``champion`` to ``version``, checking the lease."""
+        hook = self.mlflow_hook
+        if champion is not None:
+            previous = hook.get_alias_version(self.model_name, PREVIOUS_CHAMPION)
+            lease.check()
+            hook.move_alias(self.model_name, PREVIOUS_CHAMPION, champion, expected_current=previous)
+            failpoint("registry.between_aliases")
+        lease.check()
+        hook.move_alias(self.model_name, CHAMPION, version, expected_current=champion)
+
+    def _holdout(self, client: MlflowClient, version: str) -> tuple[pd.DataFrame, str]:
+        """The trainer's holdout rows of ``holdout_uri`` and their digest, checked against the recorded one."""
+        from airflow_mlops_provider.core.io.datasets import dataset_digest, read_dataset
+        from airflow_mlops_provider.core.models.evaluation import HoldoutMismatchError, check_holdout, holdout_rows
+
         split, recorded_digest, mlflow_run_id = self._trainers_holdout(client, version)
         try:
             data = read_dataset(self.holdout_uri, store=self.storage_hook.get_conn())
@@ -236,40 +391,7 @@ class PromoteModelOperator(OpenLineageMixin, MlopsBaseOperator):
             split.to_json(),
             holdout_digest,
         )
-        challenger_score = self._score(f"models:/{self.model_name}/{version}", holdout)
-        champion_score = self._score(f"models:/{self.model_name}/{champion}", holdout) if champion else None
-        decision = decide_promotion(challenger_score, champion_score, policy)
-        record = PromotionRecord(
-            **decision.to_record(),
-            model_name=self.model_name,
-            version=version,
-            champion_version=champion,
-            holdout_uri=self.holdout_uri,
-            holdout_digest=holdout_digest,
-            holdout_rows=len(holdout),
-        )
-        self.log.info("Promotion decision for %s v%s: %s", self.model_name, version, decision.reason)
-        tags = {
-            Tag.PROMOTION: json.dumps(record),
-            Tag.PROMOTION_DECISION: PROMOTED if decision.promote else REJECTED,
-            Tag.PROMOTION_REASON: decision.reason,
-            Tag.PROMOTION_CHALLENGER_SCORE: str(challenger_score),
-            Tag.PROMOTION_CHAMPION_SCORE: str(champion_score),
-            Tag.PROMOTION_CHAMPION_VERSION: str(champion),
-        }
-        if not decision.promote:
-            tags[Tag.REJECTED] = decision.reason
-        self._openlineage = partial(promotion_lineage, record, hook.tracking_uri)
-        for key, value in tags.items():
-            client.set_model_version_tag(self.model_name, version, key, value)
-        if decision.promote:
-            if champion is not None:
-                previous = hook.get_alias_version(self.model_name, PREVIOUS_CHAMPION)
-                hook.move_alias(self.model_name, PREVIOUS_CHAMPION, champion, expected_current=previous)
-            hook.move_alias(self.model_name, CHAMPION, version, expected_current=champion)
-        elif self.fail_on_reject:
-            raise AirflowFailException(f"Version {version} rejected: {decision.reason}")
-        return record
+        return holdout, holdout_digest
 
     def _trainers_holdout(self, client: MlflowClient, version: str) -> tuple[SplitPolicy, str | None, str | None]:
         """The split policy the challenger's run recorded (else the column policy on its split column), the
@@ -294,10 +416,6 @@ class PromoteModelOperator(OpenLineageMixin, MlopsBaseOperator):
 
         try:
             return score_model(model_uri, holdout, self.target, self.problem_type)[self.metric]
-        except KeyError as err:
-            raise AirflowFailException(
-                f"Metric {self.metric!r} does not apply to problem_type {self.problem_type!r}"
-            ) from err
         except ValueError as err:
             raise AirflowFailException(f"Cannot score {model_uri} on the holdout data: {err}") from err
 
@@ -305,34 +423,56 @@ class PromoteModelOperator(OpenLineageMixin, MlopsBaseOperator):
 class RollbackModelOperator(OpenLineageMixin, MlopsBaseOperator):
     """Restore ``previous_champion`` as champion and tag the demoted version (:attr:`Tag.ROLLED_BACK`).
 
-    Rolling back twice, or retrying, is a no-op once champion and previous_champion are the same. Returns
-    a :class:`~airflow_mlops_provider.contracts.RollbackResult`: ``{model_name, champion, demoted}``.
+    It holds the model's promotion lease, as promotions do, so it never interleaves with one. Rolling back
+    twice, or retrying, is a no-op once champion and previous_champion are the same. Returns a
+    :class:`~airflow_mlops_provider.contracts.RollbackResult`: ``{model_name, champion, demoted}``.
 
     :param model_name: the registered model.
     :param reason: why, recorded on the demoted version (templated).
+    :param lease_ttl: seconds the rollback may take while holding the lease.
+    :param lease_wait: the longest to wait for the lease, in seconds.
     """
 
     template_fields: Sequence[str] = ("model_name", "reason")
     operator_extra_links = (MlflowModelVersionLink(),)
 
-    def __init__(self, *, model_name: str, reason: str = "manual rollback", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        model_name: str,
+        reason: str = "manual rollback",
+        lease_ttl: float = 300.0,
+        lease_wait: float = 900.0,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.model_name = model_name
         self.reason = reason
+        self.lease_ttl = lease_ttl
+        self.lease_wait = lease_wait
 
     def execute(self, context: Context) -> RollbackResult:
-        """Move ``champion`` back to ``previous_champion``."""
+        """Move ``champion`` back to ``previous_champion``, holding the model's promotion lease."""
         hook = self.mlflow_hook
-        previous = hook.get_alias_version(self.model_name, PREVIOUS_CHAMPION)
-        if previous is None:
-            raise AirflowFailException(f"{self.model_name} has no {PREVIOUS_CHAMPION!r} to roll back to")
-        champion = hook.get_alias_version(self.model_name, CHAMPION)
-        if champion != previous:
-            hook.move_alias(self.model_name, CHAMPION, previous, expected_current=champion)
-            if champion is not None:
-                hook.get_conn().set_model_version_tag(self.model_name, champion, Tag.ROLLED_BACK, self.reason)
-            self.log.info("Rolled %s back from version %s to %s", self.model_name, champion, previous)
+        client = _client(hook)
+        self._previous_champion()  # before taking the lease: a model without one gets no lease either
+        holder, try_number = _holder(context)
+        with hook.promotion_lease(self.model_name, holder, try_number, self.lease_ttl, self.lease_wait) as lease:
+            previous = self._previous_champion()
+            champion = hook.get_alias_version(self.model_name, CHAMPION)
+            if champion != previous:
+                lease.check()
+                if champion is not None:
+                    client.set_model_version_tag(self.model_name, champion, Tag.ROLLED_BACK, self.reason)
+                hook.move_alias(self.model_name, CHAMPION, previous, expected_current=champion)
+                self.log.info("Rolled %s back from version %s to %s", self.model_name, champion, previous)
         MlflowModelVersionLink.persist(context, hook.model_version_url(self.model_name, previous))
         result = RollbackResult(model_name=self.model_name, champion=previous, demoted=champion)
         self._openlineage = partial(rollback_lineage, self.model_name, previous, hook.tracking_uri)
         return result
+
+    def _previous_champion(self) -> str:
+        previous = self.mlflow_hook.get_alias_version(self.model_name, PREVIOUS_CHAMPION)
+        if previous is None:
+            raise AirflowFailException(f"{self.model_name} has no {PREVIOUS_CHAMPION!r} to roll back to")
+        return previous

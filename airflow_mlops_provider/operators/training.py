@@ -13,19 +13,23 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 from airflow.providers.cncf.kubernetes.utils.pod_manager import PodPhase
-from airflow.sdk.exceptions import AirflowException, TaskDeferred
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, TaskDeferred
 from kubernetes.client import models as k8s
 from kubernetes.client.exceptions import ApiException
+from kubernetes.utils.quantity import parse_quantity
 
 from airflow_mlops_provider._optional import require_extra
 from airflow_mlops_provider.config import KUBERNETES, LOCAL, option, training_backend
 from airflow_mlops_provider.contracts import PROBLEM_TYPES, ProblemType, Split, Tag, TrainingResult
 from airflow_mlops_provider.core.io.splits import SplitPolicy
+from airflow_mlops_provider.failpoints import failpoint
 from airflow_mlops_provider.hooks.connections import ConnectionsMixin
 from airflow_mlops_provider.hooks.mlflow import MlflowHook
 from airflow_mlops_provider.hooks.storage import ObjectStorageHook
 from airflow_mlops_provider.links.mlflow import MlflowRunLink
 from airflow_mlops_provider.openlineage_facets import OpenLineageMixin, training_lineage
+from airflow_mlops_provider.training.errors import EXIT_BAD_INPUT, TrainerInputError
+from airflow_mlops_provider.training.options import HYPERPARAMETERS, check_hyperparameter_arguments, parse_config
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -52,8 +56,74 @@ def check_gpus(gpus: object, *, rendered: bool = False) -> int:
     raise ValueError(f"gpus must be a non-negative integer (0 for a CPU pod), not {gpus!r}")
 
 
+def check_quantity(name: str, value: object) -> str:
+    """``value`` as a positive Kubernetes quantity such as ``4``, ``500m`` or ``16Gi``.
+
+    :param name: the operator argument, for the message.
+    :param value: what it was given.
+    :raises ValueError: not a quantity, or not above zero.
+    """
+    try:
+        positive = isinstance(value, str) and parse_quantity(value) > 0
+    except ValueError:
+        positive = False
+    if not positive:
+        raise ValueError(f"{name} must be a positive Kubernetes quantity such as '4', '500m' or '16Gi', not {value!r}")
+    return str(value)
+
+
+def check_hyperparameters(hyperparameters: object) -> dict[str, Any]:
+    """``hyperparameters`` as a dict of trainer options, refusing keys the operator's own arguments set.
+
+    :param hyperparameters: ``GPUTrainingOperator(hyperparameters=...)``, rendered.
+    :raises ValueError: not a dict, or an unknown key or one such as ``data_uri`` or ``target``.
+    """
+    if not isinstance(hyperparameters, dict):
+        raise ValueError(f"hyperparameters must be a dict such as {{'epochs': 10}}, not {hyperparameters!r}")
+    owned = sorted(set(hyperparameters) & {f.replace("-", "_") for f in _OPERATOR_OPTIONS})
+    if owned:
+        raise ValueError(
+            f"hyperparameters must not set {owned}: the operator's own arguments (dataset_uri, target, "
+            "problem_type, numeric_features, categorical_features, split_column, split) do"
+        )
+    unknown = sorted(set(map(str, hyperparameters)) - set(HYPERPARAMETERS))
+    if unknown:
+        raise ValueError(f"unknown hyperparameters {unknown}; the trainer takes {list(HYPERPARAMETERS)}")
+    return hyperparameters
+
+
+#: The trainer options set from the operator's own arguments, never from ``hyperparameters``.
+_OPERATOR_OPTIONS = (
+    "data_uri",
+    "target",
+    "problem_type",
+    "numeric_features",
+    "categorical_features",
+    "split_column",
+    "split_policy",
+)
+
+
 def _is_template(value: object) -> bool:
     return isinstance(value, str) and "{{" in value
+
+
+def _has_template(value: object) -> bool:
+    if isinstance(value, dict):
+        return any(_has_template(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_has_template(v) for v in value)
+    return _is_template(value)
+
+
+def _terminate_with_parent() -> None:
+    """In the trainer, before it starts: ask Linux for SIGTERM when the task process dies (PR_SET_PDEATHSIG),
+    so that a killed worker leaves no trainer behind."""
+    if sys.platform == "linux":
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 class GPUTrainingOperator(OpenLineageMixin, ConnectionsMixin, KubernetesPodOperator):
@@ -148,6 +218,8 @@ class GPUTrainingOperator(OpenLineageMixin, ConnectionsMixin, KubernetesPodOpera
     ) -> None:
         if not _is_template(gpus):  # a template is checked once rendered, in execute()
             gpus = check_gpus(gpus)
+        cpu, memory = check_quantity("cpu", cpu), check_quantity("memory", memory)
+        shm_size = check_quantity("shm_size", shm_size)
         if gpus:
             kwargs.setdefault("tolerations", [GPU_TOLERATION])
         if gpu_type is not None:
@@ -183,7 +255,7 @@ class GPUTrainingOperator(OpenLineageMixin, ConnectionsMixin, KubernetesPodOpera
         self.categorical_features = list(categorical_features)
         self.problem_type = problem_type
         self.split_column = self.split.column
-        self.hyperparameters = hyperparameters or {}
+        self.hyperparameters = {} if hyperparameters is None else hyperparameters
         self.experiment_name = experiment_name
         self.run_tags = run_tags or {}
         self.backend = backend
@@ -191,6 +263,21 @@ class GPUTrainingOperator(OpenLineageMixin, ConnectionsMixin, KubernetesPodOpera
         self.gpu_resource = gpu_resource
         self.secret_name = secret_name
         self._process: subprocess.Popen[bytes] | None = None
+        if not _has_template(self.hyperparameters):  # else once rendered, in execute()
+            try:
+                check_hyperparameter_arguments(self._hyperparameter_arguments())
+            except TrainerInputError as err:
+                raise ValueError(f"bad hyperparameters: {err}") from err
+
+    def check_trainer_arguments(self) -> None:
+        """Parse the trainer's arguments as the trainer will (the same parser, no environment).
+
+        :raises ValueError: bad ``hyperparameters``, or arguments the trainer would reject, with its message.
+        """
+        try:
+            parse_config(self.trainer_arguments(), env={})
+        except TrainerInputError as err:
+            raise ValueError(f"the trainer would reject its arguments: {err}") from err
 
     @staticmethod
     def _split_policy(
@@ -230,7 +317,15 @@ class GPUTrainingOperator(OpenLineageMixin, ConnectionsMixin, KubernetesPodOpera
             args += ["--numeric-features", ",".join(self.numeric_features)]
         if self.categorical_features:
             args += ["--categorical-features", ",".join(self.categorical_features)]
-        for key, value in sorted(self.hyperparameters.items()):
+        return args + self._hyperparameter_arguments()
+
+    def _hyperparameter_arguments(self) -> list[str]:
+        """``hyperparameters`` as trainer options, after checking their keys.
+
+        :raises ValueError: see :func:`check_hyperparameters`.
+        """
+        args = []
+        for key, value in sorted(check_hyperparameters(self.hyperparameters).items()):
             if isinstance(value, list | tuple):
                 value = ",".join(str(v) for v in value)
             args += [f"--{key.replace('_', '-')}", str(value)]
@@ -260,8 +355,10 @@ class GPUTrainingOperator(OpenLineageMixin, ConnectionsMixin, KubernetesPodOpera
             if adopted is not None:
                 self.log.info("Reattaching to the pod an earlier try left running, training run %s", adopted)
                 return adopted, False
-            for stale in earlier:  # no pod trains them any more (the worker died, the pod was evicted or failed)
-                self._fail_run_if_running(stale)
+        # Nothing trains the earlier tries' runs any more: their worker died (a local trainer dies with it),
+        # or their pod finished, failed or was evicted. A run still RUNNING is ended FAILED.
+        for stale in earlier:
+            self._fail_run_if_running(stale)
         ti = context["ti"]
         tags = {
             **{key: str(value) for key, value in self.run_tags.items()},
@@ -273,12 +370,18 @@ class GPUTrainingOperator(OpenLineageMixin, ConnectionsMixin, KubernetesPodOpera
         return self.mlflow_hook.create_run(self.experiment_name, run_name, tags), False
 
     def execute(self, context: Context) -> TrainingResult:
-        """Create or reuse the MLflow run, train on the chosen backend, and read the result back."""
+        """Check the rendered arguments, create or reuse the MLflow run, train on the chosen backend, and read
+        the result back. Bad arguments fail the task without retry, before any run, pod or process exists."""
         if training_backend(self.backend) == LOCAL:
             require_extra("trainer")
-        else:
-            self._check_rendered_gpus()
+        try:
+            self.check_trainer_arguments()
+            if training_backend(self.backend) == KUBERNETES:
+                self._check_rendered_gpus()
+        except ValueError as err:
+            raise AirflowFailException(str(err)) from err
         mlflow_run_id, reused = self._start_run(context)
+        failpoint("training.run_created")
         run = self.mlflow_hook.get_conn().get_run(mlflow_run_id)
         MlflowRunLink.persist(context, self.mlflow_hook.run_url(mlflow_run_id, run.info.experiment_id))
         if not reused:
@@ -426,16 +529,26 @@ class GPUTrainingOperator(OpenLineageMixin, ConnectionsMixin, KubernetesPodOpera
         env.update({e.name: e.value for e in self._as_list(self.env_vars) if e.value is not None})
         command = [sys.executable, "-u", "-m", TRAINER_MODULE, *self.trainer_arguments()]
         self.log.info("Training locally: %s", " ".join(command))
+        # An argument list, never a shell: no value is ever interpreted. Its own process group, so that
+        # on_kill stops it and whatever it started; it gets SIGTERM if this task process dies first.
         self._process = subprocess.Popen(
-            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_terminate_with_parent,
         )
         assert self._process.stdout is not None
         for line in self._process.stdout:
             self.log.info("trainer: %s", line.decode(errors="replace").rstrip())
         code = self._process.wait()
+        if code == EXIT_BAD_INPUT:
+            raise AirflowFailException(
+                f"The trainer rejected its input (exit code {code}); its message is above in this log"
+            )
         if code:
-            kind = "rejected its input" if code == 2 else "failed"
-            raise RuntimeError(f"The trainer {kind} (exit code {code}); its output is above in this log")
+            raise RuntimeError(f"The trainer failed (exit code {code}); its output is above in this log")
 
     def on_kill(self) -> None:
         """Stop the local trainer process group, or delete the pod."""

@@ -5,21 +5,33 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
+from types import FrameType
 
-from airflow_mlops_provider.training.errors import TrainerInputError
+from airflow_mlops_provider.training.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_TERMINATED,
+    TrainerInputError,
+    TrainerTerminated,
+)
 from airflow_mlops_provider.training.options import parse_config
 
 log = logging.getLogger("airflow_mlops_provider.training")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the trainer; print a JSON summary on stdout and return the exit code (0, 1 or 2).
+    """Run the trainer; print a JSON summary on stdout and return the exit code (``errors.EXIT_*``).
+
+    Whatever stops it (bad arguments or data, a failure, SIGTERM), ``MLFLOW_RUN_ID`` is not left RUNNING.
 
     :param argv: arguments without the program name; ``sys.argv[1:]`` by default.
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         config = parse_config(argv)
         missing = [name for name in ("MLFLOW_TRACKING_URI", "MLFLOW_RUN_ID") if not os.environ.get(name)]
@@ -31,18 +43,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TrainerInputError as err:
         print(f"trainer error: {err}", file=sys.stderr)
         _fail_run_if_running()
-        return 2
+        return EXIT_BAD_INPUT
+    except TrainerTerminated:
+        print("trainer stopped by SIGTERM", file=sys.stderr)
+        _fail_run_if_running()
+        return EXIT_TERMINATED
     except Exception as err:
         log.exception("training failed")
         print(f"trainer failed: {type(err).__name__}: {err}", file=sys.stderr)
-        return 1
+        _fail_run_if_running()
+        return EXIT_FAILED
     print(json.dumps(summary))
-    return 0
+    return EXIT_OK
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise TrainerTerminated
 
 
 def _fail_run_if_running() -> None:
-    """End ``MLFLOW_RUN_ID`` FAILED when bad input stopped the trainer before it took the run over (a run
-    the trainer started is ended by ``run_training``): nobody is left waiting on a RUNNING run."""
+    """End ``MLFLOW_RUN_ID`` FAILED if it is still RUNNING (the trainer stopped before it took the run over,
+    or while it held it): nobody is left waiting on a RUNNING run."""
     run_id, tracking_uri = os.environ.get("MLFLOW_RUN_ID"), os.environ.get("MLFLOW_TRACKING_URI")
     if not (run_id and tracking_uri):
         return

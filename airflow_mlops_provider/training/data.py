@@ -10,7 +10,7 @@ import pandas as pd
 from pandas.api.types import is_numeric_dtype
 
 from airflow_mlops_provider.contracts import ProblemType, Split
-from airflow_mlops_provider.core.io.datasets import dataset_digest, read_dataset
+from airflow_mlops_provider.core.io.datasets import dataset_digest, dataset_format, read_dataset
 from airflow_mlops_provider.core.io.splits import SplitError
 from airflow_mlops_provider.core.io.storage import ObjectStore
 from airflow_mlops_provider.training.errors import TrainerInputError
@@ -39,14 +39,35 @@ def load_dataset(uri: str, store: ObjectStore | None = None) -> pd.DataFrame:
 
     :param uri: local path, ``file://`` or ``s3://`` URI.
     :param store: object store to read through.
-    :raises TrainerInputError: nothing at ``uri``, or an unreadable or unsupported file.
+    :raises TrainerInputError: nothing at ``uri``, no usable credentials for it, an unreadable or
+        unsupported file, or a CSV whose last row is cut off.
     """
     try:
-        return read_dataset(uri, store)
+        df = read_dataset(uri, store)
     except FileNotFoundError as err:
         raise TrainerInputError(f"dataset not found: {uri}") from err
+    except PermissionError as err:  # no or wrong S3 credentials: retrying cannot help
+        raise TrainerInputError(f"cannot read dataset {uri}: {err}") from err
     except ValueError as err:
         raise TrainerInputError(str(err)) from err
+    if dataset_format(uri).startswith("csv"):
+        _check_last_row_complete(df, uri)
+    return df
+
+
+def _check_last_row_complete(df: pd.DataFrame, uri: str) -> None:
+    """Refuse a CSV whose last row stops early: its trailing cells are empty while those columns are
+    complete everywhere else, the mark of a file cut off in the middle of a line."""
+    if len(df) < 2:
+        return
+    empty = df.iloc[-1].isna().to_numpy()
+    trailing = len(empty) if empty.all() else int(np.argmin(empty[::-1]))  # empty cells at the row's end
+    cut = list(df.columns[len(empty) - trailing :])
+    if cut and not df[cut].iloc[:-1].isna().any().any():
+        raise TrainerInputError(
+            f"the last row of {uri} (row {len(df)}) ends before column {cut[0]!r}: {cut} are empty there and "
+            "nowhere else; the file looks truncated (an interrupted upload or export?), write it again"
+        )
 
 
 def split_dataset(df: pd.DataFrame, config: TrainConfig) -> Splits:
@@ -66,6 +87,7 @@ def split_dataset(df: pd.DataFrame, config: TrainConfig) -> Splits:
     missing = [c for c in needed if c not in df.columns]
     if missing:
         raise TrainerInputError(f"dataset is missing columns {missing}; it has {sorted(map(str, df.columns))}")
+    _check_features_have_values(df, config.features)
     _check_numeric_features(df, list(config.numeric_features))
     _check_target(df, config)
 
@@ -87,6 +109,12 @@ def split_dataset(df: pd.DataFrame, config: TrainConfig) -> Splits:
     )
 
 
+def _check_features_have_values(df: pd.DataFrame, columns: list[str]) -> None:
+    empty = [c for c in columns if df[c].isna().all()]
+    if empty:
+        raise TrainerInputError(f"features {empty} have no values at all (every row is missing); drop them")
+
+
 def _check_numeric_features(df: pd.DataFrame, columns: list[str]) -> None:
     non_numeric = [c for c in columns if not is_numeric_dtype(df[c])]
     if non_numeric:
@@ -99,6 +127,14 @@ def _check_numeric_features(df: pd.DataFrame, columns: list[str]) -> None:
         raise TrainerInputError(
             f"numeric features have NaN or infinite values (rows per column: {counts}); "
             "impute or drop them before training"
+        )
+    with np.errstate(over="ignore", invalid="ignore"):
+        stds = values.std(axis=0)
+    overflow = {c: float(np.abs(values[:, i]).max()) for i, c in enumerate(columns) if not np.isfinite(stds[i])}
+    if overflow:
+        raise TrainerInputError(
+            f"numeric features are too large to standardize (their standard deviation overflows float64; "
+            f"largest absolute values: {overflow}); rescale them, e.g. change units or take a logarithm"
         )
 
 

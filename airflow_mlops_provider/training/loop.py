@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
 
 from airflow_mlops_provider.contracts import ProblemType
 from airflow_mlops_provider.core.models.metrics import compute_metrics
+from airflow_mlops_provider.failpoints import failpoint
 from airflow_mlops_provider.training.data import Splits
 from airflow_mlops_provider.training.encoding import FeatureEncoder
 from airflow_mlops_provider.training.errors import TrainerInputError, TrainingDivergedError
@@ -36,12 +36,57 @@ class TrainResult:
     :param best_epoch: 1-based epoch with the lowest validation loss.
     :param epochs_run: epochs actually run (fewer than configured after early stopping).
     :param seconds: wall time of the loop.
+    :param samples_per_second: training rows processed per second of the loop (validation included).
+    :param gpu_peak_memory_mb: the peak CUDA memory allocated while training; ``None`` on CPU.
     """
 
     model: TabularMLP
     best_epoch: int
     epochs_run: int
     seconds: float
+    samples_per_second: float
+    gpu_peak_memory_mb: float | None
+
+
+@dataclass(frozen=True)
+class DevicePlan:
+    """How training uses its device.
+
+    :param device: where the network runs.
+    :param bf16_autocast: run the forward pass under bfloat16 autocast (CUDA with bf16 support).
+    :param data_on_device: the training tensors are copied to the device once, not batch by batch.
+    :param pin_memory: batches are sliced from page-locked host memory and copied without blocking.
+    """
+
+    device: torch.device
+    bf16_autocast: bool
+    data_on_device: bool
+    pin_memory: bool
+
+    @property
+    def non_blocking(self) -> bool:
+        """Host-to-device copies overlap compute (only safe from pinned memory)."""
+        return self.pin_memory
+
+
+#: Share of the free device memory the training tensors may take to be copied there once.
+DEVICE_DATA_SHARE = 0.25
+
+
+def plan_device(device: torch.device, data_bytes: int, free_bytes: int, bf16_supported: bool) -> DevicePlan:
+    """Decide how to use ``device``: on CUDA, bf16 autocast when supported, and the training tensors on the
+    device when they take at most :data:`DEVICE_DATA_SHARE` of its free memory, else pinned host memory
+    with non-blocking copies; on CPU, none of these.
+
+    :param device: the resolved device.
+    :param data_bytes: size of the encoded training tensors.
+    :param free_bytes: free memory of the device (ignored on CPU).
+    :param bf16_supported: the device computes in bfloat16.
+    """
+    if device.type != "cuda":
+        return DevicePlan(device, bf16_autocast=False, data_on_device=False, pin_memory=False)
+    on_device = data_bytes <= DEVICE_DATA_SHARE * free_bytes
+    return DevicePlan(device, bf16_autocast=bf16_supported, data_on_device=on_device, pin_memory=not on_device)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -71,6 +116,22 @@ def seed_everything(seed: int, cpu_threads: int) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
+@dataclass(frozen=True)
+class _Encoded:
+    """Labelled rows encoded once: the network's inputs, the raw labels and the labels on the training scale."""
+
+    numeric: np.ndarray
+    categories: np.ndarray
+    y: np.ndarray
+    y_scaled: torch.Tensor
+
+    @classmethod
+    def of(cls, encoder: FeatureEncoder, df: pd.DataFrame, target: str) -> _Encoded:
+        numeric, categories = encoder.encode(df)
+        y = df[target].to_numpy(dtype=np.float64)
+        return cls(numeric, categories, y, torch.from_numpy(encoder.scale_target(y)))
+
+
 def evaluate(
     model: TabularMLP,
     encoder: FeatureEncoder,
@@ -86,17 +147,23 @@ def evaluate(
     :param target: label column.
     :param device: where the model lives; CPU by default.
     """
-    outputs = predict_raw(model, *encoder.encode(df), device=device)
-    y = df[target].to_numpy(dtype=np.float64)
-    scaled = torch.from_numpy(encoder.scale_target(y))
-    loss = float(_loss_fn(encoder.problem_type)(torch.from_numpy(outputs.astype(np.float32)), scaled))
-    return loss, compute_metrics(encoder.problem_type, y, encoder.decode(outputs))
+    return _evaluate(model, encoder, _Encoded.of(encoder, df, target), device)
+
+
+def _evaluate(
+    model: TabularMLP, encoder: FeatureEncoder, rows: _Encoded, device: torch.device | None
+) -> tuple[float, dict[str, float]]:
+    outputs = predict_raw(model, rows.numeric, rows.categories, device=device)
+    loss = float(_loss_fn(encoder.problem_type)(torch.from_numpy(outputs.astype(np.float32)), rows.y_scaled))
+    return loss, compute_metrics(encoder.problem_type, rows.y, encoder.decode(outputs))
 
 
 def train_model(config: TrainConfig, encoder: FeatureEncoder, splits: Splits, on_epoch: EpochCallback) -> TrainResult:
     """Train a :class:`TabularMLP`, calling ``on_epoch(epoch, metrics)`` after each epoch.
 
-    ``metrics`` holds ``train_loss``, ``val_loss`` and ``val_<metric>`` for the problem type.
+    ``metrics`` holds ``train_loss``, ``val_loss`` and ``val_<metric>`` for the problem type. The splits
+    are encoded once; each epoch shuffles the training tensors with one gather and steps through
+    contiguous slices of them (no per-row Python, no DataLoader).
 
     :param config: the trainer configuration.
     :param encoder: encoder fitted on the training split.
@@ -105,32 +172,35 @@ def train_model(config: TrainConfig, encoder: FeatureEncoder, splits: Splits, on
     :raises TrainingDivergedError: the loss became NaN or infinite.
     """
     device = resolve_device(config.device)
-    cuda = device.type == "cuda"
     seed_everything(config.seed, config.cpu_threads)
-    numeric, categories = encoder.encode(splits.train)
-    y = encoder.scale_target(splits.train[config.target].to_numpy())
-    loader = DataLoader(
-        TensorDataset(torch.from_numpy(numeric), torch.from_numpy(categories), torch.from_numpy(y)),
-        batch_size=config.batch_size,
-        shuffle=True,
-        generator=torch.Generator().manual_seed(config.seed),
-        num_workers=0,
-        pin_memory=cuda,
-    )
+    train = _Encoded.of(encoder, splits.train, config.target)
+    validation = _Encoded.of(encoder, splits.validation, config.target)
+    tensors = [torch.from_numpy(train.numeric), torch.from_numpy(train.categories), train.y_scaled]
+    plan = _plan(device, sum(t.nbytes for t in tensors))
+    if plan.data_on_device:
+        tensors = [t.to(device) for t in tensors]
+    generator = torch.Generator(tensors[0].device).manual_seed(config.seed)
     model = TabularMLP(len(encoder.numeric), encoder.cardinalities, config.embedding_dim, list(config.hidden_sizes)).to(
         device
     )
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     loss_fn = _loss_fn(config.problem_type)
+    rows = len(train.y)
     best_loss, best_epoch, best_state = float("inf"), 0, model.state_dict()
     started = time.perf_counter()
     epoch = 0
     for epoch in range(1, config.epochs + 1):
         model.train()
         total = 0.0
-        for batch, (x_num, x_cat, y_batch) in enumerate(loader, start=1):
-            x_num, x_cat, y_batch = (t.to(device, non_blocking=cuda) for t in (x_num, x_cat, y_batch))
-            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=cuda):
+        order = torch.randperm(rows, generator=generator, device=generator.device)
+        shuffled = [t[order] for t in tensors]
+        if plan.pin_memory:
+            shuffled = [t.pin_memory() for t in shuffled]
+        for batch, begin in enumerate(range(0, rows, config.batch_size), start=1):
+            x_num, x_cat, y_batch = (
+                t[begin : begin + config.batch_size].to(device, non_blocking=plan.non_blocking) for t in shuffled
+            )
+            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=plan.bf16_autocast):
                 outputs = model(x_num, x_cat)
             loss = loss_fn(outputs.float(), y_batch)
             value = loss.item()
@@ -143,19 +213,31 @@ def train_model(config: TrainConfig, encoder: FeatureEncoder, splits: Splits, on
             loss.backward()
             optimizer.step()
             total += value * len(y_batch)
-        val_loss, val_metrics = evaluate(model, encoder, splits.validation, config.target, device)
-        metrics = {"train_loss": total / len(y), "val_loss": val_loss}
+        val_loss, val_metrics = _evaluate(model, encoder, validation, device)
+        metrics = {"train_loss": total / rows, "val_loss": val_loss}
         metrics |= {f"val_{name}": value for name, value in val_metrics.items()}
         on_epoch(epoch, metrics)
         log.info("epoch %d/%d %s", epoch, config.epochs, _fmt(metrics))
+        failpoint("training.epoch_end")
         if val_loss < best_loss:
             best_loss, best_epoch = val_loss, epoch
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         elif config.patience and epoch - best_epoch >= config.patience:
             log.info("early stopping: no better val_loss for %d epochs", config.patience)
             break
+    seconds = time.perf_counter() - started
     model.load_state_dict(best_state)
-    return TrainResult(model.cpu().eval(), best_epoch, epoch, time.perf_counter() - started)
+    peak_mb = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
+    return TrainResult(model.cpu().eval(), best_epoch, epoch, seconds, rows * epoch / seconds, peak_mb)
+
+
+def _plan(device: torch.device, data_bytes: int) -> DevicePlan:
+    """:func:`plan_device` with what CUDA reports about ``device``."""
+    if device.type != "cuda":
+        return plan_device(device, data_bytes, 0, bf16_supported=False)
+    torch.cuda.reset_peak_memory_stats(device)
+    free_bytes, _total = torch.cuda.mem_get_info(device)
+    return plan_device(device, data_bytes, free_bytes, bf16_supported=torch.cuda.is_bf16_supported())
 
 
 def _loss_fn(problem_type: str) -> nn.Module:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import MISSING, asdict, dataclass, fields
@@ -14,6 +15,19 @@ from airflow_mlops_provider.training.errors import TrainerInputError
 
 ENV_PREFIX = "TRAINER_"
 DEVICES = ("auto", "cpu", "cuda")
+#: The options that ``GPUTrainingOperator(hyperparameters=...)`` may set (as ``snake_case`` keys); the others
+#: (dataset, target, features, split) are the operator's own arguments.
+HYPERPARAMETERS = (
+    "epochs",
+    "batch_size",
+    "learning_rate",
+    "hidden_sizes",
+    "embedding_dim",
+    "seed",
+    "device",
+    "patience",
+    "cpu_threads",
+)
 
 _EPILOG = f"""\
 Every option can also be given as an environment variable {ENV_PREFIX}<OPTION> (upper case, dashes as
@@ -58,8 +72,8 @@ class TrainConfig:
     :param seed: seed of every random generator.
     :param device: ``auto`` (CUDA if available), ``cpu`` or ``cuda``.
     :param patience: stop after this many epochs without a better validation loss; 0 never stops early.
-    :param cpu_threads: torch CPU threads; 1 suits small tabular models and keeps results identical
-        across machines with different core counts.
+    :param cpu_threads: torch CPU threads; 0 (the default) means the cores available to the process
+        (:func:`available_cpus`). Results can depend on it: fix it to compare runs across machines.
     """
 
     data_uri: str
@@ -77,10 +91,12 @@ class TrainConfig:
     seed: int = 42
     device: str = "auto"
     patience: int = 0
-    cpu_threads: int = 1
+    cpu_threads: int = 0
 
     def __post_init__(self) -> None:
         policy = self._parse_policy()
+        if self.cpu_threads == 0:
+            object.__setattr__(self, "cpu_threads", available_cpus())
         # The policy's column is the split column (frozen: set once, here).
         object.__setattr__(self, "split_policy", policy.to_json())
         object.__setattr__(self, "split_column", policy.column)
@@ -102,10 +118,13 @@ class TrainConfig:
             problems.append("the target and split column must not be features")
         if self.split_column == self.target:
             problems.append(f"the split column must not be the target {self.target!r}")
-        if min(self.epochs, self.batch_size, self.embedding_dim, self.cpu_threads) < 1:
-            problems.append("epochs, batch-size, embedding-dim and cpu-threads must be >= 1")
-        if not self.learning_rate > 0:
-            problems.append(f"learning-rate must be > 0, got {self.learning_rate}")
+        for name, value in (("epochs", self.epochs), ("batch-size", self.batch_size), ("embedding-dim", self.embedding_dim)):
+            if value < 1:
+                problems.append(f"{name} must be >= 1, got {value}")
+        if self.cpu_threads < 1:
+            problems.append(f"cpu-threads must be >= 0 (0: the cores available), got {self.cpu_threads}")
+        if not 0 < self.learning_rate < math.inf:
+            problems.append(f"learning-rate must be a finite number > 0, got {self.learning_rate}")
         if not self.hidden_sizes or min(self.hidden_sizes) < 1:
             problems.append(f"hidden-sizes must be positive integers, got {self.hidden_sizes}")
         if self.patience < 0:
@@ -147,9 +166,17 @@ class TrainConfig:
         }
 
 
+def available_cpus() -> int:
+    """The cores this process may run on (its CPU affinity; the CPU count where affinity is unknown)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"trainer error: {message}\n(see --help)\n")
+        raise TrainerInputError(f"{message} (see --help)")
 
 
 def _names(value: str) -> tuple[str, ...]:
@@ -196,7 +223,7 @@ def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParse
         ("seed", int, "random seed"),
         ("device", str, f"one of {', '.join(DEVICES)}"),
         ("patience", int, "early-stopping patience in epochs (0: off)"),
-        ("cpu-threads", int, "torch CPU threads"),
+        ("cpu-threads", int, "torch CPU threads; 0: the cores available to the process"),
     ]
     for name, kind, text in options:
         dest = name.replace("-", "_")
@@ -225,8 +252,18 @@ def parse_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | Non
 
     :param argv: arguments without the program name; ``sys.argv[1:]`` by default.
     :param env: the environment; ``os.environ`` by default.
-    :raises SystemExit: code 2 on unparsable arguments.
-    :raises TrainerInputError: on invalid values.
+    :raises TrainerInputError: on unparsable arguments or invalid values.
     """
     namespace = build_parser(env).parse_args(argv)
     return TrainConfig(**vars(namespace))
+
+
+def check_hyperparameter_arguments(argv: Sequence[str]) -> None:
+    """Check options of :data:`HYPERPARAMETERS` alone, with the trainer's parser and checks (the options they
+    do not cover get placeholder values that pass).
+
+    :param argv: e.g. ``["--epochs", "10"]``.
+    :raises TrainerInputError: as :func:`parse_config` would, about these options.
+    """
+    placeholders = ["--data-uri", "-", "--target", "-", "--problem-type", ProblemType.REGRESSION]
+    parse_config([*placeholders, "--numeric-features", "placeholder", *argv], env={})

@@ -23,9 +23,10 @@ import mlflow.pyfunc
 import mlflow.pytorch
 import numpy as np
 import pandas as pd
-from mlflow.models import ModelSignature, infer_signature
+from mlflow.models import ModelSignature
 from mlflow.models.model import ModelInfo
 from mlflow.pyfunc.model import PythonModel, PythonModelContext
+from mlflow.types import ColSpec, DataType, Schema, TensorSpec
 
 from airflow_mlops_provider.training import encoding
 from airflow_mlops_provider.training import model as model_module
@@ -74,24 +75,34 @@ def pip_requirements() -> list[str]:
 
 
 def input_example(df: pd.DataFrame, encoder: FeatureEncoder) -> pd.DataFrame:
-    """A few raw feature rows with the training dtypes (categories as strings).
+    """A few raw feature rows as the signature types them (numbers as float64, categories as strings).
 
     :param df: rows to take the example from.
     :param encoder: gives the feature columns.
     """
     example = df[[*encoder.numeric, *encoder.categorical]].head(_EXAMPLE_ROWS).reset_index(drop=True)
-    return example.astype(dict.fromkeys(encoder.categorical, str))
+    return example.astype(dict.fromkeys(encoder.numeric, "float64") | dict.fromkeys(encoder.categorical, str))
+
+
+def model_signature(encoder: FeatureEncoder) -> ModelSignature:
+    """The model's signature, from the encoder (no inference): numeric features as doubles (integers are
+    accepted), categorical ones as strings, and one float64 prediction per row.
+
+    :param encoder: gives the feature columns.
+    """
+    inputs = [ColSpec(DataType.double, name) for name in encoder.numeric]
+    inputs += [ColSpec(DataType.string, name) for name in encoder.categorical]
+    return ModelSignature(Schema(inputs), Schema([TensorSpec(np.dtype(np.float64), (-1,))]))
 
 
 def log_pyfunc_model(network: TabularMLP, encoder: FeatureEncoder, rows: pd.DataFrame) -> ModelInfo:
-    """Log the model under the name ``model`` into the active run.
+    """Log the model under the name ``model`` into the active run, with pinned requirements and an explicit
+    signature (MLflow infers neither); MLflow checks that it loads and predicts the input example.
 
     :param network: the trained network (moved to CPU).
     :param encoder: its fitted encoder.
     :param rows: raw rows to draw the input example from.
     """
-    example = input_example(rows, encoder)
-    signature: ModelSignature = infer_signature(example, predict_frame(network, encoder, example))
     requirements = pip_requirements()
     with (
         tempfile.TemporaryDirectory() as tmp,
@@ -108,8 +119,8 @@ def log_pyfunc_model(network: TabularMLP, encoder: FeatureEncoder, rows: pd.Data
             python_model=TabularPyfuncModel(),
             artifacts={"torch_model": str(torch_path), "encoder": str(encoder_path)},
             pip_requirements=requirements,
-            signature=signature,
-            input_example=example,
+            signature=model_signature(encoder),
+            input_example=input_example(rows, encoder),
         )
 
 

@@ -22,6 +22,7 @@ from airflow_mlops_provider.training.errors import TrainerInputError
 from airflow_mlops_provider.training.loop import evaluate, train_model
 from airflow_mlops_provider.training.options import TrainConfig
 from airflow_mlops_provider.training.pyfunc_model import log_pyfunc_model
+from airflow_mlops_provider.training.quiet import quiet_mlflow
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ def run_training(config: TrainConfig, mlflow_run_id: str, store: ObjectStore | N
     The run is ended FINISHED on success and FAILED on any error. It receives: the config as params
     (plus row counts), per-epoch ``train_loss``/``val_loss``/``val_<metric>`` with ``step=epoch``,
     ``holdout_<metric>`` when there is a holdout split, ``best_epoch``, ``train_seconds``,
-    ``log_model_seconds``, the dataset as a training input with its digest, the tags
+    ``train_samples_per_second``, ``gpu_peak_memory_mb`` (on CUDA), ``log_model_seconds``, the dataset as a training input with its digest, the tags
     :attr:`Tag.DATASET_URI`, :attr:`Tag.DATASET_DIGEST`, :attr:`Tag.SPLIT_POLICY` (also the param
     :attr:`RunParam.SPLIT_POLICY`), :attr:`Tag.HOLDOUT_DIGEST` (the digest of the holdout rows) and
     :attr:`Tag.MODEL_URI`, and the model ``model``.
@@ -49,7 +50,7 @@ def run_training(config: TrainConfig, mlflow_run_id: str, store: ObjectStore | N
         if err.error_code == ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
             raise TrainerInputError(f"MLflow run {mlflow_run_id!r} does not exist") from err
         raise
-    with active:
+    with quiet_mlflow(), active:
         df = load_dataset(config.data_uri, store)
         splits = split_dataset(df, config)
         digest = dataset_digest(df)
@@ -81,7 +82,13 @@ def run_training(config: TrainConfig, mlflow_run_id: str, store: ObjectStore | N
             config.target,
         )
         result = train_model(config, encoder, splits, on_epoch=lambda e, m: mlflow.log_metrics(m, step=e))
-        metrics = {"best_epoch": float(result.best_epoch), "train_seconds": result.seconds}
+        metrics = {
+            "best_epoch": float(result.best_epoch),
+            "train_seconds": result.seconds,
+            "train_samples_per_second": result.samples_per_second,
+        }
+        if result.gpu_peak_memory_mb is not None:
+            metrics["gpu_peak_memory_mb"] = result.gpu_peak_memory_mb
         if splits.holdout is not None:
             _, holdout = evaluate(result.model, encoder, splits.holdout, config.target)
             metrics |= {f"holdout_{name}": value for name, value in holdout.items()}

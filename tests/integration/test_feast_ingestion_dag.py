@@ -3,8 +3,8 @@
 Real components throughout: the DAG as the DAG processor loads it, a Feast repo, the GX gate, the
 session's ``mlflow server`` (for the apply guard), and Airflow's own handling of the mapped task group's
 output, of the failed task instances of the run and of asset events. Three manual runs share one Airflow
-home: a run with two good batches, a broken and an un-ingestible one; once the latter is removed, a run
-with a lone good batch; a run with nothing landed.
+home: a run with two good batches, a broken and an un-ingestible one, spread over two chunks; once the
+latter is removed, a run with a lone good batch; a run with nothing landed.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ for staged in runs:
         (landing / name).unlink()
     for path in staged["add"]:
         shutil.move(path, landing / Path(path).name)
-    run = dag.test()
+    run = dag.test(run_conf=staged.get("conf"))
     states = {}
     for ti in sorted(run.get_task_instances(), key=lambda ti: ti.map_index):
         states.setdefault(ti.task_id, []).append(ti.state)
@@ -48,15 +48,17 @@ for staged in runs:
         def xcoms(task_id):
             query = XComModel.get_many(run_id=run.run_id, key="return_value", task_ids=task_id, map_indexes=None)
             return {x.map_index: XComModel.deserialize_value(x) for x in session.scalars(query)}
-        events = session.scalars(
-            select(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
-            .where(AssetModel.uri == "mlops://features/churn/refreshed", AssetEvent.source_run_id == run.run_id)
-        )
+        def events(uri):
+            return [event.extra for event in session.scalars(
+                select(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+                .where(AssetModel.uri == uri, AssetEvent.source_run_id == run.run_id)
+            )]
         print("RUN=" + json.dumps({
             "states": states,
-            "validated": xcoms("process_batch.validate_batch"),
+            "validated": xcoms("ingest_chunk.validate_batches"),
             "archived": xcoms("archive_batches"),
-            "events": [event.extra for event in events],
+            "events": events("mlops://features/churn/refreshed"),
+            "view_events": events("feast://feature_views/customer_stats"),
         }))
 """
 
@@ -90,7 +92,11 @@ def test_ingestion_runs_quarantine_fail_archive_and_signal(
         ("2024-05-05.parquet", second),
     ]
     runs = [
-        {"add": [stage(staging / "1", name, frame) for name, frame in first], "remove": []},
+        {
+            "add": [stage(staging / "1", name, frame) for name, frame in first],
+            "remove": [],
+            "conf": {"ingestion_tasks": 2},
+        },
         {"add": [stage(staging / "2", "2024-05-04.parquet", lone)], "remove": ["2024-05-03.csv"]},
         {"add": [], "remove": []},
     ]
@@ -101,26 +107,42 @@ def test_ingestion_runs_quarantine_fail_archive_and_signal(
     assert len(printed) == 3, output[-20000:]
     mixed, single, empty = printed
 
-    # Run 1: the broken batch is quarantined, the naive one fails ingestion and stays, and the good ones (a list
-    # of two results) are archived.
+    # Run 1, two chunks: the broken batch is quarantined on its own and its chunk's good batch ingested; the naive
+    # one fails ingestion and stays, and its chunk's good batch is ingested; both good ones are archived.
     assert mixed["states"] == {
         "apply_feature_definitions": ["success"],
         "wait_for_batches": ["success"],
-        "process_batch.validate_batch": ["success", "skipped", "success", "success"],
-        "process_batch.ingest_batch": ["success", "skipped", "failed", "success"],
+        "split_batches": ["success"],
+        "ingest_chunk.validate_batches": ["success", "success"],
+        "ingest_chunk.ingest_batches": ["success", "failed"],
         "archive_batches": ["failed"],
     }, output[-20000:]
-    quarantined: dict[str, Any] = mixed["validated"]["1"]  # the one XCom of a quarantined batch: its result
-    assert quarantined["success"] is False and quarantined["dataset_uri"].endswith("/landing/2024-05-02.parquet")
+    landing = f"{data_dir}/landing"
+    gate: dict[str, Any] = mixed["validated"]["0"]
+    assert (gate["passed"], gate["quarantined"]) == (
+        [f"{landing}/2024-05-01.parquet"],
+        [f"{landing}/2024-05-02.parquet"],
+    )
+    quarantined = gate["records"][1]
+    assert quarantined["success"] is False and "plan" in quarantined["message"], quarantined
+    assert quarantined["docs_uri"].endswith(".2024-05-02.parquet.html")  # its own Data Docs
+    assert mixed["validated"]["1"]["passed"] == [f"{landing}/2024-05-03.csv", f"{landing}/2024-05-05.parquet"]
     assert (mixed["archived"], mixed["events"]) == ({}, [])
+    assert mixed["view_events"] == [{"batches": [{"batch_id": "2024-05-01", "rows": 400}], "rows": 400}]
+    assert "1 of 2 batch(es) not ingested" in output and "naive timestamps" in output
     assert "1 task(s) of this run failed; 1 batch(es) not ingested" in output
     assert sorted(p.name for p in (data_dir / "quarantine").iterdir()) == [
         "2024-05-02.parquet",
         f"2024-05-02.parquet{RESULT_SUFFIX}",
     ]
+    parts = feast_repo / "data" / "offline"
+    assert sorted(p.name for p in parts.rglob("part-*.parquet")) == [
+        "part-2024-05-01.parquet",
+        "part-2024-05-05.parquet",
+    ]
 
     # Run 2, the un-ingestible batch removed: the lone batch's result reaches the archive task as one value.
-    assert single["states"]["process_batch.ingest_batch"] == ["success"], output[-20000:]
+    assert single["states"]["ingest_chunk.ingest_batches"] == ["success"], output[-20000:]
     assert single["states"]["archive_batches"] == ["success"]
     assert single["archived"] == {
         "-1": {
@@ -131,6 +153,7 @@ def test_ingestion_runs_quarantine_fail_archive_and_signal(
         }
     }
     assert single["events"] == [{"batches": ["2024-05-04"], "rows": 300}]
+    assert single["view_events"] == [{"batches": [{"batch_id": "2024-05-04", "rows": 300}], "rows": 300}]
 
     # Run 3: nothing landed; a manual run does not wait, and nothing is signalled.
     assert empty["states"]["wait_for_batches"] == ["skipped"], output[-20000:]

@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
 TimeBound: TypeAlias = datetime | str | pd.Timestamp | None
+#: Column verdicts a drift summary (XCom, trigger event, stored summary) lists at most: the drifted ones
+#: first; ``columns_tested`` counts them all, and Evidently's report has every one.
+SUMMARY_COLUMNS = 100
 
 
 class DigestMismatchError(ValueError):
@@ -117,27 +120,41 @@ def load_window(
     :param end: exclusive upper bound; a naive value is UTC.
     :param lookback: keep rows newer than the newest row's time minus this.
     :raises EmptyWindowError: no rows in the window.
-    :raises ValueError: a bound without a time column, or an unknown time column.
+    :raises ValueError: a bound without a time column, a bound that is not a time, a start not before the
+        end (checked before reading), or an unknown time column.
     """
+    if time_column is None and (start is not None or end is not None or lookback is not None):
+        raise ValueError("a time window needs time_column")
+    lower, upper = _bound(start, "start"), _bound(end, "end")
+    if lower is not None and upper is not None and lower >= upper:
+        raise ValueError(f"the window start {start} is not before its end {end}")
     frame = read_datasets(uri, store=store)
     if time_column is None:
-        if start is not None or end is not None or lookback is not None:
-            raise ValueError("a time window needs time_column")
         return frame
     if time_column not in frame.columns:
         raise ValueError(f"{uri} has no time column {time_column!r}")
     times = pd.to_datetime(frame[time_column], utc=True)
     keep = pd.Series(True, index=frame.index)
-    if start is not None:
-        keep &= times >= pd.to_datetime(start, utc=True)
-    if end is not None:
-        keep &= times < pd.to_datetime(end, utc=True)
+    if lower is not None:
+        keep &= times >= lower
+    if upper is not None:
+        keep &= times < upper
     if lookback is not None and keep.any():
         keep &= times > times[keep].max() - lookback
     window = frame[keep]
     if window.empty:
         raise EmptyWindowError(f"no rows of {uri} in the window [{start}, {end}) with lookback {lookback}")
     return window
+
+
+def _bound(value: TimeBound, name: str) -> pd.Timestamp | None:
+    """A window bound as a UTC timestamp (a naive one is UTC)."""
+    if value is None:
+        return None
+    try:
+        return pd.to_datetime(value, utc=True)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"the window {name} {value!r} is not a time (use ISO 8601, e.g. 2026-01-01T00:00:00Z)") from err
 
 
 def feature_columns(
@@ -198,13 +215,20 @@ def compare(
 
 
 def drift_summary(reference: ReferenceSet, current_uri: str, window_id: str, result: DriftResult) -> DriftSummary:
-    """The JSON-serializable record of a check: what was compared, the window's content id, and the verdicts.
+    """The JSON-serializable record of a check: what was compared, the window's content id, and the verdicts,
+    bounded: at most :data:`SUMMARY_COLUMNS` column verdicts (the drifted ones first) and drifted names.
 
     :param reference: the reference set.
     :param current_uri: the current dataset.
     :param window_id: the current window's content digest.
     :param result: the verdicts.
     """
+    verdicts = result.to_dict()
+    columns = verdicts["columns"]
+    if len(columns) > SUMMARY_COLUMNS:
+        kept = [c for c in columns if c["drifted"]] + [c for c in columns if not c["drifted"]]
+        verdicts["columns"] = kept[:SUMMARY_COLUMNS]
+        verdicts["drifted_columns"] = verdicts["drifted_columns"][:SUMMARY_COLUMNS]
     return DriftSummary(
         model_name=reference.model_name,
         model_version=reference.model_version,
@@ -212,7 +236,8 @@ def drift_summary(reference: ReferenceSet, current_uri: str, window_id: str, res
         reference_digest=reference.digest,
         current_uri=current_uri,
         window_id=window_id,
-        **result.to_dict(),
+        columns_tested=len(columns),
+        **verdicts,
     )
 
 

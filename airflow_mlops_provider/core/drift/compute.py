@@ -17,11 +17,13 @@ import pandas as pd
 
 from airflow_mlops_provider.contracts import DriftVerdicts
 from airflow_mlops_provider.core.drift.methods import CATEGORICAL, NUMERIC, STAT_TESTS, Kind
-from airflow_mlops_provider.core.drift.spec import DriftConfig
+from airflow_mlops_provider.core.drift.spec import DriftConfig, NotEnoughDataError
 from airflow_mlops_provider.core.drift.stats import SCORERS, CategoricalSample, NumericSample, Sample, default_method
 
 #: Integer columns with at most this many distinct values are categorical (Evidently's rule).
 INTEGER_CARDINALITY_LIMIT = 10
+#: Column names an error message lists at most.
+LISTED_NAMES = 10
 
 
 class UnsupportedColumnError(ValueError):
@@ -158,17 +160,27 @@ def compute_drift(
     :param reference: the reference frame (e.g. the model's training set).
     :param current: the current frame (e.g. a recent window of features).
     :param columns: the columns to test; by default :func:`drift_columns`.
-    :param config: tests, thresholds and the drift share; Evidently's defaults when ``None``.
-    :raises ValueError: a column is missing, empty after dropping NaN/inf, of an unsupported kind, or
-        given a test that does not accept its kind.
+    :param config: tests, thresholds, the drift share and the row minimum; Evidently's defaults when ``None``.
+    :raises NotEnoughDataError: the current frame has fewer than ``config.min_rows`` rows.
+    :raises ValueError: a column is missing, of an unsupported kind, given a test that does not accept its
+        kind or a threshold out of its test's range; the reference has fewer than ``config.min_rows`` rows,
+        or a column fewer values after dropping NaN/inf.
     """
     config = config or DriftConfig()
+    if len(reference) < config.min_rows:
+        raise ValueError(
+            f"the reference has {len(reference)} row(s): a drift verdict needs at least min_rows={config.min_rows}"
+        )
+    if len(current) < config.min_rows:
+        raise NotEnoughDataError(
+            f"the current window has {len(current)} row(s), fewer than min_rows={config.min_rows}: no verdict yet"
+        )
     names = list(columns) if columns is not None else drift_columns(reference, current)
     if not names:
         raise ValueError("no columns to test for drift")
     missing = sorted({c for c in names if c not in reference.columns or c not in current.columns}, key=str)
     if missing:
-        raise ValueError(f"column(s) {missing} missing from the reference or the current frame")
+        raise ValueError(f"column(s) {listed(missing)} missing from the reference or the current frame")
     results = tuple(_column_drift(reference[c], current[c], config) for c in names)
     return DriftResult(results, config.drift_share, len(reference), len(current))
 
@@ -176,7 +188,7 @@ def compute_drift(
 def _column_drift(reference: pd.Series, current: pd.Series, config: DriftConfig) -> ColumnDrift:
     column = str(current.name)
     kind = column_kind(current)
-    sample = _sample(reference, current, kind)
+    sample = _sample(reference, current, kind, config.min_rows)
     method = config.method_for(column, kind)
     if method is None:
         method = default_method(sample)
@@ -185,30 +197,40 @@ def _column_drift(reference: pd.Series, current: pd.Series, config: DriftConfig)
     test = STAT_TESTS[method]
     threshold = config.threshold_for(column, kind)
     threshold = test.default_threshold if threshold is None else float(threshold)
+    test.check_threshold(threshold, f" (column {column!r})")
     score = SCORERS[method](sample)
     return ColumnDrift(column, kind, method, threshold, score, test.drifted(score, threshold))
 
 
-def _sample(reference: pd.Series, current: pd.Series, kind: Kind) -> Sample:
+def listed(names: Sequence[object], limit: int = LISTED_NAMES) -> str:
+    """``names`` for a message: at most ``limit`` of them, then how many more.
+
+    :param names: e.g. column names.
+    :param limit: how many to show.
+    """
+    shown = repr(list(names[:limit]))
+    return shown if len(names) <= limit else f"{shown[:-1]}, ... ({len(names) - limit} more)]"
+
+
+def _sample(reference: pd.Series, current: pd.Series, kind: Kind, min_rows: int) -> Sample:
     """Drop NaN and infinities like Evidently, and wrap the values for the tests."""
     if kind == NUMERIC:
         for side in (reference, current):
             if not pd.api.types.is_numeric_dtype(side):
                 raise ValueError(f"numeric column {current.name!r} has non-numeric values ({side.dtype})")
-        ref, cur = (_finite(side.to_numpy(dtype=np.float64)) for side in (reference, current))
-        _check_not_empty(current.name, len(ref), len(cur))
-        return NumericSample(ref, cur)
+        sample = NumericSample(reference.to_numpy(dtype=np.float64), current.to_numpy(dtype=np.float64))
+        _check_enough(current.name, sample.n_reference, sample.n_current, min_rows)
+        return sample
     ref_s, cur_s = (side.replace([-np.inf, np.inf], np.nan).dropna() for side in (reference, current))
-    _check_not_empty(current.name, len(ref_s), len(cur_s))
+    _check_enough(current.name, len(ref_s), len(cur_s), min_rows)
     return CategoricalSample(ref_s, cur_s)
 
 
-def _finite(values: np.ndarray) -> np.ndarray:
-    finite = np.isfinite(values)
-    return values if finite.all() else values[finite]
-
-
-def _check_not_empty(column: object, n_reference: int, n_current: int) -> None:
+def _check_enough(column: object, n_reference: int, n_current: int, min_rows: int) -> None:
     for side, rows in (("reference", n_reference), ("current", n_current)):
-        if rows == 0:
-            raise ValueError(f"column {column!r} has no values in the {side} frame after dropping NaN/inf")
+        if rows < min_rows:
+            raise ValueError(
+                f"column {column!r} has {f'{rows} value(s)' if rows else 'no values'} in the {side} frame after "
+                "dropping NaN/inf, "
+                f"fewer than min_rows={min_rows}"
+            )

@@ -46,6 +46,7 @@ class EpisodeState:
     :param episode_fired: whether this episode already raised its event.
     :param fired_at: epoch seconds of recent events (for the cooldown and the cap).
     :param fired_windows: ids of the last windows that raised an event.
+    :param fired_by: the claimant of the check that raised the last event, if it named one.
     """
 
     reference: str | None = None
@@ -56,6 +57,7 @@ class EpisodeState:
     episode_fired: bool = False
     fired_at: list[float] = field(default_factory=list)
     fired_windows: list[str] = field(default_factory=list)
+    fired_by: str | None = None
 
     def is_new(self, reference: str, window: str) -> bool:
         """Tell whether ``window`` against ``reference`` has not been judged yet.
@@ -65,16 +67,28 @@ class EpisodeState:
         """
         return (reference, window) != (self.reference, self.last_window)
 
-    def observe(self, policy: EpisodePolicy, reference: str, window: str, drifted: bool, now: float) -> Decision:
+    def observe(
+        self,
+        policy: EpisodePolicy,
+        reference: str,
+        window: str,
+        drifted: bool,
+        now: float,
+        claimant: str | None = None,
+    ) -> Decision:
         """Record the verdict on a window and decide whether it raises an event.
 
         :param policy: the debounce, cooldown and cap.
         :param reference: the reference's id; a new one resets the episode.
-        :param window: the window's id; a window already judged never fires.
+        :param window: the window's id; a window already judged never fires, except for a retry of the
+            claimant whose check fired for it last (killed before its event was emitted).
         :param drifted: the dataset-level verdict.
         :param now: the current time, epoch seconds.
+        :param claimant: who asks, e.g. a task instance; ``None`` never repeats a decision.
         """
         if not self.is_new(reference, window):
+            if claimant is not None and claimant == self.fired_by and self.fired_windows[-1:] == [window]:
+                return Decision(True, "drift episode started (decided again for a retry of the check that fired)")
             return Decision(False, f"window {window} already judged")
         if reference != self.reference:
             self.reference = reference
@@ -104,6 +118,7 @@ class EpisodeState:
             if recent >= policy.max_events:
                 return Decision(False, f"drift; cap of {policy.max_events} events per {policy.period_seconds:.0f} s")
         self.episode_fired = True
+        self.fired_by = claimant
         self.fired_at.append(now)
         self.fired_windows = [*self.fired_windows, window][-REMEMBERED_WINDOWS:]
         return Decision(True, "drift episode started")

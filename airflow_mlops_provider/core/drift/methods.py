@@ -6,6 +6,7 @@ themselves are in :mod:`airflow_mlops_provider.core.drift.stats`.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -24,6 +25,8 @@ class StatTest:
     :param default_threshold: the threshold when none is given.
     :param direction: ``"p<="`` or ``"p<"`` for p-values (drift when the p-value is below the threshold),
         ``">="`` for distances (drift when the distance reaches it).
+    :param max_threshold: thresholds must be in ``(0, max_threshold)``: 1 for p-values and the
+        Jensen-Shannon distance (at most sqrt(ln 2)), unbounded for the other distances.
     """
 
     name: str
@@ -31,6 +34,22 @@ class StatTest:
     kinds: frozenset[Kind]
     default_threshold: float
     direction: Literal["p<=", "p<", ">="]
+    max_threshold: float = math.inf
+
+    def check_threshold(self, threshold: float, where: str = "") -> None:
+        """Refuse a threshold this test cannot use: NaN, infinite, zero or negative, or above its range.
+
+        :param threshold: the threshold.
+        :param where: which setting or column it is, for the message.
+        :raises ValueError: with the accepted range.
+        """
+        if not 0 < threshold < self.max_threshold:
+            what = "p-value" if self.direction != ">=" else "distance"
+            upper = "1" if self.max_threshold == 1 else "a finite number"
+            raise ValueError(
+                f"drift threshold {threshold}{where} is not usable with method {self.name!r} (a {what}): "
+                f"it must be greater than 0 and less than {upper}"
+            )
 
     def drifted(self, score: float, threshold: float) -> bool:
         """Tell whether ``score`` means drift at ``threshold``.
@@ -48,11 +67,11 @@ class StatTest:
 STAT_TESTS: dict[str, StatTest] = {
     test.name: test
     for test in (
-        StatTest("ks", "K-S p_value", frozenset({NUMERIC}), 0.05, "p<="),
+        StatTest("ks", "K-S p_value", frozenset({NUMERIC}), 0.05, "p<=", 1.0),
         StatTest("wasserstein", "Wasserstein distance (normed)", frozenset({NUMERIC}), 0.1, ">="),
         StatTest("psi", "PSI", frozenset({NUMERIC, CATEGORICAL}), 0.1, ">="),
-        StatTest("jensenshannon", "Jensen-Shannon distance", frozenset({NUMERIC, CATEGORICAL}), 0.1, ">="),
-        StatTest("chisquare", "chi-square p_value", frozenset({CATEGORICAL}), 0.05, "p<"),
-        StatTest("z", "Z-test p_value", frozenset({CATEGORICAL}), 0.05, "p<"),
+        StatTest("jensenshannon", "Jensen-Shannon distance", frozenset({NUMERIC, CATEGORICAL}), 0.1, ">=", 1.0),
+        StatTest("chisquare", "chi-square p_value", frozenset({CATEGORICAL}), 0.05, "p<", 1.0),
+        StatTest("z", "Z-test p_value", frozenset({CATEGORICAL}), 0.05, "p<", 1.0),
     )
 }

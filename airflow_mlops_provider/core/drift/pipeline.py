@@ -3,6 +3,8 @@ all run.
 
 Reference set, current window, window id (content digest), comparison, episode decision, summary, report,
 and last the episode state: saved after the report, so that a check whose report failed is judged again.
+A check killed after saving the state, before its caller emitted the event, is retried by the same
+claimant (a task instance), which gets the same decision again: one event per episode.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from airflow_mlops_provider.core.drift.check import (
     drift_summary,
     load_window,
 )
+from airflow_mlops_provider.core.drift.compute import listed
 from airflow_mlops_provider.core.drift.episodes import EpisodeStateFile
 from airflow_mlops_provider.core.drift.report import render_report, store_report
 from airflow_mlops_provider.core.drift.spec import (
@@ -31,6 +34,7 @@ from airflow_mlops_provider.core.drift.spec import (
 )
 from airflow_mlops_provider.core.io.datasets import dataset_digest
 from airflow_mlops_provider.core.models.lineage import AliasNotSetError
+from airflow_mlops_provider.failpoints import failpoint
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -48,6 +52,7 @@ def run_drift_check(
     *,
     now: float | None = None,
     states: EpisodeStateFile | None = None,
+    claimant: str | None = None,
 ) -> DriftOutcome:
     """Check ``spec``'s current window against its reference, store the report, and decide whether to signal.
 
@@ -57,6 +62,8 @@ def run_drift_check(
     :param now: the time of the episode decision, epoch seconds; by default the current time.
     :param states: the episode state to use; by default the one at ``spec.state_uri``, if any (a sensor
         without one keeps its state in memory across pokes).
+    :param claimant: who runs the check, e.g. a task instance's ``dag/run/task/map index``: when it fired for
+        this window already (and was killed before its event was emitted), its retry fires again.
     :raises NothingToCheckError: no version has the alias, or no current data or row in the window yet; with
         ``spec.event_only``, also a window already judged against this reference.
     :raises LookupError: the model version has no lineage tag.
@@ -77,13 +84,19 @@ def run_drift_check(
     fired, reason = result.dataset_drift, "drift" if result.dataset_drift else "no drift"
     if state is not None:
         decision = state.observe(
-            spec.episode_policy, reference.key, window_id, result.dataset_drift, time.time() if now is None else now
+            spec.episode_policy,
+            reference.key,
+            window_id,
+            result.dataset_drift,
+            time.time() if now is None else now,
+            claimant,
         )
         fired, reason = decision.fire, decision.reason
         summary["episode"] = reason
     log.info(
         "Window %s of %s: %d/%d columns drifted %s; %s",
-        window_id, spec.current_uri, len(result.drifted_columns), len(result.columns), result.drifted_columns, reason,
+        window_id, spec.current_uri, len(result.drifted_columns), len(result.columns), listed(result.drifted_columns),
+        reason,
     )  # fmt: skip
     if spec.report_prefix and (fired or not spec.event_only):
         rendered = None
@@ -94,6 +107,7 @@ def run_drift_check(
         summary["report_uri"] = stored.main_uri
     if states is not None and state is not None:
         states.save(state)
+        failpoint("drift.after_episode_update")  # saved, but the caller has not emitted the event yet
     return DriftOutcome(summary, fired, reason)
 
 

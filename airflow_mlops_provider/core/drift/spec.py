@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
     from airflow_mlops_provider.core.io.storage import ObjectStore, ObjectVersion
 
 _NUMBER_FIELDS = ("threshold", "num_threshold", "cat_threshold", "drift_share")
+#: The fewest rows (and, per column, values left after dropping NaN/inf) a drift check compares by default.
+DEFAULT_MIN_ROWS = 30
 
 
 class NothingToCheckError(Exception):
@@ -32,6 +35,11 @@ class NothingToCheckError(Exception):
 
 class NoCurrentDataError(NothingToCheckError):
     """The current data does not exist (yet): a missing file, or a prefix without data files."""
+
+
+class NotEnoughDataError(NothingToCheckError):
+    """The current window has fewer rows than ``DriftConfig.min_rows``: no verdict (and no event) until more
+    data arrives. (Too small a reference is a ``ValueError``: waiting does not fix it.)"""
 
 
 class WindowAlreadyJudgedError(NothingToCheckError):
@@ -48,7 +56,9 @@ class DriftWindow:
     :param time_column: the event-time column; required by the bounds; ``None`` reads every row.
     :param start: inclusive start (ISO 8601; a naive time is UTC); ``None`` or ``""``: unbounded.
     :param end: exclusive end, likewise.
-    :param lookback_seconds: keep rows newer than the newest one minus this (a moving window for watchers).
+    :param lookback_seconds: keep rows newer than the newest one minus this (a moving window for watchers);
+        a positive finite number of seconds.
+    :raises ValueError: ``lookback_seconds`` is not a positive finite number.
     """
 
     template_fields: ClassVar[tuple[str, ...]] = ("start", "end")
@@ -57,6 +67,11 @@ class DriftWindow:
     start: str | None = None
     end: str | None = None
     lookback_seconds: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.lookback_seconds is not None:
+            _require(_number(self.lookback_seconds) > 0, f"lookback_seconds must be a positive finite number of "
+                     f"seconds, got {self.lookback_seconds!r}")  # fmt: skip
 
     @property
     def lookback(self) -> timedelta | None:
@@ -91,7 +106,13 @@ class DriftConfig:
     :param cat_threshold: threshold for categorical columns.
     :param per_column_method: test by column name.
     :param per_column_threshold: threshold by column name.
-    :param drift_share: the dataset drifts when at least this share of columns drift.
+    :param drift_share: the dataset drifts when at least this share of columns drift, in ``(0, 1]``.
+    :param min_rows: the fewest rows the reference and the current frame, and each compared column's values
+        after dropping NaN/inf, may have (at least 2; default :data:`DEFAULT_MIN_ROWS`): a smaller reference
+        or column is an error, a smaller current window is :class:`NotEnoughDataError` (no verdict yet).
+    :raises ValueError: an unknown method, or a threshold, share or row minimum out of its range (a
+        threshold is checked against its method's range when the method is set explicitly, else when the
+        check picks one).
     """
 
     method: str | None = None
@@ -103,14 +124,28 @@ class DriftConfig:
     per_column_method: Mapping[str, str] = field(default_factory=dict)
     per_column_threshold: Mapping[str, float] = field(default_factory=dict)
     drift_share: float = 0.5
+    min_rows: int = DEFAULT_MIN_ROWS
 
     def __post_init__(self) -> None:
         methods = [self.method, self.num_method, self.cat_method, *self.per_column_method.values()]
-        unknown = sorted({m for m in methods if m is not None and m not in STAT_TESTS})
+        unknown = sorted({str(m) for m in methods if m is not None and m not in STAT_TESTS})
         if unknown:
-            raise ValueError(f"unknown drift method(s) {unknown}; choose from {sorted(STAT_TESTS)}")
-        if not 0 < self.drift_share <= 1:
-            raise ValueError(f"drift_share must be in (0, 1], got {self.drift_share}")
+            raise ValueError(f"unknown drift method(s) {unknown[:10]}; choose from {sorted(STAT_TESTS)}")
+        _require(0 < _number(self.drift_share) <= 1, f"drift_share must be in (0, 1], got {self.drift_share!r}")
+        _require(_integer(self.min_rows) >= 2, f"min_rows must be an integer of at least 2, got {self.min_rows!r}")
+        explicit = [
+            (self.threshold, self.method, ""),
+            (self.num_threshold, self.num_method or self.method, " (num_threshold)"),
+            (self.cat_threshold, self.cat_method or self.method, " (cat_threshold)"),
+            *((t, self.per_column_method.get(c), f" (column {c!r})") for c, t in self.per_column_threshold.items()),
+        ]
+        for threshold, method, where in explicit:
+            if threshold is None:
+                continue
+            value = _number(threshold)
+            _require(0 < value < math.inf, f"drift threshold {threshold!r}{where} must be a positive finite number")
+            if method is not None:
+                STAT_TESTS[method].check_threshold(value, where)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> DriftConfig:
@@ -123,9 +158,13 @@ class DriftConfig:
         fields: dict[str, Any] = {key: None if value == "" else value for key, value in (data or {}).items()}
         for key in _NUMBER_FIELDS:
             if fields.get(key) is not None:
-                fields[key] = float(fields[key])
+                fields[key] = _parse_number(fields[key], key)
+        if fields.get("min_rows") is not None:
+            fields["min_rows"] = _parse_number(fields["min_rows"], "min_rows", int)
         if fields.get("per_column_threshold"):
-            fields["per_column_threshold"] = {c: float(t) for c, t in fields["per_column_threshold"].items()}
+            fields["per_column_threshold"] = {
+                c: _parse_number(t, f"per_column_threshold[{c!r}]") for c, t in fields["per_column_threshold"].items()
+            }
         return cls(**fields)
 
     @classmethod
@@ -181,12 +220,16 @@ class EpisodePolicy:
     period_seconds: float = 86_400.0
 
     def __post_init__(self) -> None:
-        if self.debounce < 1 or self.clear_after < 1:
-            raise ValueError("debounce and clear_after must be at least 1")
-        if self.cooldown_seconds < 0 or self.period_seconds <= 0:
-            raise ValueError("cooldown_seconds must be >= 0 and period_seconds > 0")
-        if self.max_events is not None and self.max_events < 1:
-            raise ValueError("max_events must be at least 1 (or None)")
+        for name in ("debounce", "clear_after"):
+            value = getattr(self, name)
+            _require(_integer(value) >= 1, f"{name} must be an integer of at least 1, got {value!r}")
+        _require(0 <= _number(self.cooldown_seconds) < math.inf,
+                 f"cooldown_seconds must be a finite number >= 0, got {self.cooldown_seconds!r}")  # fmt: skip
+        _require(0 < _number(self.period_seconds) < math.inf,
+                 f"period_seconds must be a positive finite number, got {self.period_seconds!r}")  # fmt: skip
+        if self.max_events is not None:
+            _require(_integer(self.max_events) >= 1, f"max_events must be an integer of at least 1 (or None), "
+                     f"got {self.max_events!r}")  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as a JSON-serializable dict."""
@@ -332,6 +375,31 @@ class DriftOutcome:
         :param data: field values.
         """
         return cls(**data)
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ValueError(message)
+
+
+def _number(value: object) -> float:
+    """``value`` as a float for a range check; NaN (which fails every comparison) for anything not a real number."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return math.nan
+    return float(value)
+
+
+def _integer(value: object) -> float:
+    """``value`` for a range check of an integer setting; NaN for anything else (a float, a bool, a string)."""
+    return float(value) if isinstance(value, int) and not isinstance(value, bool) else math.nan
+
+
+def _parse_number(value: object, name: str, kind: type[float] | type[int] = float) -> float:
+    """A rendered template's number (``"0.05"``), with a message naming the setting when it is not one."""
+    try:
+        return kind(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"drift_config {name}={value!r} is not a number") from None
 
 
 def _listing(store: ObjectStore, uri: str) -> list[ObjectVersion] | None:

@@ -25,6 +25,9 @@ from airflow_mlops_provider.core.drift.methods import CATEGORICAL, NUMERIC, Kind
 SMALL_SAMPLE_ROWS = 1000
 #: Above this many rows in either sample scipy's ``ks_2samp`` switches from the exact to the asymptotic p-value.
 KS_EXACT_MAX_ROWS = 10_000
+#: From this effective sample size on, the KS p-value's exact Smirnov sum is vectorized (below, scipy's loop
+#: takes under 15 ms and its result is kept bit for bit).
+SMIRNOV_VECTORIZED_MIN_N = 10_000
 #: A numeric reference with more distinct values than this is binned into a Sturges histogram (PSI, JS).
 HISTOGRAM_MIN_DISTINCT = 20
 
@@ -54,21 +57,19 @@ class Sample:
 
 
 class NumericSample(Sample):
-    """A numeric column: finite values as float64, sorted once.
+    """A numeric column: its finite values as float64, sorted once.
 
-    :param reference: the reference values with NaN and infinities removed, in their original order.
+    :param reference: the reference values as float64, in any order; NaN and infinities are dropped.
     :param current: the current values, likewise.
     """
 
     kind = NUMERIC
 
     def __init__(self, reference: np.ndarray, current: np.ndarray) -> None:
-        self.reference = reference
-        self.current = current
-        self.n_reference = len(reference)
-        self.n_current = len(current)
-        self.ref_sorted = np.sort(reference)
-        self.cur_sorted = np.sort(current)
+        self.ref_sorted = _sorted_finite(reference)
+        self.cur_sorted = _sorted_finite(current)
+        self.n_reference = len(self.ref_sorted)
+        self.n_current = len(self.cur_sorted)
 
     @cached_property
     def _ref_distinct(self) -> np.ndarray:
@@ -79,7 +80,12 @@ class NumericSample(Sample):
         return _distinct_sorted(self.cur_sorted)
 
     def distinct(self, limit: int) -> int:
-        """See :meth:`Sample.distinct`; the union is formed only when both sides are small."""
+        """See :meth:`Sample.distinct`; evenly spaced order statistics settle a many-valued column without
+        a pass over the data, and the union is formed only when both sides are small."""
+        for side in (self.ref_sorted, self.cur_sorted):
+            spaced = side[np.linspace(0, len(side) - 1, num=limit + 2).astype(np.intp)] if len(side) else side
+            if _count_distinct_sorted(spaced) > limit:
+                return _count_distinct_sorted(spaced)
         ref, cur = self._ref_distinct, self._cur_distinct
         if max(len(ref), len(cur)) > limit:
             return max(len(ref), len(cur))
@@ -177,10 +183,41 @@ def ks_pvalue(sample: Sample) -> float:
     assert isinstance(sample, NumericSample)
     n1, n2 = sample.n_reference, sample.n_current
     if max(n1, n2) <= KS_EXACT_MAX_ROWS:
-        return float(stats.ks_2samp(sample.reference, sample.current).pvalue)
+        return float(stats.ks_2samp(sample.ref_sorted, sample.cur_sorted).pvalue)
     m, n = sorted([float(n1), float(n2)], reverse=True)
-    prob = stats.kstwo.sf(sample.ks_statistic(), np.round(m * n / (m + n)))
-    return float(np.clip(prob, 0, 1))
+    return float(np.clip(kstwo_sf(sample.ks_statistic(), int(np.round(m * n / (m + n)))), 0, 1))
+
+
+def kstwo_sf(statistic: float, n: int) -> float:
+    """``scipy.stats.kstwo.sf(statistic, n)``, with its costly branch computed in one vectorized pass.
+
+    For ``2.2 <= n * statistic**2 < 370`` scipy returns twice the one-sided exact Smirnov probability,
+    summed term by term in a scalar loop of about ``n`` steps (0.8 s at ``n = 500 000``). From
+    :data:`SMIRNOV_VECTORIZED_MIN_N` on, :func:`smirnov_sf` sums the same terms with numpy (equal to
+    scipy's within 1e-12, relative). Every other case is scipy's.
+
+    :param statistic: the two-sided KS statistic, in ``[0, 1]``.
+    :param n: the (effective) sample size.
+    """
+    t = n * statistic
+    if n >= SMIRNOV_VECTORIZED_MIN_N and 1 < t < n - 1 and statistic < 0.5 and 2.2 <= t * statistic < 370:
+        return float(np.clip(2 * smirnov_sf(n, statistic), 0, 1))
+    return float(stats.kstwo.sf(statistic, n))
+
+
+def smirnov_sf(n: int, x: float) -> float:
+    """The one-sided KS survival function ``P(D+_n >= x)``, as ``scipy.special.smirnov(n, x)``.
+
+    Birnbaum and Tingey's exact sum, ``x * sum_j C(n, j) (1 - x - j/n)**(n - j) (x + j/n)**(j - 1)``
+    over ``j <= n (1 - x)``, whose terms are binomial probabilities ``pmf(j; n, x + j/n) / (x + j/n)``:
+    scipy's binomial pmf keeps each term accurate to about 1e-15 even for large ``n``.
+
+    :param n: the sample size.
+    :param x: the statistic, in ``(0, 1)``.
+    """
+    j = np.arange(int(np.floor(n * (1 - x))) + 1, dtype=np.float64)
+    p = x + j / n
+    return float(x * np.sum(stats.binom.pmf(j, n, p) / p))
 
 
 def wasserstein_normed(sample: Sample) -> float:
@@ -189,7 +226,7 @@ def wasserstein_normed(sample: Sample) -> float:
     :param sample: a numeric column.
     """
     assert isinstance(sample, NumericSample)
-    norm = max(float(np.std(sample.reference)), 0.001)
+    norm = max(float(np.std(sample.ref_sorted)), 0.001)
     return sample.wasserstein() / norm
 
 
@@ -246,6 +283,19 @@ SCORERS: dict[str, Callable[[Sample], float]] = {
     "chisquare": chisquare_pvalue,
     "z": z_pvalue,
 }
+
+
+def _sorted_finite(values: np.ndarray) -> np.ndarray:
+    """``values`` sorted, without NaN (sorted last) and infinities (sorted first and last)."""
+    ordered = np.sort(values)
+    if len(ordered) and not (np.isfinite(ordered[0]) and np.isfinite(ordered[-1])):
+        start = np.searchsorted(ordered, -np.inf, side="right")
+        ordered = ordered[start : np.searchsorted(ordered, np.inf, side="left")]
+    return ordered
+
+
+def _count_distinct_sorted(values: np.ndarray) -> int:
+    return int(np.count_nonzero(values[1:] != values[:-1])) + 1 if len(values) else 0
 
 
 def _distinct_sorted(values: np.ndarray) -> np.ndarray:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -24,6 +25,10 @@ from airflow_mlops_provider.core.io.urls import moved_uri
 
 _TZ_SUFFIX = r"(?:Z|[+-]\d\d(?::?\d\d)?)$"
 _UNSAFE_ID_CHARS = re.compile(r"[^A-Za-z0-9._=-]+")
+#: How far past the current time an event timestamp may be (clocks of source systems drift a little).
+DEFAULT_MAX_CLOCK_SKEW = timedelta(minutes=15)
+#: How many duplicated keys a message names.
+_KEYS_SHOWN = 3
 
 
 class BatchValidationError(ValueError):
@@ -151,15 +156,25 @@ def read_batch(uri: str, store: ObjectStore | None = None) -> pd.DataFrame:
     return frame
 
 
-def conform_batch(frame: pd.DataFrame, view: FeatureViewSpec, batch: str = "batch") -> pa.Table:
+def conform_batch(
+    frame: pd.DataFrame,
+    view: FeatureViewSpec,
+    batch: str = "batch",
+    now: pd.Timestamp | None = None,
+    max_clock_skew: timedelta = DEFAULT_MAX_CLOCK_SKEW,
+) -> pa.Table:
     """Check ``frame`` against ``view`` and return it as an arrow table of exactly the view's columns.
 
     Checks: every column is present, each has its Feast dtype and fits its width, entity keys have no
-    nulls, and event timestamps are time-zone aware. Extra columns are left out.
+    nulls, event timestamps are time-zone aware and not later than ``now + max_clock_skew``, and no two
+    rows share the same entity keys and event timestamp (Feast would keep either one). Extra columns are
+    left out.
 
     :param frame: the raw batch.
     :param view: the feature view it feeds.
     :param batch: the batch's name or URI, for messages.
+    :param now: the current time; ``None``: the clock's.
+    :param max_clock_skew: how far past ``now`` an event timestamp may be.
     :raises BatchValidationError: every problem found, in one message.
     """
     missing = [c for c in view.columns if c not in frame.columns]
@@ -174,12 +189,43 @@ def conform_batch(frame: pd.DataFrame, view: FeatureViewSpec, batch: str = "batc
     if view.timestamp_field not in missing:
         try:
             stamps = utc_timestamps(frame[view.timestamp_field], view.timestamp_field)
+            problems += _future_timestamps(stamps, view.timestamp_field, now, max_clock_skew)
             arrays[view.timestamp_field] = pa.array(stamps, type=pa.timestamp("ns", tz="UTC"), from_pandas=True)
         except BatchValidationError as err:
             problems.append(str(err))
+    if not problems:
+        keys = frame[list(view.entities)].assign(**{view.timestamp_field: arrays[view.timestamp_field].to_pandas()})
+        problems += _duplicate_keys(keys)
     if problems:
         raise BatchValidationError(f"{batch} does not match feature view {view.name!r}: {'; '.join(problems)}")
     return pa.table({name: arrays[name] for name in view.columns})
+
+
+def _future_timestamps(
+    stamps: pd.Series, column: str, now: pd.Timestamp | None, max_clock_skew: timedelta
+) -> list[str]:
+    """The problem of timestamps later than ``now + max_clock_skew``, if there are any."""
+    limit = (to_utc(now) if now is not None else pd.Timestamp.now(tz="UTC")) + max_clock_skew
+    late = stamps > limit
+    if not late.any():
+        return []
+    return [
+        f"timestamp column {column!r} has {int(late.sum())} values in the future (the latest is "
+        f"{stamps.max().isoformat()}, more than {max_clock_skew} after {limit - max_clock_skew:%Y-%m-%dT%H:%M:%SZ})"
+    ]
+
+
+def _duplicate_keys(keys: pd.DataFrame) -> list[str]:
+    """The problem of rows sharing their entity keys and timestamp (``keys``' columns), naming a few keys."""
+    duplicated = keys.duplicated(keep=False)
+    if not duplicated.any():
+        return []
+    shown = keys[duplicated].drop_duplicates().head(_KEYS_SHOWN)
+    examples = ", ".join(str(tuple(str(value) for value in row)) for row in shown.itertuples(index=False))
+    return [
+        f"{int(duplicated.sum())} rows share their {tuple(keys.columns)} with another row, e.g. {examples}: "
+        "keep one row per key (Feast would serve either of them)"
+    ]
 
 
 def _column(values: pd.Series, name: str, dtype: FeastDtype, dtype_name: str, entity: bool) -> pa.Array:

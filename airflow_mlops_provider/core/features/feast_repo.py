@@ -28,6 +28,9 @@ if TYPE_CHECKING:
     from feast.repo_contents import RepoContents
 
 _TORCH_WRAPPER = "feast.torch_wrapper"
+#: Seconds a Redis online store client waits to connect, and for a reply, unless its connection string says:
+#: redis-py waits forever by default, so a stopped or hung server would hang a task until its timeout.
+REDIS_TIMEOUTS = {"socket_connect_timeout": 5, "socket_timeout": 10}
 
 
 def _lazy_torch_wrapper() -> ModuleType:
@@ -76,7 +79,34 @@ def open_store(repo_path: str | None, feature_store_yaml: str | None = None) -> 
     except (OSError, TypeError, yaml.YAMLError, ValidationError, FeastError, FeastConfigError) as err:
         raise ValueError(f"invalid {source}: {type(err).__name__}: {err}") from err
     config.repo_path = root
+    online = config.online_store
+    if getattr(online, "type", None) == "redis":
+        online.connection_string = bounded_redis(online.connection_string)
     return feast.FeatureStore(repo_path=str(root), config=config)
+
+
+def bounded_redis(connection_string: str) -> str:
+    """Add :data:`REDIS_TIMEOUTS` to a Feast Redis ``connection_string`` that does not set them.
+
+    :param connection_string: ``host:port[,key=value...]``, as Feast's ``redis`` online store reads it.
+    """
+    given = {part.split("=", 1)[0].strip() for part in connection_string.split(",") if "=" in part}
+    missing = [f"{key}={value}" for key, value in REDIS_TIMEOUTS.items() if key not in given]
+    return ",".join([connection_string, *missing])
+
+
+def online_store_address(store: FeatureStore) -> str:
+    """The online store, as a message names it: its type and, for a server, where it is (no credentials).
+
+    :param store: the feature store.
+    """
+    online = store.config.online_store
+    kind = getattr(online, "type", "online store")
+    if kind == "redis":
+        nodes = [part for part in online.connection_string.split(",") if "=" not in part]
+        return f"redis at {', '.join(nodes)}"
+    path = getattr(online, "path", None)
+    return f"{kind} at {path}" if path else str(kind)
 
 
 def load_repo(store: FeatureStore, repo_path: str) -> RepoContents:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
+from mlflow.types import DataType
 
 from airflow_mlops_provider.contracts import Split
 from airflow_mlops_provider.core.io.datasets import dataset_digest
@@ -64,11 +65,16 @@ def score_model(model_uri: str, holdout: pd.DataFrame, target: str, problem_type
     """
     model = mlflow.pyfunc.load_model(model_uri)
     features = holdout.drop(columns=[target])
-    names = model.metadata.get_input_schema().input_names() if model.metadata.get_input_schema() else None
-    if names:
-        missing = sorted(set(names) - set(features.columns))
+    schema = model.metadata.get_input_schema()
+    if schema is not None and schema.has_input_names():
+        types = schema.input_types_dict()
+        missing = sorted(set(types) - set(features.columns))
         if missing:
             raise ValueError(f"holdout data lacks the model's input columns {missing}")
-        features = features[names]
+        # Whole numbers where the signature says double (a file that stores 12 as 12): widen them, as
+        # MLflow's schema enforcement refuses int64 -> float64.
+        floats = [name for name, kind in types.items() if kind in (DataType.double, DataType.float)]
+        widen = [name for name in floats if pd.api.types.is_integer_dtype(features[name])]
+        features = features[list(types)].astype(dict.fromkeys(widen, "float64"))
     predictions = np.asarray(model.predict(features), dtype=np.float64).ravel()
     return compute_metrics(problem_type, holdout[target].to_numpy(), predictions)

@@ -12,6 +12,21 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
 
+def filter_value(value: str) -> str:
+    """``value`` as a string literal of an MLflow search filter (``search_runs``, ``search_model_versions``).
+
+    MLflow's filter grammar has no escape character: a value is quoted with whichever quote it lacks.
+
+    :param value: a model name, run id or tag value.
+    :raises ValueError: the value holds both kinds of quote, so no filter can name it.
+    """
+    if "'" not in value:
+        return f"'{value}'"
+    if '"' not in value:
+        return f'"{value}"'
+    raise ValueError(f"{value!r} holds both ' and \", so MLflow's search filters cannot name it; rename it")
+
+
 class AliasNotSetError(LookupError):
     """The model has no version with the alias yet (e.g. no champion before the first promotion)."""
 

@@ -16,6 +16,21 @@ METRIC_DIRECTIONS: dict[str, str] = {
     "log_loss": "minimize",
 }
 
+#: The metrics :func:`compute_metrics` gives for each problem type.
+METRICS_BY_PROBLEM: dict[str, tuple[str, ...]] = {
+    ProblemType.BINARY: ("roc_auc", "accuracy", "log_loss"),
+    ProblemType.REGRESSION: ("rmse", "mae", "r2"),
+}
+#: The values each metric can take (``None``: unbounded on that side).
+METRIC_RANGES: dict[str, tuple[float | None, float | None]] = {
+    "rmse": (0.0, None),
+    "mae": (0.0, None),
+    "r2": (None, 1.0),
+    "roc_auc": (0.0, 1.0),
+    "accuracy": (0.0, 1.0),
+    "log_loss": (0.0, None),
+}
+
 _EPS = 1e-15
 
 

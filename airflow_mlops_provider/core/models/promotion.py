@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from typing import Literal
 
 from airflow_mlops_provider.contracts import PromotionRecord
+from airflow_mlops_provider.core.models.metrics import METRIC_DIRECTIONS, METRIC_RANGES, METRICS_BY_PROBLEM
 
 Direction = Literal["maximize", "minimize"]
 
@@ -27,10 +28,59 @@ class PromotionPolicy:
     min_improvement: float = 0.0
 
     def __post_init__(self) -> None:
+        if self.metric not in METRIC_RANGES:
+            raise ValueError(f"Unknown metric {self.metric!r}; choose one of {sorted(METRIC_RANGES)}")
         if self.direction not in ("maximize", "minimize"):
             raise ValueError(f"direction must be 'maximize' or 'minimize', not {self.direction!r}")
-        if self.min_improvement < 0:
-            raise ValueError(f"min_improvement must be >= 0, not {self.min_improvement}")
+        if not math.isfinite(self.min_improvement) or self.min_improvement < 0:
+            raise ValueError(f"min_improvement must be a finite number >= 0, not {self.min_improvement}")
+        if self.min_value is not None:
+            low, high = METRIC_RANGES[self.metric]
+            if (
+                not math.isfinite(self.min_value)
+                or (low is not None and self.min_value < low)
+                or (high is not None and self.min_value > high)
+            ):
+                span = f"[{'-inf' if low is None else low}, {'inf' if high is None else high}]"
+                raise ValueError(f"min_value must be a finite {self.metric} in {span}, not {self.min_value}")
+
+    @classmethod
+    def parse(
+        cls, metric: str, direction: str | None, min_value: object, min_improvement: object, problem_type: str
+    ) -> PromotionPolicy:
+        """A policy from possibly templated values (strings), checked against the problem type.
+
+        :param metric: the holdout metric.
+        :param direction: ``maximize`` or ``minimize``; ``None``: the metric's natural direction.
+        :param min_value: the bar; ``None``, ``""`` or ``"None"`` for none.
+        :param min_improvement: the margin over the champion.
+        :param problem_type: ``binary`` or ``regression``: the metric must be one of its metrics.
+        :raises ValueError: an unknown metric or problem type, a metric of another problem type, or a bar
+            or margin that is not a finite number in the metric's range.
+        """
+        if problem_type not in METRICS_BY_PROBLEM:
+            raise ValueError(f"unknown problem_type {problem_type!r}; choose one of {sorted(METRICS_BY_PROBLEM)}")
+        if metric not in METRIC_DIRECTIONS:
+            raise ValueError(f"Unknown metric {metric!r}; choose one of {sorted(METRIC_DIRECTIONS)}")
+        if metric not in METRICS_BY_PROBLEM[problem_type]:
+            raise ValueError(
+                f"metric {metric!r} does not apply to problem_type {problem_type!r}; "
+                f"choose one of {list(METRICS_BY_PROBLEM[problem_type])}"
+            )
+        return cls(
+            metric=metric,
+            direction=(direction or METRIC_DIRECTIONS[metric]),  # type: ignore[arg-type]
+            min_value=None if min_value in (None, "", "None") else _number("min_value", min_value),
+            min_improvement=_number("min_improvement", min_improvement),
+        )
+
+
+def _number(name: str, value: object) -> float:
+    """``value`` as a float, or a clear error naming the setting."""
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, not {value!r}") from None
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from typing import Any
 
 from airflow_mlops_provider.core.io.storage import ObjectStore
 from airflow_mlops_provider.core.io.urls import moved_uri
+from airflow_mlops_provider.failpoints import failpoint
 
 #: Appended to the quarantined batch's URI to name its validation result.
 RESULT_SUFFIX = ".validation.json"
@@ -19,7 +20,9 @@ def quarantine_batch(
     """Move the batch under ``quarantine_prefix`` and write ``result`` beside it as ``<name>.validation.json``.
 
     The batch is copied, the result written, and only then is the original deleted, so an interruption
-    never loses the batch.
+    never loses the batch, and a retry (which finds the original still there) redoes the same writes. A
+    result beside a quarantined batch therefore means the batch's copy is whole. Two runs racing on one
+    batch write the same objects; the later delete finds nothing and is fine with that.
 
     :param batch_uri: the batch to move.
     :param quarantine_prefix: the quarantine "folder" (outside the landing prefix the batches are listed from).
@@ -29,9 +32,12 @@ def quarantine_batch(
     """
     store = store or ObjectStore()
     target = moved_uri(batch_uri, quarantine_prefix)
+    failpoint("validation.before_quarantine")
     store.write_bytes(target, store.read_bytes(batch_uri))
+    failpoint("validation.after_quarantine_copy")
     store.write_bytes(target + RESULT_SUFFIX, json.dumps(result, indent=2, default=str).encode())
-    store.delete(batch_uri)
+    failpoint("validation.after_quarantine_result")
+    store.delete(batch_uri, missing_ok=True)
     return target
 
 

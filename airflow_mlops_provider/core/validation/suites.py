@@ -5,6 +5,14 @@ cheap. Every context is ephemeral and configured for unattended use: no analytic
 no Data Docs site (so no temporary Data Docs folder is created, let alone left behind); Data Docs pages
 are rendered in memory by :func:`render_data_docs`. GX's INFO chatter (dozens of lines per import) is
 kept out of task logs unless a level was set on the ``great_expectations`` logger.
+
+What a validation produces is bounded, whatever the data holds, because it goes to XCom, task logs and
+the quarantine's result file: a value is shown with at most :data:`MAX_VALUE_CHARS` characters, a list or
+mapping with at most :data:`MAX_ITEMS` entries, a failure's line with at most :data:`MAX_LINE_CHARS`, and
+at most :data:`MAX_FAILURES` failures are listed; each cut says what it left out (``... (N more)``).
+The Data Docs page shows more: values cut to :data:`MAX_DOCS_VALUE_CHARS` characters, lists to
+:data:`MAX_DOCS_ITEMS` entries. An empty dataset never passes: on zero rows every column check
+holds vacuously.
 """
 
 from __future__ import annotations
@@ -26,6 +34,18 @@ if TYPE_CHECKING:
 
 #: How many distinct unexpected values a failure keeps as its sample.
 DEFAULT_SAMPLE_SIZE = 5
+#: Characters of one value (a sample, a bound, an error) kept in messages and records.
+MAX_VALUE_CHARS = 100
+#: Entries of one list or mapping (a value set, an observed value) kept in messages and records.
+MAX_ITEMS = 10
+#: Characters of one failure's line.
+MAX_LINE_CHARS = 500
+#: Failures listed in a result's message and record; the statistics count them all.
+MAX_FAILURES = 20
+#: Characters of one value shown in the Data Docs page.
+MAX_DOCS_VALUE_CHARS = 1_000
+#: Entries of one list or mapping shown in the Data Docs page (e.g. an observed set of distinct values).
+MAX_DOCS_ITEMS = 1_000
 
 
 @dataclass(frozen=True)
@@ -62,7 +82,7 @@ class ValidationResult:
     :param success: whether every expectation held.
     :param row_count: rows validated.
     :param statistics: GX's counts: evaluated, successful and unsuccessful expectations, success percent.
-    :param failures: the expectations that did not hold.
+    :param failures: the expectations that did not hold, at most :data:`MAX_FAILURES`.
     """
 
     suite_name: str
@@ -80,17 +100,23 @@ class ValidationResult:
                 f"Suite {self.suite_name!r} passed on {self.row_count} rows: "
                 f"all {stats['evaluated_expectations']} expectations met."
             )
-        lines = [
-            f"Suite {self.suite_name!r} failed on {self.row_count} rows: "
-            f"{stats['unsuccessful_expectations']} of {stats['evaluated_expectations']} expectations failed:"
-        ]
+        if self.row_count == 0:
+            lines = [f"Suite {self.suite_name!r} failed: the dataset has no rows, so no expectation checked anything."]
+        else:
+            lines = [
+                f"Suite {self.suite_name!r} failed on {self.row_count} rows: "
+                f"{stats['unsuccessful_expectations']} of {stats['evaluated_expectations']} expectations failed:"
+            ]
         lines += [f"- {failure.message}" for failure in self.failures]
+        unlisted = stats["unsuccessful_expectations"] - len(self.failures)
+        if unlisted > 0:
+            lines.append(f"- ... ({unlisted} more failures: see the Data Docs)")
         return "\n".join(lines)
 
     def to_record(self) -> ValidationRecord:
         """Return the result as a JSON-safe record, with :attr:`message` included (the operator adds where
         the data and its Data Docs are)."""
-        return ValidationRecord(
+        record = ValidationRecord(
             success=self.success,
             suite_name=self.suite_name,
             row_count=self.row_count,
@@ -98,32 +124,49 @@ class ValidationResult:
             failures=[asdict(failure) for failure in self.failures],
             message=self.message,
         )
+        strict: ValidationRecord = json.loads(json.dumps(record), parse_constant=str)  # inf and NaN as text
+        return strict
 
 
-def load_suite(raw: Mapping[str, Any]) -> ExpectationSuite:
+def load_suite(raw: Mapping[str, Any] | str | bytes) -> ExpectationSuite:
     """Build a GX suite from its JSON form, strictly: GX itself drops invalid expectations with a log line.
 
-    :param raw: the parsed JSON of a GX 1.x suite (``name``, ``expectations``, optional ``meta``, ...).
-    :raises ValueError: if the suite has no name, no expectations, an unknown key or an invalid expectation.
+    :param raw: a GX 1.x suite (``name``, ``expectations``, optional ``meta``, ...): parsed, or its JSON text.
+    :raises ValueError: if the text is not JSON, or the suite has no name, no list of expectations, an
+        unknown key, an unknown expectation type or an invalid expectation.
     """
     gx = _import_gx()
+    from great_expectations.exceptions import ExpectationNotFoundError
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
+    if isinstance(raw, str | bytes):
+        try:
+            raw = json.loads(raw)
+        except ValueError as err:
+            raise ValueError(f"the suite is not valid JSON: {err}") from err
     if not isinstance(raw, Mapping) or not isinstance(raw.get("name"), str) or not raw["name"]:
         raise ValueError("not a GX 1.x expectation suite: it needs a non-empty 'name' (0.x suites need migrating)")
+    name = _clip(raw["name"])
     expectations = raw.get("expectations") or []
+    if not isinstance(expectations, list):
+        raise ValueError(f"suite {name!r}: 'expectations' must be a list, got {type(expectations).__name__}")
     if not expectations:
-        raise ValueError(f"suite {raw['name']!r} has no expectations: it would pass any data")
+        raise ValueError(f"suite {name!r} has no expectations: it would pass any data")
     for index, expectation in enumerate(expectations):
+        if not isinstance(expectation, Mapping) or not isinstance(expectation.get("type"), str):
+            shown = _clip(json.dumps(expectation, default=str))
+            raise ValueError(f"suite {name!r}: expectation #{index} is not an object with a 'type': {shown}")
+        kind = _clip(expectation["type"])
         try:
             ExpectationConfiguration(**expectation).to_domain_obj()
+        except ExpectationNotFoundError as err:
+            raise ValueError(f"suite {name!r}: expectation #{index}: unknown expectation type {kind!r}") from err
         except Exception as err:
-            kind = expectation.get("type") if isinstance(expectation, Mapping) else None
-            raise ValueError(f"suite {raw['name']!r}: expectation #{index} ({kind}) is invalid: {err}") from err
+            raise ValueError(f"suite {name!r}: expectation #{index} ({kind}) is invalid: {_clip(' '.join(str(err).split()), 500)}") from err
     try:
         return gx.ExpectationSuite(**raw)
     except TypeError as err:
-        raise ValueError(f"suite {raw['name']!r} is not a GX 1.x suite: {err}") from err
+        raise ValueError(f"suite {name!r} is not a GX 1.x suite: {err}") from err
 
 
 def run_suite(df: pd.DataFrame, suite: ExpectationSuite) -> ExpectationSuiteValidationResult:
@@ -151,12 +194,13 @@ def summarize(
     :param row_count: rows validated.
     :param sample_size: distinct unexpected values kept per failure.
     """
+    unsuccessful = [evr for evr in gx_result.results if not evr.success]
     return ValidationResult(
-        suite_name=gx_result.suite_name,
-        success=bool(gx_result.success),
+        suite_name=_clip(gx_result.suite_name),
+        success=bool(gx_result.success) and row_count > 0,
         row_count=row_count,
-        statistics=json.loads(json.dumps(gx_result.statistics, default=_plain)),
-        failures=_with_messages([_failure(evr, sample_size) for evr in gx_result.results if not evr.success]),
+        statistics=_bounded(dict(gx_result.statistics)),
+        failures=_with_messages([_failure(evr, sample_size) for evr in unsuccessful[:MAX_FAILURES]]),
     )
 
 
@@ -176,12 +220,22 @@ def validate_frame(
 def render_data_docs(gx_result: ExpectationSuiteValidationResult) -> str:
     """Render GX's Data Docs page for one validation result as a standalone HTML document.
 
+    Values are cut to :data:`MAX_DOCS_VALUE_CHARS` characters and lists to :data:`MAX_DOCS_ITEMS` entries
+    for the page (``gx_result`` itself is left as it was).
+
     :param gx_result: the result of :func:`run_suite`.
     """
     from great_expectations.render.renderer import ValidationResultsPageRenderer
     from great_expectations.render.view import DefaultJinjaPageView
 
-    return str(DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(gx_result)))
+    full = [evr.result for evr in gx_result.results]
+    try:
+        for evr in gx_result.results:
+            evr.result = _bounded(evr.result, MAX_DOCS_VALUE_CHARS, MAX_DOCS_ITEMS)
+        return str(DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(gx_result)))
+    finally:
+        for evr, result in zip(gx_result.results, full, strict=True):
+            evr.result = result
 
 
 def _import_gx() -> ModuleType:
@@ -212,8 +266,8 @@ def _ephemeral_context() -> EphemeralDataContext:
 
 
 def _failure(evr: ExpectationValidationResult, sample_size: int) -> FailedExpectation:
-    """Condense one unsuccessful expectation result."""
-    data: dict[str, Any] = json.loads(json.dumps(evr.to_json_dict(), default=_plain))
+    """Condense one unsuccessful expectation result, every value bounded."""
+    data: dict[str, Any] = _bounded(evr.to_json_dict())
     config = data["expectation_config"]
     kwargs = {key: value for key, value in config["kwargs"].items() if key != "batch_id"}
     result = data.get("result") or {}
@@ -227,7 +281,7 @@ def _failure(evr: ExpectationValidationResult, sample_size: int) -> FailedExpect
         unexpected_count=result.get("unexpected_count"),
         unexpected_percent=result.get("unexpected_percent"),
         observed_value=observed,
-        sample=_distinct(result.get("partial_unexpected_list") or [], sample_size),
+        sample=_distinct(evr.result.get("partial_unexpected_list") or [], sample_size),
         error=_error_message(data.get("exception_info") or {}),
     )
     return failure
@@ -240,20 +294,49 @@ def _with_messages(failures: list[FailedExpectation]) -> list[FailedExpectation]
     for failure in failures:
         if failure.error and failure.column in missing:
             failure = replace(failure, error="the column is missing")
-        described.append(replace(failure, message=_describe(failure)))
+        described.append(replace(failure, message=_clip(_describe(failure), MAX_LINE_CHARS)))
     return described
 
 
-def _plain(value: Any) -> Any:
-    """JSON fallback: numpy scalars as Python numbers, anything else (timestamps, ...) as text."""
-    return value.item() if hasattr(value, "item") and callable(value.item) else str(value)
+def _clip(text: str, limit: int = MAX_VALUE_CHARS) -> str:
+    """``text``, cut to ``limit`` characters with a note of how many were left out."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text) - limit} more characters)"
+
+
+def _bounded(value: Any, chars: int = MAX_VALUE_CHARS, items: int = MAX_ITEMS) -> Any:
+    """``value`` as plain JSON data, strings cut to ``chars`` and lists and mappings to ``items`` entries.
+
+    numpy values become Python numbers and lists; anything else that is not JSON (timestamps, ...) becomes text.
+    Non-finite floats stay floats (:meth:`ValidationResult.to_record` writes them as text).
+
+    :param value: what to bound.
+    :param chars: characters kept of a string.
+    :param items: entries kept of a list or mapping.
+    """
+    if callable(getattr(value, "tolist", None)):  # numpy scalars (np.float64 is a float) and arrays
+        return _bounded(value.tolist(), chars, items)
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, str):
+        return _clip(value, chars)
+    if isinstance(value, Mapping):
+        pairs = list(value.items())
+        bounded = {_clip(str(key), chars): _bounded(item, chars, items) for key, item in pairs[:items]}
+        if len(pairs) > items:
+            bounded["..."] = f"{len(pairs) - items} more"
+        return bounded
+    if isinstance(value, list | tuple):
+        kept = [_bounded(item, chars, items) for item in value[:items]]
+        return kept + [f"... ({len(value) - items} more)"] if len(value) > items else kept
+    return _clip(str(value), chars)
 
 
 def _distinct(values: list[Any], limit: int) -> list[Any]:
-    """The first ``limit`` distinct values, in order."""
+    """The first ``limit`` distinct values, in order, bounded."""
     unique: dict[str, Any] = {}
     for value in values:
-        unique.setdefault(json.dumps(value, sort_keys=True, default=str), value)
+        bounded = _bounded(value)
+        unique.setdefault(json.dumps(bounded, sort_keys=True, default=str), bounded)
         if len(unique) == limit:
             break
     return list(unique.values())

@@ -111,3 +111,30 @@ def test_policy_follows_the_metrics_direction_and_reads_templated_numbers() -> N
 def test_unknown_metric_fails_without_retry() -> None:
     with pytest.raises(AirflowFailException, match=r"Unknown metric 'f1'; choose one of \['accuracy'"):
         _promote(metric="f1")._policy()
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (
+            {"min_value": "nan"},
+            r"Bad promotion policy for 'm': min_value must be a finite roc_auc in \[0.0, 1.0\], not nan",
+        ),
+        ({"min_improvement": "nan"}, "min_improvement must be a finite number >= 0, not nan"),
+        ({"min_improvement": "a lot"}, "min_improvement must be a number, not 'a lot'"),
+        ({"metric": "rmse"}, "metric 'rmse' does not apply to problem_type 'binary'"),
+        ({"direction": "up"}, "direction must be 'maximize' or 'minimize', not 'up'"),
+    ],
+)
+def test_a_bad_policy_fails_without_retry(settings: dict[str, str], message: str) -> None:
+    with pytest.raises(AirflowFailException, match=message):
+        _promote(**settings)._policy()
+
+
+def test_the_lease_holder_is_the_task_instance_with_its_map_index() -> None:
+    from airflow_mlops_provider.operators.registry import _holder
+
+    ti = SimpleNamespace(dag_id="ct", run_id="manual__1", task_id="promote", try_number=2, map_index=-1)
+    assert _holder({"ti": ti}) == ("ct/manual__1/promote", 2)  # type: ignore[arg-type]
+    mapped = SimpleNamespace(dag_id="ct", run_id="manual__1", task_id="promote", try_number=1, map_index=3)
+    assert _holder({"ti": mapped}) == ("ct/manual__1/promote[3]", 1)  # type: ignore[arg-type]

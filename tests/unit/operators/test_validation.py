@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -216,3 +217,71 @@ def test_fails_fast_without_the_gx_extra(monkeypatch: pytest.MonkeyPatch, task_c
     operator = DataValidationOperator(task_id="validate", dataset="x.parquet", suite_path=RAW_SUITE)
     with pytest.raises(MissingExtraError, match=r"airflow-mlops-provider\[gx\]"):
         run(operator, task_context("validate"))
+
+
+@pytest.fixture
+def chunk(tmp_path: Path, landing: dict[str, str], good_batch: pd.DataFrame) -> list[str]:
+    """Four batches: three good ones (one of them tiny) and the bad one, in landing order."""
+    more = [str(tmp_path / "landing" / f"2024-05-0{day}.parquet") for day in (3, 4)]
+    write_dataset(demo_data.generate_batch(300, "2024-05-03", seed=6), more[0])
+    write_dataset(demo_data.generate_batch(1, "2024-05-04", seed=7), more[1])
+    return [landing["good"], landing["bad"], *more]
+
+
+def test_a_chunk_quarantines_each_bad_batch_alone_and_passes_the_others(
+    tmp_path: Path, chunk: list[str], task_context: Context
+) -> None:
+    quarantine = tmp_path / "quarantine"
+    context = task_context("validate")
+    result = run(gate(tmp_path, chunk, on_failure="quarantine", quarantine_uri=str(quarantine)), context)
+
+    assert result["passed"] == [chunk[0], chunk[2], chunk[3]] and result["quarantined"] == [chunk[1]]
+    records = {record["dataset_uri"]: record for record in result["records"]}
+    assert [records[uri]["row_count"] for uri in chunk] == [400, 400, 300, 1]
+    bad = records[chunk[1]]
+    assert bad["success"] is False and {f["column"] for f in bad["failures"]} == {"plan", "monthly_charges"}
+    assert bad["docs_uri"] == str(tmp_path / "docs" / "v.2024-05-02.parquet.html")  # its own page
+    assert "monthly_charges" in Path(bad["docs_uri"]).read_text()
+    assert context["ti"].xcom[LINK_KEY] == bad["docs_url"], "the task links the quarantined batch's Data Docs"
+    beside = json.loads((quarantine / f"2024-05-02.parquet{RESULT_SUFFIX}").read_text())
+    assert beside == bad
+    assert not Path(chunk[1]).exists() and all(Path(uri).exists() for uri in (chunk[0], chunk[2], chunk[3]))
+    assert all(records[uri]["success"] and records[uri]["statistics"]["evaluated_expectations"] == 35 for uri in
+               result["passed"])  # fmt: skip
+
+    rerun = task_context("validate", try_number=2)  # a retry: the quarantined batch's recorded result again
+    again = run(gate(tmp_path, chunk, on_failure="quarantine", quarantine_uri=str(quarantine)), rerun)
+    assert (again["passed"], again["quarantined"]) == (result["passed"], result["quarantined"])
+    assert {r["dataset_uri"]: r for r in again["records"]}[chunk[1]] == bad
+
+
+def test_a_chunk_of_bad_or_unreadable_batches_is_quarantined_and_skipped(
+    tmp_path: Path, chunk: list[str], task_context: Context
+) -> None:
+    garbage = tmp_path / "landing" / "2024-05-09.parquet"
+    garbage.write_bytes(b"not parquet")
+    empty = tmp_path / "landing" / "2024-05-10.parquet"
+    demo_data.generate_batch(10, "2024-05-10", seed=1).iloc[:0].to_parquet(empty)  # fails the row count alone
+    context = task_context("validate")
+    with pytest.raises(AirflowSkipException, match=r"All 3 datasets quarantined") as raised:
+        run(gate(tmp_path, [chunk[1], str(garbage), str(empty)], on_failure="quarantine",
+                 quarantine_uri=str(tmp_path / "q")), context)  # fmt: skip
+    assert f"Cannot read {garbage}" in str(raised.value)
+    recorded = context["ti"].xcom[RETURN_KEY]
+    assert recorded["passed"] == [] and len(recorded["quarantined"]) == 3
+    empty_record = recorded["records"][2]
+    assert empty_record["success"] is False and "row" in empty_record["message"].lower()
+    assert sorted(p.name for p in (tmp_path / "q").iterdir() if not p.name.endswith(RESULT_SUFFIX)) == [
+        "2024-05-02.parquet", "2024-05-09.parquet", "2024-05-10.parquet"
+    ]  # fmt: skip
+
+
+def test_a_failing_chunk_fails_the_task_naming_each_bad_batch(
+    tmp_path: Path, chunk: list[str], task_context: Context
+) -> None:
+    context = task_context("validate")
+    with pytest.raises(AirflowFailException, match=r"Data validation of 1 of 4 datasets failed") as raised:
+        run(gate(tmp_path, chunk), context)
+    assert f"{chunk[1]}: Suite 'churn_raw_batch' failed on 400 rows" in str(raised.value)
+    assert all(Path(uri).exists() for uri in chunk), "a failed gate moves nothing"
+    assert context["ti"].xcom[RETURN_KEY]["passed"] == [chunk[0], chunk[2], chunk[3]]

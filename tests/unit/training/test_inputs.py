@@ -76,11 +76,21 @@ def test_required_options_can_come_from_env() -> None:
     assert (config.data_uri, config.problem_type, config.features) == ("s3://b/d.parquet", "regression", ["x"])
 
 
-def test_unparsable_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exit_info:
+def test_unparsable_arguments_are_bad_input() -> None:
+    with pytest.raises(TrainerInputError, match=r"^argument --epochs: invalid int value: 'many' \(see --help\)"):
         parse_config([*REQUIRED, "--epochs", "many"], {})
-    assert exit_info.value.code == 2
-    assert capsys.readouterr().err.startswith("trainer error: argument --epochs")
+
+
+def test_cli_unparsable_arguments_exit_2() -> None:
+    result = _cli(*REQUIRED, "--numeric-features", "x", "--epochs", "many")
+    assert result.returncode == 2
+    assert result.stderr.startswith("trainer error: argument --epochs: invalid int value: 'many'")
+
+
+def test_cpu_threads_default_to_the_cores_available_to_the_process() -> None:
+    assert _config().cpu_threads == len(os.sched_getaffinity(0))
+    assert _config(cpu_threads=1).cpu_threads == 1
+    assert parse_config([*REQUIRED, "--numeric-features", "x", "--cpu-threads", "3"], {}).cpu_threads == 3
 
 
 @pytest.mark.parametrize(
@@ -90,8 +100,12 @@ def test_unparsable_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None
         ({"numeric_features": (), "categorical_features": ()}, "at least one"),
         ({"categorical_features": ("plan", "plan")}, "more than once: \\['plan'\\]"),
         ({"numeric_features": (TARGET,)}, "target and split column must not be features"),
-        ({"epochs": 0}, "must be >= 1"),
+        ({"epochs": 0}, "epochs must be >= 1, got 0"),
+        ({"batch_size": -1}, "batch-size must be >= 1, got -1"),
+        ({"cpu_threads": -2}, r"cpu-threads must be >= 0 \(0: the cores available\), got -2"),
         ({"learning_rate": 0.0}, "learning-rate"),
+        ({"learning_rate": float("inf")}, "learning-rate must be a finite number > 0, got inf"),
+        ({"learning_rate": float("nan")}, "learning-rate must be a finite number > 0, got nan"),
         ({"hidden_sizes": (8, 0)}, "hidden-sizes"),
         ({"device": "tpu"}, "device"),
         ({"patience": -1}, "patience"),

@@ -62,7 +62,7 @@ def test_binary_training_reports_each_epoch_and_is_deterministic(frame: pd.DataF
 
 
 def test_non_finite_loss_fails_fast_naming_epoch_and_batch(frame: pd.DataFrame) -> None:
-    config, encoder, splits = _fit(frame, learning_rate=float("inf"))
+    config, encoder, splits = _fit(frame, learning_rate=1e30)
     with pytest.raises(TrainingDivergedError, match=r"at epoch 1, batch 2"):
         train_model(config, encoder, splits, on_epoch=lambda e, m: None)
 

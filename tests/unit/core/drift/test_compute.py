@@ -5,11 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats
+from scipy import special, stats
 
 from airflow_mlops_provider.core.drift.compute import DriftResult, UnsupportedColumnError, column_kind, compute_drift
 from airflow_mlops_provider.core.drift.spec import DriftConfig
-from airflow_mlops_provider.core.drift.stats import NumericSample, _histogram_sorted, ks_pvalue
+from airflow_mlops_provider.core.drift.stats import (
+    SMIRNOV_VECTORIZED_MIN_N,
+    NumericSample,
+    _histogram_sorted,
+    ks_pvalue,
+    kstwo_sf,
+    smirnov_sf,
+)
 
 
 @pytest.fixture
@@ -25,6 +32,37 @@ def test_asymptotic_ks_pvalue_is_scipys(tied_samples: tuple[np.ndarray, np.ndarr
     sample = NumericSample(ref, cur)
     assert sample.ks_statistic() == expected.statistic
     assert ks_pvalue(sample) == expected.pvalue
+
+
+@pytest.mark.parametrize("n", [SMIRNOV_VECTORIZED_MIN_N, 50_000, 200_000])
+@pytest.mark.parametrize("n_x_squared", [2.2, 10.0, 369.0])
+def test_vectorized_smirnov_is_scipys_exact_sum(n: int, n_x_squared: float) -> None:
+    """The range of (n, statistic) where the KS p-value takes scipy's O(n) Smirnov loop, both ends included."""
+    x = float(np.sqrt(n_x_squared / n))
+    assert smirnov_sf(n, x) == pytest.approx(special.smirnov(n, x), rel=1e-12)
+    assert kstwo_sf(x, n) == pytest.approx(stats.kstwo.sf(x, n), rel=1e-12)
+
+
+@pytest.mark.parametrize(("n", "x"), [(SMIRNOV_VECTORIZED_MIN_N - 1, 0.02), (50_000, 0.001), (50_000, 0.6), (50_000, 0.1)])
+def test_ks_survival_outside_the_vectorized_range_is_scipys_bit_for_bit(n: int, x: float) -> None:
+    assert kstwo_sf(x, n) == stats.kstwo.sf(x, n)
+
+
+def test_numeric_sample_drops_nan_and_infinities_from_both_ends() -> None:
+    values = np.array([np.nan, 3.0, -np.inf, 1.0, np.inf, 2.0, np.nan, -np.inf])
+    sample = NumericSample(values, np.array([5.0, np.inf]))
+    assert sample.ref_sorted.tolist() == [1.0, 2.0, 3.0]
+    assert (sample.n_reference, sample.cur_sorted.tolist()) == (3, [5.0])
+
+
+@pytest.mark.parametrize(
+    ("values", "distinct"),
+    [([1.0] * 50 + [2.0] * 50, 2), (list(range(5)) * 20, 5), (list(range(6)) * 20, 6), (np.arange(1000.0), 1000)],
+)
+def test_distinct_counts_are_exact_up_to_the_limit(values: list[float], distinct: int) -> None:
+    sample = NumericSample(np.asarray(values, dtype=np.float64), np.asarray(values, dtype=np.float64))
+    counted = sample.distinct(limit=5)
+    assert counted == distinct if distinct <= 5 else counted > 5
 
 
 def test_wasserstein_is_scipys(tied_samples: tuple[np.ndarray, np.ndarray]) -> None:

@@ -97,6 +97,38 @@ def test_conform_rejects_bad_batches_clearly(
         conform_batch(spoil(batch), VIEW, "b1.csv")
 
 
+def test_conform_refuses_rows_sharing_entity_and_timestamp_naming_a_few_keys(batch: pd.DataFrame) -> None:
+    twin = batch.iloc[[4, 7]].assign(monthly_charges=999.0)  # same keys, conflicting values
+    with pytest.raises(BatchValidationError) as err:
+        conform_batch(pd.concat([batch, twin], ignore_index=True), VIEW, "b1.csv")
+    message = str(err.value)
+    assert "4 rows share their ('customer_id', 'event_timestamp') with another row" in message
+    for row in batch.iloc[[4, 7]].itertuples():
+        assert f"'{row.customer_id}', '{row.event_timestamp}'" in message
+    # The same instant written with another offset (as in a CSV) is the same key.
+    text = batch.assign(event_timestamp=batch["event_timestamp"].map(lambda t: t.isoformat()))
+    paris_time = batch["event_timestamp"].iloc[4].tz_convert("Europe/Paris").isoformat()
+    paris = text.iloc[[4]].assign(event_timestamp=paris_time)
+    with pytest.raises(BatchValidationError, match=r"2 rows share"):
+        conform_batch(pd.concat([text, paris], ignore_index=True), VIEW)
+
+
+def test_conform_refuses_timestamps_past_the_clock_skew(batch: pd.DataFrame) -> None:
+    now = pd.Timestamp("2024-01-02T00:00Z")
+    far = pd.Timestamp("2099-01-01T00:00Z")
+    late = batch.assign(event_timestamp=batch["event_timestamp"].mask(batch.index < 3, far))
+    with pytest.raises(
+        BatchValidationError,
+        match=r"has 3 values in the future \(the latest is 2099-01-01T00:00:00"
+        r"\+00:00, more than 0:15:00 after 2024-01-02T00:00:00Z\)",
+    ):
+        conform_batch(late, VIEW, "b1.csv", now=now)
+    near = batch.assign(event_timestamp=now + pd.Timedelta(minutes=14))
+    assert conform_batch(near.drop_duplicates("customer_id"), VIEW, now=now).num_rows > 0  # within the skew
+    with pytest.raises(BatchValidationError, match=r"in the future"):
+        conform_batch(near.drop_duplicates("customer_id"), VIEW, now=now, max_clock_skew=pd.Timedelta(minutes=1))
+
+
 def test_conform_reports_every_problem_at_once(batch: pd.DataFrame) -> None:
     bad = batch.drop(columns=["region"]).assign(plan=3, event_timestamp=batch["event_timestamp"].dt.tz_localize(None))
     with pytest.raises(BatchValidationError) as err:

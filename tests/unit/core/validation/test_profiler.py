@@ -123,7 +123,7 @@ def test_bad_profile_input(frame: pd.DataFrame, options: ProfileOptions, error: 
 
 
 def test_negative_margin_is_rejected() -> None:
-    with pytest.raises(ValueError, match="margin must be >= 0"):
+    with pytest.raises(ValueError, match="margin must be a finite number >= 0, got -0.1"):
         ProfileOptions(margin=-0.1)
 
 
@@ -169,3 +169,83 @@ def test_cli_help_imports_nothing_heavy() -> None:
 def test_console_script_is_declared() -> None:
     (script,) = [ep for ep in entry_points(group="console_scripts") if ep.name == "airflow-mlops"]
     assert script.value == "airflow_mlops_provider.cli:main"
+
+
+# --- Data a trustworthy suite cannot come from, and bounds that must not overflow ---------------------------
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        pd.DataFrame({"x": [-1e308, 1e308]}),
+        pd.DataFrame({"x": [1.7e308, 1.79e308]}),
+        pd.DataFrame({"x": [-1.79e308, -1.7e308]}),
+        pd.DataFrame({"x": [5e-324, 1e-323]}),
+        pd.DataFrame({"x": np.array([-(2**63), 2**63 - 1], dtype="int64")}),
+        pd.DataFrame({"x": np.array([0, 2**64 - 1], dtype="uint64")}),
+    ],
+    ids=["float-span-overflows", "near-max", "near-min", "subnormal", "int64-limits", "uint64-limits"],
+)
+def test_extreme_values_get_finite_bounds_that_hold_them(frame: pd.DataFrame) -> None:
+    suite = profile_suite(frame, "extreme")
+    json.dumps(suite, allow_nan=False)  # no infinity in the suite
+    bounds = kwargs_of(suite, "expect_column_values_to_be_between", "x")
+    assert bounds["min_value"] <= frame["x"].min() and bounds["max_value"] >= frame["x"].max()
+    if frame["x"].dtype.kind == "i":
+        assert bounds["min_value"] >= np.iinfo(frame["x"].dtype).min
+    assert validate_frame(frame, suite).success
+    if frame["x"].dtype.kind == "f":
+        assert not validate_frame(frame.assign(x=[frame["x"].iloc[0], np.inf]), suite).success, "inf is out of range"
+
+
+def test_a_huge_margin_gives_open_ended_but_finite_bounds() -> None:
+    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0], "n": [1, 2, 3]})
+    suite = profile_suite(frame, "loose", ProfileOptions(margin=1e308))
+    json.dumps(suite, allow_nan=False)
+    rows = [e["kwargs"] for e in suite["expectations"] if e["type"] == "expect_table_row_count_to_be_between"]
+    assert rows == [{"min_value": 0, "max_value": None}]
+    assert kwargs_of(suite, "expect_column_values_to_be_between", "n") == {
+        "column": "n",
+        "min_value": 0,
+        "max_value": np.iinfo("int64").max,
+    }
+    assert validate_frame(frame, suite).success
+
+
+@pytest.mark.parametrize("margin", [float("inf"), float("nan"), -0.1])
+def test_the_margin_must_be_a_finite_non_negative_number(margin: float) -> None:
+    with pytest.raises(ValueError, match=f"margin must be a finite number >= 0, got {margin}"):
+        ProfileOptions(margin=margin)
+
+
+def test_infinite_values_are_refused_where_a_range_goes() -> None:
+    frame = pd.DataFrame({"x": [1.0, -np.inf, 2.0, np.inf], "y": [1, 2, 3, 4]})
+    with pytest.raises(ValueError, match=r"column 'x' holds 2 infinite value\(s\) \(e\.g\. -inf\).*--no-range x"):
+        profile_suite(frame, "inf")
+    suite = profile_suite(frame, "inf", ProfileOptions(no_range=("x",)))
+    assert ("expect_column_values_to_be_between", "x") not in {
+        (e["type"], e["kwargs"].get("column")) for e in suite["expectations"]
+    }
+    assert validate_frame(frame, suite).success
+
+
+def test_an_entirely_null_column_is_refused() -> None:
+    frame = pd.DataFrame({"x": [np.nan] * 4, "y": [1, 2, 3, 4], "z": [None] * 4})
+    with pytest.raises(ValueError, match=r"column\(s\) \['x', 'z'\] are entirely null in the reference data"):
+        profile_suite(frame, "nulls")
+
+
+def test_a_mostly_null_column_still_fails_when_it_arrives_entirely_null() -> None:
+    frame = pd.DataFrame({"x": [np.nan] * 19 + [1.0], "y": range(20)})
+    suite = profile_suite(frame, "sparse")
+    assert kwargs_of(suite, "expect_column_values_to_not_be_null", "x") == {"column": "x", "mostly": 0.025}
+    assert validate_frame(frame, suite).success
+    result = validate_frame(frame.assign(x=np.nan), suite)
+    assert not result.success
+    assert "column 'x' has 20 nulls (100%)" in result.message
+
+
+def test_a_column_of_mixed_value_types_is_refused() -> None:
+    frame = pd.DataFrame({"code": [1, "a", 2, "b"], "y": [1, 2, 3, 4]})
+    with pytest.raises(ValueError, match=r"column 'code' mixes value types, e\.g\. 1 \(int\) and 'a' \(str\)"):
+        profile_suite(frame, "mixed")
