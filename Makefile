@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 CONSTRAINTS := constraints/constraints-3.11.txt
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint install constraints clean
+.PHONY: demo test test-fast lint install constraints clean bench
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ test: lint
 # Unit tests only: a quick loop while developing (make test runs everything).
 test-fast: $(STAMP)
 	$(PY) -m pytest tests/unit -q
+
+# Every benchmarks/bench_*.py at the goals' sizes (minutes: it runs the demo twice) -> benchmarks/RESULTS.md.
+# A missed goal is a row of the table, never a failure; a module that fails is reported there with its error.
+bench: $(STAMP)
+	$(PY) -m benchmarks
 
 constraints:
 	scripts/update-constraints.sh

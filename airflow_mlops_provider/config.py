@@ -54,6 +54,14 @@ OPTIONS: Final = {
         "drift_state/.",
         "/tmp/airflow-mlops",
     ),
+    "allowed_roots": Option(
+        "Comma-separated local directories and s3:// prefixes that tasks may read and write through the "
+        "storage connection, besides data_dir. Unset: any location. Set: a URI outside data_dir and these "
+        "roots is refused (PermissionError) before anything is read or written; the trainer and the drift "
+        "check's child process get the same roots.",
+        None,
+        "s3://ml-data/,/srv/feature_repo/data",
+    ),
 }
 
 
@@ -83,6 +91,15 @@ def data_dir() -> str:
     """``[mlops] data_dir`` without a trailing ``/``: a local directory or an ``s3://`` prefix where the
     example DAGs keep their data and unset output paths default."""
     return str(option("data_dir")).rstrip("/")
+
+
+def storage_roots() -> tuple[str, ...] | None:
+    """The data roots storage is confined to: ``data_dir`` and ``[mlops] allowed_roots``; ``None`` when
+    ``allowed_roots`` is unset (no confinement)."""
+    extra = option("allowed_roots")
+    if not extra:
+        return None
+    return (data_dir(), *(root.strip() for root in extra.split(",") if root.strip()))
 
 
 class DataFolder:

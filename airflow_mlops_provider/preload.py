@@ -18,7 +18,7 @@ from __future__ import annotations
 import importlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 
 from airflow.executors.local_executor import LocalExecutor
 
@@ -73,7 +73,7 @@ TASK_IMPORTS: dict[str | None, tuple[str | Callable[[], None], ...]] = {
 
 
 def preload_task_modules(
-    imports: dict[str | None, tuple[str | Callable[[], None], ...]] = TASK_IMPORTS,
+    imports: Mapping[str | None, Sequence[str | Callable[[], None]]] = TASK_IMPORTS,
 ) -> dict[str, float]:
     """Import what the tasks import, skipping the extras that are not installed; return seconds per extra
     (``base`` for the base install).

@@ -179,6 +179,9 @@ class AirflowSite:
             # A changed DAG file is re-parsed at once whatever this says; unchanged ones every 10 minutes, not
             # every 30 s (each parse of continuous_training.py imports the Kubernetes client: seconds of CPU).
             "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "600",
+            # A task process's calls to the execution API wait this long per attempt (5 attempts), not 5 s: on
+            # a busy machine a task would otherwise fail before it starts, with no retry to save it.
+            "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(self.worker_log_port),
             "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(self.trigger_log_port),
             # OpenLineage events of every task, as JSON files (a Marquez or DataHub endpoint in production).

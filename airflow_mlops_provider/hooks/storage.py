@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
 from airflow.sdk.log import mask_secret
 
+from airflow_mlops_provider.config import storage_roots
 from airflow_mlops_provider.core.io.storage import SECRET_ENV_KEYS, ObjectStore, StorageConfig
 
 #: The provider-info ``connection-types`` entry for ``mlops_s3`` (declarative connection form).
@@ -38,7 +40,8 @@ class ObjectStorageHook(BaseHook):
     """Give access to S3-compatible storage configured by an ``mlops_s3`` connection.
 
     The connection's login is the access key id, its password the secret key, and its extra holds
-    ``endpoint_url`` and ``region_name``. Missing credentials fall back to boto3's own lookup.
+    ``endpoint_url`` and ``region_name``. Missing credentials fall back to boto3's own lookup. Every URI is
+    confined to ``[mlops] data_dir`` and ``[mlops] allowed_roots`` when the latter is set.
 
     :param storage_conn_id: the connection id. The default, ``mlops_s3_default``, falls back to the
         ``AWS_*`` environment when no such connection exists; ``None`` always takes the environment (and
@@ -57,9 +60,10 @@ class ObjectStorageHook(BaseHook):
         self._store: ObjectStore | None = None
 
     def get_config(self) -> StorageConfig:
-        """The storage settings from the connection, or from the environment without one (read once)."""
+        """The storage settings from the connection, or from the environment without one, with the data
+        roots of ``[mlops]`` (read once)."""
         if self._config is None:
-            self._config = self._read_config()
+            self._config = replace(self._read_config(), roots=storage_roots())
         return self._config
 
     def _read_config(self) -> StorageConfig:

@@ -44,20 +44,20 @@ if TYPE_CHECKING:
     from airflow.sdk import Asset, Context, XComArg
 
 
-def merged_lineage(builders: Sequence[Callable[[], OperatorLineage]]) -> OperatorLineage | None:
+def merged_lineage(builders: Sequence[Callable[[], OperatorLineage]]) -> OperatorLineage:
     """One task's lineage from the lineage of each item it handled: every input, every distinct output.
 
     :param builders: one lineage builder per item (a batch, a dataset).
     """
+    from airflow.providers.openlineage.extractors import OperatorLineage
+
     parts = [build() for build in builders]
-    if not parts:
-        return None
     outputs = {(o.namespace, o.name): o for part in parts for o in part.outputs}
-    return type(parts[0])(
+    return OperatorLineage(
         inputs=[i for part in parts for i in part.inputs],
         outputs=list(outputs.values()),
-        run_facets=parts[0].run_facets,
-        job_facets=parts[0].job_facets,
+        run_facets=parts[0].run_facets if parts else {},
+        job_facets=parts[0].job_facets if parts else {},
     )
 
 

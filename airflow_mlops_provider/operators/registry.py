@@ -193,7 +193,8 @@ class PromoteModelOperator(OpenLineageMixin, MlopsBaseOperator):
     :param min_value: the absolute bar; ``None`` for none (templated).
     :param min_improvement: the required margin over the champion, in metric units (templated).
     :param fail_on_reject: fail the task when the challenger is rejected.
-    :param lease_ttl: seconds the decision may take while holding the lease; after it, waiters take over.
+    :param lease_ttl: seconds the decision may take once first in line; after it (and ``lease_wait``),
+        waiters take the lease over.
     :param lease_wait: the longest to wait for the lease, in seconds (then the task fails, retryable).
     """
 
@@ -291,7 +292,7 @@ class PromoteModelOperator(OpenLineageMixin, MlopsBaseOperator):
             self.log.info("Version %s is already %s, with no recorded decision", version, CHAMPION)
             return PromotionRecord(model_name=self.model_name, version=version, promote=True)
         recorded: PromotionRecord = json.loads(tag)
-        if champion == version or not recorded["promote"]:
+        if champion == version or not recorded["promote"] or self._was_champion(client, version):
             self.log.info("Version %s was decided by an earlier try: %s", version, recorded["reason"])
             return recorded
         if champion == recorded.get("champion_version"):
@@ -301,6 +302,21 @@ class PromoteModelOperator(OpenLineageMixin, MlopsBaseOperator):
         self.log.warning("The recorded decision compared with version %s, but %s is now %s: deciding again",
                          recorded.get("champion_version"), CHAMPION, champion)  # fmt: skip
         return None
+
+    def _was_champion(self, client: MlflowClient, version: str) -> bool:
+        """Whether ``version`` has been champion since: rolled back, now ``previous_champion``, or the champion
+        a later decision compared with (its moves were done; a retry must not decide again)."""
+        from airflow_mlops_provider.core.models.lineage import filter_value
+
+        if Tag.ROLLED_BACK in client.get_model_version(self.model_name, version).tags:
+            return True
+        if self.mlflow_hook.get_alias_version(self.model_name, PREVIOUS_CHAMPION) == version:
+            return True
+        query = (
+            f"name = {filter_value(self.model_name)} "
+            f"and tags.`{Tag.PROMOTION_CHAMPION_VERSION}` = {filter_value(version)}"
+        )
+        return bool(client.search_model_versions(query))
 
     def _decide(
         self,

@@ -167,7 +167,7 @@ class DataValidationOperator(OpenLineageMixin, MlopsBaseOperator):
                 records[uri] = ValidationRecord(success=False, suite_name=suite["name"], row_count=0, failures=[],
                                                 statistics={}, message=message, dataset_uri=uri)  # fmt: skip
         base = (self.docs_uri or task_output_path(context, DataFolder.VALIDATION)).removesuffix(".html")
-        lineage: list[Callable[[], OperatorLineage | None]] = []
+        lineage: list[Callable[[], OperatorLineage]] = []
         together_written = False
         for verdict in validate_batches(frames, suite, self.sample_size):
             if verdict.alone:

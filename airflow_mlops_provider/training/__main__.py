@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from functools import partial
 from types import FrameType
 
 from airflow_mlops_provider.training.errors import (
@@ -31,7 +32,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     :param argv: arguments without the program name; ``sys.argv[1:]`` by default.
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    signal.signal(signal.SIGTERM, _terminate)
+    parent = os.getppid()
+    signal.signal(signal.SIGTERM, partial(_terminate, parent))
     try:
         config = parse_config(argv)
         missing = [name for name in ("MLFLOW_TRACKING_URI", "MLFLOW_RUN_ID") if not os.environ.get(name)]
@@ -57,7 +59,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     return EXIT_OK
 
 
-def _terminate(signum: int, frame: FrameType | None) -> None:
+def _terminate(parent: int, signum: int, frame: FrameType | None) -> None:
+    """Unwind on SIGTERM. When it comes because the task process died (PR_SET_PDEATHSIG), nobody reads the
+    output pipe any more: send the output to /dev/null first, so that ending the run cannot die of SIGPIPE."""
+    if os.getppid() != parent:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.dup2(devnull, sys.stderr.fileno())
     raise TrainerTerminated
 
 

@@ -75,12 +75,18 @@ class DriftTrigger(ConnectionsMixin, BaseEventTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll forever (an ``AssetWatcher`` keeps listening; a deferred sensor stops at the first event).
 
-        An unreachable store or server is retried at the next poll; any other error ends the trigger.
+        An unreachable store or server (a connection error or timeout anywhere in the error's causes, as
+        under an ``MlflowException`` for a server that is down; or an HTTP 5xx) is retried at the next poll;
+        any other error ends the trigger.
         """
+        from airflow_mlops_provider.core.drift.worker import is_unreachable
+
         while True:
             try:
                 outcome = await self.poll()
-            except (ConnectionError, TimeoutError) as err:
+            except Exception as err:
+                if not is_unreachable(err):
+                    raise
                 self.log.warning("Drift check failed, retrying in %s s: %s", self.poll_interval, err)
             else:
                 if outcome is not None and outcome.fired:

@@ -37,7 +37,7 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> DriftData:
     return write_drift_data(tmp_path_factory.mktemp("drift"))
 
 
-def _register_champion(
+def register_champion(
     tracking_uri: str, model: str, dataset_uri: str, digest: str, split: SplitPolicy | None = None
 ) -> str:
     """A run that records the features (and ``split``) as the trainer does, and a champion version carrying
@@ -83,7 +83,7 @@ def _check(context: dict[str, Any], current_uri: str, tmp_path: Path, **kwargs: 
 def test_drift_against_the_champion_stores_links_and_signals(
     data: DriftData, mlflow_connection: str, task_context: Context, tmp_path: Path
 ) -> None:
-    version = _register_champion(mlflow_connection, MODEL, data.reference, data.reference_digest)
+    version = register_champion(mlflow_connection, MODEL, data.reference, data.reference_digest)
     context = task_context("check_drift")
     op, summary = _check(context, data.drifted, tmp_path)
 
@@ -112,7 +112,7 @@ def test_the_reference_is_the_rows_the_champions_split_policy_trained_on(
     uri = str(tmp_path / "raw.parquet")
     digest = write_dataset(raw, uri)
     policy = SplitPolicy.random_by(seed=0, validation=0.1, holdout=0.2, stratify=True)
-    version = _register_champion(mlflow_connection, f"{MODEL}_policy", uri, digest, policy)
+    version = register_champion(mlflow_connection, f"{MODEL}_policy", uri, digest, policy)
     context = task_context("check_drift")
     op = DriftCheckOperator(
         task_id="check_drift", model_name=f"{MODEL}_policy", current_uri=data.drifted,
@@ -129,7 +129,7 @@ def test_the_reference_is_the_rows_the_champions_split_policy_trained_on(
 def test_no_drift_no_event_and_only_the_summary(
     data: DriftData, mlflow_connection: str, task_context: Context, tmp_path: Path
 ) -> None:
-    _register_champion(mlflow_connection, MODEL, data.reference, data.reference_digest)
+    register_champion(mlflow_connection, MODEL, data.reference, data.reference_digest)
     context = task_context("check_drift")
     half_day = DriftWindow("event_timestamp", start="2026-01-08T06:00:00", end="2026-01-08T18:00:00")
     op, summary = _check(context, data.clean, tmp_path, window=half_day)
@@ -145,7 +145,7 @@ def test_no_drift_no_event_and_only_the_summary(
 def test_a_changed_training_set_fails_the_check(
     data: DriftData, mlflow_connection: str, task_context: Context, tmp_path: Path
 ) -> None:
-    _register_champion(mlflow_connection, f"{MODEL}_tampered", data.reference, "0" * 16)
+    register_champion(mlflow_connection, f"{MODEL}_tampered", data.reference, "0" * 16)
     op = DriftCheckOperator(task_id="check_drift", model_name=f"{MODEL}_tampered", current_uri=data.clean)
     with pytest.raises(AirflowFailException, match="digest"):
         op.execute(task_context("check_drift"))
@@ -154,7 +154,7 @@ def test_a_changed_training_set_fails_the_check(
 def test_current_data_from_a_feast_feature_view_window(
     data: DriftData, mlflow_connection: str, feast_repo: Path, task_context: Context, tmp_path: Path
 ) -> None:
-    _register_champion(mlflow_connection, MODEL, data.reference, data.reference_digest)
+    register_champion(mlflow_connection, MODEL, data.reference, data.reference_digest)
     offline = feast_repo / "data" / "offline" / "customer_stats"
     offline.mkdir(parents=True)
     # Two part files, as ingestion writes them: a clean day, then a drifted one.
@@ -178,7 +178,7 @@ def test_current_data_from_a_feast_feature_view_window(
 def test_no_champion_yet_or_no_data_in_the_window_skips_with_the_reason(
     data: DriftData, mlflow_connection: str, feast_repo: Path, task_context: Context, tmp_path: Path
 ) -> None:
-    _register_champion(mlflow_connection, MODEL, data.reference, data.reference_digest)
+    register_champion(mlflow_connection, MODEL, data.reference, data.reference_digest)
     no_champion = DriftCheckOperator(task_id="check_drift", model_name=f"{MODEL}_new", current_uri=data.clean)
     with pytest.raises(AirflowSkipException, match=f"model '{MODEL}_new' has no version aliased 'champion'"):
         no_champion.execute(task_context("check_drift"))
@@ -205,7 +205,7 @@ def test_the_trigger_waits_for_a_champion_then_checks_again_on_each_new_one(
     spec = DriftCheckSpec(current_uri=data.drifted, model_name=model, state_uri=str(tmp_path / "state.json"))
     trigger = DriftTrigger(spec=spec)
     assert asyncio.run(trigger.poll()) is None  # no champion yet: nothing to compare with, and the trigger lives on
-    version = _register_champion(mlflow_connection, model, data.reference, data.reference_digest)
+    version = register_champion(mlflow_connection, model, data.reference, data.reference_digest)
     outcome = asyncio.run(trigger.poll())  # a champion: the check runs, in a child given the MLflow settings
     assert outcome is not None and outcome.fired
     assert (outcome.summary["model_name"], outcome.summary["model_version"]) == (model, version)
@@ -213,7 +213,7 @@ def test_the_trigger_waits_for_a_champion_then_checks_again_on_each_new_one(
 
     retrained = tmp_path / "retrained.parquet"  # a new champion, trained on other data
     digest = write_dataset(pd.read_parquet(data.reference).iloc[100:], str(retrained))
-    newer = _register_champion(mlflow_connection, model, str(retrained), digest)
+    newer = register_champion(mlflow_connection, model, str(retrained), digest)
     outcome = asyncio.run(trigger.poll())  # checked again, against the new champion
     assert outcome is not None and outcome.summary["model_version"] == newer
     assert not outcome.fired and outcome.reason.endswith("was already reported")  # the same data never fires twice
@@ -222,7 +222,7 @@ def test_the_trigger_waits_for_a_champion_then_checks_again_on_each_new_one(
 def test_with_episode_state_the_same_drift_signals_once(
     data: DriftData, mlflow_connection: str, task_context: Context, tmp_path: Path
 ) -> None:
-    _register_champion(mlflow_connection, MODEL, data.reference, data.reference_digest)
+    register_champion(mlflow_connection, MODEL, data.reference, data.reference_digest)
     state = str(tmp_path / "state.json")
     events = []
     for current in (data.drifted, data.drifted, data.drifted_later):  # a re-check, then new but still drifted data
@@ -247,7 +247,7 @@ def test_a_new_champion_starts_a_new_episode_unless_the_cooldown_holds_it_back(
         # The first champion sees drift; then a retrained champion, and newer data, still drifted.
         checks = ((data.reference, data.reference_digest, data.drifted), (str(retrained), digest, data.drifted_later))
         for reference, reference_digest, current in checks:
-            _register_champion(mlflow_connection, model, reference, reference_digest)
+            register_champion(mlflow_connection, model, reference, reference_digest)
             context = task_context("check_drift")
             op = DriftCheckOperator(
                 task_id="check_drift", model_name=model, current_uri=current, drift_asset=DRIFT,

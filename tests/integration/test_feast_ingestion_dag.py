@@ -135,11 +135,6 @@ def test_ingestion_runs_quarantine_fail_archive_and_signal(
         "2024-05-02.parquet",
         f"2024-05-02.parquet{RESULT_SUFFIX}",
     ]
-    parts = feast_repo / "data" / "offline"
-    assert sorted(p.name for p in parts.rglob("part-*.parquet")) == [
-        "part-2024-05-01.parquet",
-        "part-2024-05-05.parquet",
-    ]
 
     # Run 2, the un-ingestible batch removed: the lone batch's result reaches the archive task as one value.
     assert single["states"]["ingest_chunk.ingest_batches"] == ["success"], output[-20000:]
@@ -162,3 +157,5 @@ def test_ingestion_runs_quarantine_fail_archive_and_signal(
     ingested = sorted(p.name for p in (data_dir / "ingested").iterdir())
     assert ingested == ["2024-05-01.parquet", "2024-05-04.parquet", "2024-05-05.parquet"]
     assert not list((data_dir / "landing").iterdir())
+    parts = sorted(p.name for p in (feast_repo / "data" / "offline").rglob("part-*.parquet"))
+    assert parts == ["part-2024-05-01.parquet", "part-2024-05-04.parquet", "part-2024-05-05.parquet"]

@@ -214,7 +214,7 @@ def test_trainer_rejecting_input_fails_the_task_and_the_run(
     bad = demo_data.assign_splits(demo_data.generate_batch(500, "2026-01-01", seed=1)).drop(columns=["plan"])
     uri = str(tmp_path / "bad.parquet")
     write_dataset(bad, uri)
-    with pytest.raises(RuntimeError, match="rejected its input"):
+    with pytest.raises(AirflowFailException, match="rejected its input"):  # bad input: no retry
         _train(task_context, "bad_run", uri, epochs=1)
     client = MlflowClient(mlflow_connection)
     experiment_id = client.get_experiment_by_name(MODEL).experiment_id

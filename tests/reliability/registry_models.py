@@ -24,6 +24,7 @@ from scipy.stats import norm
 
 from airflow_mlops_provider.contracts import PROMOTION_LEASE_SUFFIX, Tag
 from airflow_mlops_provider.core.io.datasets import write_dataset
+from airflow_mlops_provider.core.models.lineage import filter_value
 from airflow_mlops_provider.core.models.metrics import roc_auc
 from tests.reliability.killing import ROOT
 
@@ -130,13 +131,14 @@ def aliases(client: MlflowClient, model: str) -> dict[str, str]:
 
 def lease_tickets(client: MlflowClient, model: str) -> list[str]:
     """The versions (tickets) left in the model's promotion lease."""
-    return [str(v.version) for v in client.search_model_versions(f"name = '{model}{PROMOTION_LEASE_SUFFIX}'")]
+    query = f"name = {filter_value(model + PROMOTION_LEASE_SUFFIX)}"
+    return [str(v.version) for v in client.search_model_versions(query)]
 
 
 def records(client: MlflowClient, model: str) -> dict[str, dict[str, Any]]:
     """Each version's recorded promotion decision (versions without one are absent)."""
     found = {}
-    for version in client.search_model_versions(f"name = '{model}'"):
+    for version in client.search_model_versions(f"name = {filter_value(model)}"):
         tag = version.tags.get(Tag.PROMOTION)
         if tag:
             found[str(version.version)] = json.loads(tag)

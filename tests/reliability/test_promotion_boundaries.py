@@ -56,7 +56,7 @@ def test_a_bar_met_exactly_passes(
     _register("bound_min_value", models, task_context)
     exact = repr(models[0].auc)
     assert _promote(task_context, "bound_min_value", "1", holdout, "r1", min_value=exact)["promote"]
-    above = repr(np.nextafter(models[1].auc, 1.0))
+    above = repr(float(np.nextafter(models[1].auc, 1.0)))
     missed = _promote(task_context, "bound_min_value", "2", holdout, "r2", min_value=above)
     assert not missed["promote"] and "misses the bar" in missed["reason"]
 
@@ -70,7 +70,7 @@ def test_a_margin_met_exactly_promotes(
     margin = models[1].auc - models[0].auc  # the operator computes the gain the same way
     won = _promote(task_context, "bound_margin", "2", holdout, "r2", min_improvement=repr(margin))
     assert won["promote"], won["reason"]
-    more = repr(np.nextafter(models[2].auc - models[1].auc, 1.0))
+    more = repr(float(np.nextafter(models[2].auc - models[1].auc, 1.0)))
     lost = _promote(task_context, "bound_margin", "3", holdout, "r3", min_improvement=more)
     assert not lost["promote"] and "improvement" in lost["reason"]
     assert aliases(MlflowClient(mlflow_connection), "bound_margin") == {CHAMPION: "2", PREVIOUS_CHAMPION: "1"}
@@ -155,3 +155,35 @@ def test_an_alias_moved_right_after_the_write_is_reported_not_claimed(
     with pytest.raises(AliasConflictError, match="was moved concurrently"):
         _promote(task_context, "bound_reread", "2", holdout, "r2")
     assert lease_tickets(client, "bound_reread") == []
+
+
+def test_a_model_name_with_a_quote_registers_once_and_promotes(
+    crafted: tuple[str, list[CraftedModel]], mlflow_connection: str, task_context: Context
+) -> None:
+    holdout, models = crafted
+    name = "churn's model"
+    _register(name, models[:1], task_context)
+    again = RegisterModelOperator(task_id="register", model_name=name, mlflow_run_id=models[0].mlflow_run_id)
+    assert again.execute(task_context("register", "run_0"))["created"] is False  # found by a quoted filter
+    assert _promote(task_context, name, "1", holdout, "r1")["promote"]
+    client = MlflowClient(mlflow_connection)
+    assert aliases(client, name) == {CHAMPION: "1"}
+    assert lease_tickets(client, name) == []
+
+
+def test_a_retry_after_the_version_was_replaced_keeps_its_promotion(
+    crafted: tuple[str, list[CraftedModel]], mlflow_connection: str, task_context: Context
+) -> None:
+    """v2 was promoted, then replaced by v3; a late retry of v2's promotion must not decide again (it would
+    be rejected against v3) nor move anything."""
+    holdout, models = crafted
+    client = MlflowClient(mlflow_connection)
+    _register("bound_late_retry", models, task_context)
+    first = _promote(task_context, "bound_late_retry", "1", holdout, "r1")
+    won = _promote(task_context, "bound_late_retry", "2", holdout, "r2")
+    _promote(task_context, "bound_late_retry", "3", holdout, "r3")
+    tags = client.get_model_version("bound_late_retry", "2").tags
+    assert _promote(task_context, "bound_late_retry", "2", holdout, "r2") == won
+    assert client.get_model_version("bound_late_retry", "2").tags == tags  # found as previous_champion
+    assert _promote(task_context, "bound_late_retry", "1", holdout, "r1") == first  # found in v2's record
+    assert aliases(client, "bound_late_retry") == {CHAMPION: "3", PREVIOUS_CHAMPION: "2"}

@@ -37,7 +37,7 @@ def test_a_second_holder_waits_then_times_out_naming_the_holder(mlflow_connectio
 
 def test_an_expired_holder_is_taken_over_and_can_no_longer_write(mlflow_connection: str) -> None:
     client = MlflowClient(mlflow_connection)
-    stale = PromotionLease(client, "lease_expiry", "ct/run_a/promote", ttl=0.5)
+    stale = PromotionLease(client, "lease_expiry", "ct/run_a/promote", ttl=0.5, wait=0)  # valid 0.5 s
     stale.acquire()
     time.sleep(0.6)
     with PromotionLease(client, "lease_expiry", "ct/run_b/promote", wait=5) as fresh:

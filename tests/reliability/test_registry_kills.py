@@ -35,7 +35,10 @@ pytestmark = pytest.mark.integration
 #: Each point and how many passes three CT runs make through it (between_aliases: promotions over a champion).
 POINTS = {"registry.after_register": 3, "registry.after_decision": 3, "registry.between_aliases": 2}
 RNG = random.Random(20261203)
-CASES = [(point, RNG.randint(1, passes)) for point, passes in sorted(POINTS.items()) for _ in range(2)]
+#: Two distinct seeded hits per point: six kills.
+CASES = [
+    (point, hit) for point, passes in sorted(POINTS.items()) for hit in sorted(RNG.sample(range(1, passes + 1), 2))
+]
 
 
 @pytest.fixture(scope="module")

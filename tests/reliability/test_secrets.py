@@ -20,7 +20,7 @@ import contextlib
 import json
 import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus
@@ -64,9 +64,9 @@ class Scanner:
 
 
 def forms(secret: str) -> dict[str, bytes]:
-    """The distinct forms of a secret: raw bytes, URL-encoded (both ways, both hex cases), JSON-escaped, and base64 and base64url at each
-    of the three alignments it can have inside a longer encoded string (the part that does not depend on its
-    neighbours).
+    """The distinct forms of a secret: raw bytes, URL-encoded (both ways, both hex cases), JSON-escaped, and
+    base64 and base64url at each of the three alignments it can have inside a longer encoded string (the part
+    that does not depend on its neighbours).
 
     :param secret: the value.
     """
@@ -189,6 +189,21 @@ def test_no_xcom_or_rendered_field_holds_a_secret(rest: httpx.Client, scanner: S
     assert {where: what for where, what in found.items() if what} == {}
 
 
+def every(page: Callable[[str | None], Any]) -> list[Any]:
+    """Every item of a paged MLflow search.
+
+    :param page: fetches the page at a token (``None``: the first); returns a ``PagedList``.
+    """
+    items: list[Any] = []
+    token = None
+    while True:
+        found = page(token)
+        items += found
+        token = found.token
+        if not token:
+            return items
+
+
 @pytest.mark.e2e
 @pytest.mark.timeout(LIVE_TIMEOUT)
 def test_no_mlflow_entity_holds_a_secret(stack: dict[str, Any], scanner: Scanner) -> None:
@@ -196,16 +211,17 @@ def test_no_mlflow_entity_holds_a_secret(stack: dict[str, Any], scanner: Scanner
     from mlflow.entities import ViewType
 
     client = MlflowClient(tracking_uri=stack["mlflow"]["url"])
-    experiments = [e.experiment_id for e in client.search_experiments(view_type=ViewType.ALL)]
+    experiments = [e.experiment_id for e in every(lambda t: client.search_experiments(ViewType.ALL, page_token=t))]
     found: dict[str, list[str]] = {}
-    runs = client.search_runs(experiments, run_view_type=ViewType.ALL, max_results=5000)
+    runs = every(lambda t: client.search_runs(experiments, run_view_type=ViewType.ALL, page_token=t))
     for run in runs:
         found[f"run {run.info.run_id}"] = scanner.find(json.dumps(run.to_dictionary(), default=str).encode())
-    for model in client.search_logged_models(experiments, max_results=5000):
+    for model in every(lambda t: client.search_logged_models(experiments, page_token=t)):
         found[f"logged model {model.model_id}"] = scanner.find(json.dumps(model.to_dictionary(), default=str).encode())
-    for registered in client.search_registered_models():
+    for registered in every(lambda t: client.search_registered_models(page_token=t)):
         found[f"model {registered.name}"] = scanner.find(repr((registered.tags, registered.aliases)).encode())
-        for version in client.search_model_versions(f"name = '{registered.name}'"):
+        versions = every(lambda t, name=registered.name: client.search_model_versions(f"name = '{name}'", page_token=t))
+        for version in versions:
             entity = json.dumps(dict(version), default=str)
             found[f"model {registered.name} version {version.version}"] = scanner.find(entity.encode())
 

@@ -55,6 +55,26 @@ async def check_in_subprocess(
     return read_reply(stdout, process.returncode)
 
 
+def is_unreachable(err: BaseException) -> bool:
+    """Tell whether ``err`` means a server or store could not be reached, or answered "try later" (HTTP
+    5xx): a ``ConnectionError`` or ``TimeoutError`` anywhere in its chain of causes, as under the
+    ``MlflowException`` that an MLflow client raises for a server that is down.
+
+    :param err: what a check or a poll raised.
+    """
+    seen: set[int] = set()
+    cause: BaseException | None = err
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, ConnectionError | TimeoutError):
+            return True
+        status = getattr(cause, "get_http_status_code", None)
+        if callable(status) and isinstance(code := status(), int) and code >= 500:
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
 def read_reply(stdout: bytes, returncode: int | None) -> DriftOutcome:
     """The outcome in the child's reply, or the error it reports.
 
@@ -91,11 +111,12 @@ def main() -> int:
         body = _check(DriftCheckSpec.from_dict(json.load(sys.stdin))).to_dict()
     except NothingToCheckError as err:
         status, body = NOTHING_TO_CHECK, str(err)
-    except (ConnectionError, TimeoutError) as err:
-        status, body = UNREACHABLE, str(err)
     except Exception as err:  # the parent raises it again; the traceback goes to the log
-        log.exception("The drift check failed")
-        code, status, body = 1, FAILED, f"{type(err).__name__}: {err}"
+        if is_unreachable(err):
+            status, body = UNREACHABLE, str(err)
+        else:
+            log.exception("The drift check failed")
+            code, status, body = 1, FAILED, f"{type(err).__name__}: {err}"
     finally:
         sys.stdout = reply_out
     reply_out.write(json.dumps({"status": status, "body": body}))

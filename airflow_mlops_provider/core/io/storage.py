@@ -22,12 +22,22 @@ log = logging.getLogger(__name__)
 
 #: Environment variables written by :meth:`StorageConfig.to_env` that must travel as secrets.
 SECRET_ENV_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+#: The data roots a process may read and write (comma-separated), for child processes and pods.
+ROOTS_ENV = "MLOPS_STORAGE_ROOTS"
 
 _NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchBucket"})
 _DENIED_CODES = frozenset(
     {"403", "AccessDenied", "Forbidden", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken"}
 )
 _TMP_PREFIX = ".tmp-"
+#: Every S3 call is bounded: a connection must open within CONNECT_TIMEOUT_S, the server must send each
+#: response chunk within READ_TIMEOUT_S (a large object keeps flowing), and a call is tried MAX_ATTEMPTS
+#: times (boto3's standard retry mode, with a backoff under 2 s between tries). An endpoint that accepts
+#: connections and never answers fails a call after about S3_CALL_BOUND_S seconds, naming the endpoint.
+CONNECT_TIMEOUT_S = 3
+READ_TIMEOUT_S = 8
+MAX_ATTEMPTS = 2
+S3_CALL_BOUND_S = MAX_ATTEMPTS * (CONNECT_TIMEOUT_S + READ_TIMEOUT_S)
 
 
 @dataclass(frozen=True)
@@ -38,12 +48,23 @@ class StorageConfig:
     :param access_key_id: access key id; ``None`` lets boto3 find credentials itself.
     :param secret_access_key: secret key; never shown in ``repr``.
     :param region_name: e.g. ``us-east-1``.
+    :param roots: the local directories and ``s3://`` prefixes every URI must be under; ``None``: anywhere.
+    :raises ValueError: ``endpoint_url`` is not an ``http(s)://host[:port]`` URL.
     """
 
     endpoint_url: str | None = None
     access_key_id: str | None = None
     secret_access_key: str | None = field(default=None, repr=False)
     region_name: str | None = None
+    roots: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.endpoint_url is not None:
+            parts = urlsplit(self.endpoint_url)
+            if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in self.endpoint_url):
+                raise ValueError(
+                    f"S3 endpoint_url {self.endpoint_display!r} is not an http(s) URL such as http://minio:9000"
+                )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> StorageConfig:
@@ -57,6 +78,7 @@ class StorageConfig:
             access_key_id=env.get("AWS_ACCESS_KEY_ID") or None,
             secret_access_key=env.get("AWS_SECRET_ACCESS_KEY") or None,
             region_name=env.get("AWS_DEFAULT_REGION") or env.get("AWS_REGION") or None,
+            roots=tuple(root for root in env.get(ROOTS_ENV, "").split(",") if root) or None,
         )
 
     def to_env(self) -> dict[str, str]:
@@ -67,6 +89,7 @@ class StorageConfig:
             "AWS_ACCESS_KEY_ID": self.access_key_id,
             "AWS_SECRET_ACCESS_KEY": self.secret_access_key,
             "AWS_DEFAULT_REGION": self.region_name,
+            ROOTS_ENV: ",".join(self.roots) if self.roots else None,
         }
         return {key: value for key, value in env.items() if value}
 
@@ -78,6 +101,18 @@ class StorageConfig:
         parts = urlsplit(self.endpoint_url)
         netloc = parts.netloc.rpartition("@")[2]
         return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+    def check_allowed(self, uri: str) -> None:
+        """Refuse ``uri`` when it is outside :attr:`roots` (``..`` and symlinks resolved for local paths).
+
+        :param uri: a local path, ``file://`` or ``s3://`` URI about to be read, written, listed or deleted.
+        :raises PermissionError: naming the URI and the roots.
+        """
+        if self.roots is None or any(_within(uri, root) for root in self.roots):
+            return
+        raise PermissionError(
+            f"{uri} is outside the allowed data roots {list(self.roots)}: add its location to [mlops] allowed_roots"
+        )
 
 
 class ObjectVersion(NamedTuple):
@@ -149,7 +184,7 @@ class ObjectStore:
 
     @property
     def client(self) -> Any:
-        """The boto3 S3 client, created on first use with short timeouts and few retries."""
+        """The boto3 S3 client, created on first use with the bounds of :data:`S3_CALL_BOUND_S`."""
         if self._client is None:
             import boto3
             from botocore.config import Config
@@ -162,9 +197,9 @@ class ObjectStore:
                 aws_secret_access_key=cfg.secret_access_key,
                 region_name=cfg.region_name,
                 config=Config(
-                    connect_timeout=3,
-                    read_timeout=60,
-                    retries={"max_attempts": 3, "mode": "standard"},
+                    connect_timeout=CONNECT_TIMEOUT_S,
+                    read_timeout=READ_TIMEOUT_S,
+                    retries={"total_max_attempts": MAX_ATTEMPTS, "mode": "standard"},
                     s3={"addressing_style": "path"} if cfg.endpoint_url else None,
                 ),
             )
@@ -176,6 +211,7 @@ class ObjectStore:
         :param uri: a local path, ``file://`` or ``s3://`` URI.
         """
         log.debug("Reading %s", uri)
+        self.config.check_allowed(uri)
         if not is_s3_uri(uri):
             try:
                 return local_path(uri).read_bytes()
@@ -196,6 +232,7 @@ class ObjectStore:
         :param data: the object's content.
         """
         log.debug("Writing %d bytes to %s", len(data), uri)
+        self.config.check_allowed(uri)
         if not is_s3_uri(uri):
             _atomic_write(local_path(uri), data)
             return
@@ -210,6 +247,7 @@ class ObjectStore:
 
         :param uri: a local path, ``file://`` or ``s3://`` URI.
         """
+        self.config.check_allowed(uri)
         if not is_s3_uri(uri):
             return local_path(uri).is_file()
         bucket, key = split_s3_uri(uri)
@@ -227,6 +265,7 @@ class ObjectStore:
 
         :param prefix_uri: e.g. ``s3://bucket/batches/`` or ``/data/batches/``.
         """
+        self.config.check_allowed(prefix_uri)
         if not is_s3_uri(prefix_uri):
             return _list_local(prefix_uri)
         return [version.uri for version in self.list_with_versions(prefix_uri)]
@@ -238,6 +277,7 @@ class ObjectStore:
 
         :param prefix_uri: e.g. ``s3://bucket/batches/``, ``/data/batches/`` or ``/data/batch.parquet``.
         """
+        self.config.check_allowed(prefix_uri)
         if not is_s3_uri(prefix_uri):
             return [version for uri in _list_local(prefix_uri) if (version := _local_version(uri)) is not None]
         bucket, prefix = split_s3_uri(prefix_uri)
@@ -257,6 +297,7 @@ class ObjectStore:
         :param missing_ok: if false, a missing object raises :class:`FileNotFoundError`.
         """
         log.debug("Deleting %s", uri)
+        self.config.check_allowed(uri)
         if not is_s3_uri(uri):
             try:
                 local_path(uri).unlink()
@@ -280,15 +321,22 @@ class ObjectStore:
         """Map botocore errors to builtin ones whose messages name the URI or endpoint, never a secret."""
         from botocore.exceptions import (
             ClientError,
+            ConnectTimeoutError,
             HTTPClientError,
             NoCredentialsError,
             PartialCredentialsError,
+            ReadTimeoutError,
         )
         from botocore.exceptions import ConnectionError as BotoConnectionError
 
         endpoint = self.config.endpoint_display
         try:
             yield
+        except (ReadTimeoutError, ConnectTimeoutError) as err:
+            raise ConnectionError(
+                f"S3 endpoint {endpoint} did not answer (for {uri}): {MAX_ATTEMPTS} tries, timeouts "
+                f"{CONNECT_TIMEOUT_S} s to connect and {READ_TIMEOUT_S} s to read"
+            ) from err
         except (BotoConnectionError, HTTPClientError) as err:
             raise ConnectionError(f"cannot reach S3 endpoint {endpoint} (for {uri})") from err
         except (NoCredentialsError, PartialCredentialsError) as err:
@@ -301,6 +349,15 @@ class ObjectStore:
             if code in _DENIED_CODES:
                 raise PermissionError(f"access denied ({code}) at {endpoint} for {uri}") from err
             raise
+
+
+def _within(uri: str, root: str) -> bool:
+    """Tell whether ``uri`` is ``root`` or under it: both ``s3://``, or both local."""
+    if is_s3_uri(root) or is_s3_uri(uri):
+        base = root.rstrip("/")
+        return is_s3_uri(root) and is_s3_uri(uri) and (uri.rstrip("/") == base or uri.startswith(f"{base}/"))
+    path, base_path = local_path(uri).resolve(), local_path(root).resolve()
+    return path == base_path or base_path in path.parents
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

@@ -24,6 +24,8 @@ from pandas.api import types as ptypes
 
 #: The largest finite float: widened float bounds stop here (JSON has no infinity).
 FLOAT_MAX = sys.float_info.max
+#: A string column holding a longer value is text, not categories: it gets no value set.
+MAX_CATEGORY_CHARS = 100
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,8 @@ class ProfileOptions:
     :param margin: relative slack: numeric ranges widen by ``margin`` times the observed span on each
         side (never below 0 for non-negative columns), the row count may vary by ``margin`` times the
         reference count, and a null rate ``p`` may grow to ``p * (1 + margin)``.
-    :param max_categories: string columns with at most this many distinct values get a value set.
+    :param max_categories: string columns with at most this many distinct values, none longer than
+        :data:`MAX_CATEGORY_CHARS` characters, get a value set.
     :param no_range: numeric columns that get no range, e.g. identifiers.
     """
 
@@ -87,14 +90,17 @@ def profile_suite(
 
 def _refuse_unprofilable(df: pd.DataFrame, options: ProfileOptions) -> None:
     """Raise a :class:`ValueError` naming the first column a suite could not be trusted on, and why."""
+    repeated = sorted({str(column) for column in df.columns[df.columns.duplicated()]})
+    if repeated:
+        raise ValueError(f"column name(s) {repeated} appear more than once: a suite names each column once")
     empty = [str(column) for column in df.columns if df[column].isna().all()]
     if empty:
         raise ValueError(
             f"column(s) {empty} are entirely null in the reference data: a suite would expect nothing of them, "
             "so any later values, or none, would pass; fix the reference data or drop those columns"
         )
-    for column in map(str, df.columns):
-        series = df[column]
+    for name, series in df.items():
+        column = str(name)
         if _is_number(series) and column not in options.no_range:
             infinite = series[series.isin([math.inf, -math.inf])]
             if len(infinite):
@@ -136,7 +142,7 @@ def _column_expectations(column: str, series: pd.Series, options: ProfileOptions
         expectations.append(
             _expectation("expect_column_values_to_be_between", column=column, **_range(values, options.margin))
         )
-    elif gx_type == "str" and values.nunique() <= options.max_categories:
+    elif _is_categories(values, gx_type, options.max_categories):
         expectations.append(
             _expectation("expect_column_values_to_be_in_set", column=column, value_set=sorted(values.unique()))
         )
@@ -153,6 +159,11 @@ def _gx_type(series: pd.Series) -> str | None:
     if dtype.kind in "biufM" and not isinstance(dtype, pd.api.extensions.ExtensionDtype):
         return str(dtype.name)
     return None
+
+
+def _is_categories(values: pd.Series, gx_type: str | None, max_categories: int) -> bool:
+    """Whether the non-null string ``values`` are a few short categories (else free text: no value set)."""
+    return gx_type == "str" and values.nunique() <= max_categories and values.str.len().max() <= MAX_CATEGORY_CHARS
 
 
 def _is_number(series: pd.Series) -> bool:

@@ -38,6 +38,7 @@ def quarantine_batch(
     store.write_bytes(target + RESULT_SUFFIX, json.dumps(result, indent=2, default=str).encode())
     failpoint("validation.after_quarantine_result")
     store.delete(batch_uri, missing_ok=True)
+    failpoint("validation.after_quarantine")
     return target
 
 

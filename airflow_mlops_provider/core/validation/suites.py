@@ -162,7 +162,8 @@ def load_suite(raw: Mapping[str, Any] | str | bytes) -> ExpectationSuite:
         except ExpectationNotFoundError as err:
             raise ValueError(f"suite {name!r}: expectation #{index}: unknown expectation type {kind!r}") from err
         except Exception as err:
-            raise ValueError(f"suite {name!r}: expectation #{index} ({kind}) is invalid: {_clip(' '.join(str(err).split()), 500)}") from err
+            reason = _clip(" ".join(str(err).split()), MAX_LINE_CHARS)
+            raise ValueError(f"suite {name!r}: expectation #{index} ({kind}) is invalid: {reason}") from err
     try:
         return gx.ExpectationSuite(**raw)
     except TypeError as err:
@@ -267,33 +268,37 @@ def _ephemeral_context() -> EphemeralDataContext:
 
 def _failure(evr: ExpectationValidationResult, sample_size: int) -> FailedExpectation:
     """Condense one unsuccessful expectation result, every value bounded."""
-    data: dict[str, Any] = _bounded(evr.to_json_dict())
+    data: dict[str, Any] = evr.to_json_dict()
     config = data["expectation_config"]
-    kwargs = {key: value for key, value in config["kwargs"].items() if key != "batch_id"}
+    kwargs = {str(key): _bounded(value) for key, value in config["kwargs"].items() if key != "batch_id"}
     result = data.get("result") or {}
     observed = result.get("observed_value")
     if observed is None and "unexpected_count" not in result:  # e.g. {"missing_count": 1, "partial_missing_list": [..]}
         observed = {key: value for key, value in result.items() if key != "observed_value"} or None
-    failure = FailedExpectation(
-        expectation_type=config["type"],
+    error = _error_message(data.get("exception_info") or {})
+    return FailedExpectation(
+        expectation_type=_clip(str(config["type"])),
         column=kwargs.get("column"),
         kwargs=kwargs,
-        unexpected_count=result.get("unexpected_count"),
-        unexpected_percent=result.get("unexpected_percent"),
-        observed_value=observed,
-        sample=_distinct(evr.result.get("partial_unexpected_list") or [], sample_size),
-        error=_error_message(data.get("exception_info") or {}),
+        unexpected_count=_bounded(result.get("unexpected_count")),
+        unexpected_percent=_bounded(result.get("unexpected_percent")),
+        observed_value=_bounded(observed),
+        sample=_distinct(result.get("partial_unexpected_list") or [], sample_size),
+        error=None if error is None else _clip(error, MAX_LINE_CHARS),
     )
-    return failure
 
 
 def _with_messages(failures: list[FailedExpectation]) -> list[FailedExpectation]:
-    """Describe each failure; one that could not run because its column is missing says just that."""
+    """Describe each failure; one that could not run because its column is missing or holds values of another
+    type says just that."""
     missing = {f.column for f in failures if f.expectation_type == "expect_column_to_exist"}
+    mistyped = {f.column for f in failures if f.expectation_type in _TYPE_CHECKS}
     described = []
     for failure in failures:
         if failure.error and failure.column in missing:
             failure = replace(failure, error="the column is missing")
+        elif failure.error and failure.column in mistyped:
+            failure = replace(failure, error="the column holds values of another type (see its type check)")
         described.append(replace(failure, message=_clip(_describe(failure), MAX_LINE_CHARS)))
     return described
 
@@ -327,7 +332,7 @@ def _bounded(value: Any, chars: int = MAX_VALUE_CHARS, items: int = MAX_ITEMS) -
         return bounded
     if isinstance(value, list | tuple):
         kept = [_bounded(item, chars, items) for item in value[:items]]
-        return kept + [f"... ({len(value) - items} more)"] if len(value) > items else kept
+        return [*kept, f"... ({len(value) - items} more)"] if len(value) > items else kept
     return _clip(str(value), chars)
 
 
@@ -431,6 +436,8 @@ def _describe_other(failure: FailedExpectation) -> str:
     arguments = {key: value for key, value in failure.kwargs.items() if key != "column"}
     return f"{failure.expectation_type} failed on {subject}: observed {failure.observed_value!r}, expected {arguments}"
 
+
+_TYPE_CHECKS = ("expect_column_values_to_be_of_type", "expect_column_values_to_be_in_type_list")
 
 _DESCRIBERS: dict[str, Callable[[FailedExpectation], str]] = {
     "expect_column_to_exist": _describe_missing_column,

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from airflow_mlops_provider.contracts import IngestionResult, features_refreshed_asset
+from airflow_mlops_provider.contracts import BatchesIngestedResult, IngestionResult, features_refreshed_asset
 from airflow_mlops_provider.operators.features import ArchiveBatchesOperator
 from tests.fixtures.task_context import RuntimeTaskInstance
 
@@ -126,3 +126,21 @@ def test_nothing_ingested_skips_without_an_event(tmp_path: Path, quarantined: li
     with pytest.raises(AirflowSkipException, match=rf"No batch ingested \({len(quarantined)} quarantined\)"):
         archive(tmp_path, batches, results, events=events)
     assert REFRESHED not in events
+
+
+def test_the_batches_of_chunk_results_are_archived_one_by_one(tmp_path: Path, landing: list[str]) -> None:
+    """The DAG's mapped tasks each ingest a chunk: their results list the chunk's batches (one of them failed,
+    having recorded the batch it did ingest before failing; the run fails, after archiving both)."""
+    chunks = [
+        BatchesIngestedResult(feature_view="customer_stats", batches=[ingested(landing[0], 20)], refused={}, rows=20),
+        BatchesIngestedResult(
+            feature_view="customer_stats", batches=[ingested(landing[2], 5)], refused={landing[1]: "naive"}, rows=5
+        ),
+    ]
+    with pytest.raises(AirflowFailException, match=r"1 task\(s\) of this run failed; 1 batch\(es\) not ingested"):
+        archive(tmp_path, landing, chunks, failed=1)
+    assert sorted(p.name for p in (tmp_path / "ingested").iterdir()) == ["a.parquet", "c.parquet"]
+
+    Path(landing[1]).unlink()  # the refused batch, removed by hand: the next run signals the others
+    result, event = archive(tmp_path, landing, chunks)
+    assert (result["batches"], result["rows"], event) == (["a", "c"], 25, {"batches": ["a", "c"], "rows": 25})

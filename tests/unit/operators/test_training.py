@@ -214,3 +214,29 @@ def test_gpu_type_selects_nodes_by_the_gpu_product_label(connections: None) -> N
 
 def test_priority_class_reaches_the_pod(connections: None) -> None:
     assert _pod(_operator(priority_class_name="batch-low"))["spec"]["priorityClassName"] == "batch-low"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"hyperparameters": {"data_uri": "s3://other.parquet"}}, r"must not set \['data_uri'\]"),
+        ({"hyperparameters": {"target": "x", "split_policy": "{}"}}, r"must not set \['split_policy', 'target'\]"),
+        ({"hyperparameters": {"learning_rate": "fast"}}, r"argument --learning-rate: invalid float value: 'fast'"),
+        ({"hyperparameters": {"batch_size": 0}}, r"batch-size must be >= 1, got 0"),
+        ({"hyperparameters": ["epochs", 3]}, r"hyperparameters must be a dict"),
+        ({"cpu": "0"}, r"cpu must be a positive Kubernetes quantity"),
+        ({"shm_size": "lots"}, r"shm_size must be a positive Kubernetes quantity .* not 'lots'"),
+    ],
+)
+def test_bad_literal_arguments_are_refused_when_the_dag_is_parsed(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        _operator(**kwargs)
+
+
+def test_templated_hyperparameters_are_checked_once_rendered_before_any_run(connections: None) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    op = _operator(hyperparameters={"epochs": "{{ params.epochs }}"}, backend="kubernetes")
+    op.hyperparameters = {"epochs": "2.5"}  # as rendered
+    with pytest.raises(AirflowFailException, match=r"argument --epochs: invalid int value: '2.5'"):
+        op.execute({})  # type: ignore[arg-type]  # fails before it needs a context, a run or a pod

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+import torch
 
 from airflow_mlops_provider.training.data import Splits, split_dataset
 from airflow_mlops_provider.training.encoding import FeatureEncoder
 from airflow_mlops_provider.training.errors import TrainingDivergedError
-from airflow_mlops_provider.training.loop import evaluate, train_model
+from airflow_mlops_provider.training.loop import evaluate, plan_device, train_model
 from airflow_mlops_provider.training.options import TrainConfig
 from airflow_mlops_provider.training.pyfunc_model import input_example, pip_requirements, predict_frame
 from demo.data import (
@@ -91,3 +92,30 @@ def test_pip_requirements_are_pinned_without_local_versions() -> None:
     requirements = pip_requirements()
     assert {r.split("==")[0] for r in requirements} == {"torch", "mlflow", "pandas", "numpy", "cloudpickle"}
     assert all("==" in r and "+" not in r for r in requirements)
+
+
+GIB = 2**30
+
+
+@pytest.mark.parametrize(
+    ("device", "data_bytes", "free_bytes", "bf16", "expected"),
+    [
+        ("cpu", GIB, 0, True, (False, False, False, False)),  # no autocast, no pinning, no copies ahead
+        ("cuda", GIB, 8 * GIB, True, (True, True, False, False)),  # fits a quarter: on the device once
+        ("cuda", 3 * GIB, 8 * GIB, True, (True, False, True, True)),  # too big: pinned host, async copies
+        ("cuda", GIB, 8 * GIB, False, (False, True, False, False)),  # no bf16 on this GPU: no autocast
+    ],
+)
+def test_the_device_plan(
+    device: str, data_bytes: int, free_bytes: int, bf16: bool, expected: tuple[bool, bool, bool, bool]
+) -> None:
+    plan = plan_device(torch.device(device), data_bytes, free_bytes, bf16)
+    assert plan.device == torch.device(device)
+    assert (plan.bf16_autocast, plan.data_on_device, plan.pin_memory, plan.non_blocking) == expected
+
+
+def test_throughput_is_reported_and_no_gpu_memory_on_cpu(frame: pd.DataFrame) -> None:
+    config, encoder, splits = _fit(frame, epochs=2)
+    result = train_model(config, encoder, splits, on_epoch=lambda e, m: None)
+    assert result.samples_per_second == pytest.approx(len(splits.train) * 2 / result.seconds)
+    assert result.gpu_peak_memory_mb is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -122,3 +123,42 @@ def test_the_champions_reference_carries_its_runs_split_policy() -> None:
     assert (legacy.split, legacy.split_column) == (None, "fold")
     with pytest.raises(SplitError, match="split kind must be one of"):
         aliased_training_set(_Client({RunParam.SPLIT_POLICY: '{"kind": "kfold"}'}), "churn")  # type: ignore[arg-type]
+
+
+def test_a_window_keeps_a_row_exactly_at_its_start_and_drops_one_exactly_at_its_end(tmp_path: Path) -> None:
+    times = pd.to_datetime(["2026-01-08T00:00:00Z", "2026-01-08T06:00:00Z", "2026-01-08T12:00:00Z"])
+    path = str(tmp_path / "edges.parquet")
+    write_dataset(pd.DataFrame({"event_timestamp": times, "x": [1.0, 2.0, 3.0]}), path)
+    window = load_window(path, None, "event_timestamp", "2026-01-08T00:00:00Z", "2026-01-08T12:00:00Z")
+    assert window["x"].tolist() == [1.0, 2.0]  # [start, end): the start row in, the end row out
+    assert load_window(path, None, "event_timestamp", "2026-01-08T12:00:00Z")["x"].tolist() == [3.0]
+    with pytest.raises(EmptyWindowError):
+        load_window(path, None, "event_timestamp", end="2026-01-08T00:00:00Z")
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "match"),
+    [
+        ("2026-01-09", "2026-01-08", "window start 2026-01-09 is not before its end 2026-01-08"),
+        ("2026-01-08", "2026-01-08", "is not before its end"),
+        ("soon", None, "window start 'soon' is not a time"),
+    ],
+)
+def test_a_bad_window_is_refused_before_anything_is_read(start: str, end: str | None, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        load_window("/nonexistent/never-read.parquet", None, "event_timestamp", start, end)
+
+
+def test_a_summary_lists_at_most_its_cap_of_columns_drifted_first() -> None:
+    from airflow_mlops_provider.core.drift.check import SUMMARY_COLUMNS, drift_summary
+    from airflow_mlops_provider.core.drift.compute import ColumnDrift, DriftResult
+
+    columns = tuple(
+        ColumnDrift(f"c{i}", "num", "ks", 0.05, 0.01 if i % 3 == 0 else 0.5, i % 3 == 0) for i in range(3 * SUMMARY_COLUMNS)
+    )
+    summary = drift_summary(ReferenceSet("ref.parquet"), "cur.parquet", "w", DriftResult(columns, 0.5, 100, 100))
+    assert summary["columns_tested"] == 3 * SUMMARY_COLUMNS
+    assert [c["column"] for c in summary["columns"]] == [f"c{i}" for i in range(0, 3 * SUMMARY_COLUMNS, 3)]
+    assert summary["drifted_columns"] == [f"c{i}" for i in range(0, 3 * SUMMARY_COLUMNS, 3)]
+    assert summary["share"] == pytest.approx(1 / 3)  # the verdicts count every column
+    assert len(json.dumps(summary)) < 20_000

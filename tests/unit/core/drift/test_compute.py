@@ -137,3 +137,25 @@ def test_result_summary_round_trips_and_counts_the_share() -> None:
     assert result.drifted_columns == ["a"]
     assert result.share == pytest.approx(1 / 3) and result.dataset_drift
     assert DriftResult.from_dict(result.to_dict()) == result
+
+
+def test_too_few_rows_give_no_verdict() -> None:
+    from airflow_mlops_provider.core.drift.spec import DEFAULT_MIN_ROWS, NotEnoughDataError
+
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"x": rng.normal(0, 1, 500)})
+    with pytest.raises(ValueError, match=r"the reference has 1 row\(s\): a drift verdict needs at least min_rows=30"):
+        compute_drift(frame.head(1), frame + 100)  # a 100-sigma shift, but one reference row proves nothing
+    with pytest.raises(NotEnoughDataError, match=r"the current window has 29 row\(s\), fewer than min_rows=30"):
+        compute_drift(frame, frame.head(DEFAULT_MIN_ROWS - 1) + 100)
+    gaps = frame.assign(x=np.where(np.arange(500) < 480, np.nan, frame["x"]))
+    with pytest.raises(ValueError, match=r"column 'x' has 20 value\(s\) in the current frame after dropping NaN/inf"):
+        compute_drift(frame, gaps)
+    assert compute_drift(frame.head(5), frame.head(5) + 100, config=DriftConfig(min_rows=5)).dataset_drift
+
+
+def test_a_threshold_out_of_the_picked_tests_range_is_refused() -> None:
+    rng = np.random.default_rng(2)
+    frame = pd.DataFrame({"x": rng.normal(0, 1, 200)})  # <= 1000 rows: KS, a p-value
+    with pytest.raises(ValueError, match=r"drift threshold 3\.0 \(column 'x'\) is not usable with method 'ks'"):
+        compute_drift(frame, frame, config=DriftConfig(threshold=3.0))

@@ -103,3 +103,49 @@ def test_the_inputs_fingerprint_changes_with_the_listing_only(data: DriftData, t
 
     missing = DriftCheckSpec(current_uri=f"{tmp_path}/none/", reference_uri=data.reference)
     assert missing.inputs_fingerprint(store, _no_mlflow) == missing.inputs_fingerprint(store, _no_mlflow)
+
+
+@pytest.mark.parametrize(
+    ("settings", "match"),
+    [
+        ({"threshold": -0.05}, r"drift threshold -0\.05 must be a positive finite number"),
+        ({"threshold": float("nan")}, "drift threshold nan must be a positive finite number"),
+        ({"num_threshold": float("inf")}, r"drift threshold inf \(num_threshold\) must be a positive finite"),
+        ({"threshold": 0}, "drift threshold 0 must be a positive finite number"),
+        ({"method": "ks", "threshold": 1.0}, r"not usable with method 'ks' \(a p-value\)"),
+        ({"cat_method": "jensenshannon", "cat_threshold": 1.2}, "not usable with method 'jensenshannon'"),
+        ({"per_column_method": {"a": "z"}, "per_column_threshold": {"a": 5}}, r"\(column 'a'\) is not usable"),
+        ({"drift_share": 0}, r"drift_share must be in \(0, 1\], got 0"),
+        ({"drift_share": float("nan")}, r"drift_share must be in \(0, 1\], got nan"),
+        ({"min_rows": 1}, "min_rows must be an integer of at least 2, got 1"),
+        ({"min_rows": 2.5}, "min_rows must be an integer of at least 2, got 2.5"),
+    ],
+)
+def test_a_config_refuses_numbers_out_of_range(settings: dict[str, object], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        DriftConfig(**settings)  # type: ignore[arg-type]
+
+
+def test_distance_thresholds_above_one_are_fine_and_rendered_numbers_are_parsed() -> None:
+    assert DriftConfig(method="psi", threshold=2.5).threshold == 2.5
+    assert DriftConfig.from_dict({"min_rows": "100", "threshold": "0.2"}) == DriftConfig(min_rows=100, threshold=0.2)
+    with pytest.raises(ValueError, match="drift_config threshold='a lot' is not a number"):
+        DriftConfig.from_dict({"threshold": "a lot"})
+
+
+@pytest.mark.parametrize(
+    ("build", "match"),
+    [
+        (lambda: EpisodePolicy(debounce=0), "debounce must be an integer of at least 1, got 0"),
+        (lambda: EpisodePolicy(clear_after=True), "clear_after must be an integer of at least 1, got True"),
+        (lambda: EpisodePolicy(cooldown_seconds=-1), "cooldown_seconds must be a finite number >= 0, got -1"),
+        (lambda: EpisodePolicy(cooldown_seconds=float("inf")), "cooldown_seconds must be a finite number >= 0"),
+        (lambda: EpisodePolicy(period_seconds=float("nan")), "period_seconds must be a positive finite number"),
+        (lambda: EpisodePolicy(max_events=0), r"max_events must be an integer of at least 1 \(or None\), got 0"),
+        (lambda: DriftWindow("t", lookback_seconds=0), "lookback_seconds must be a positive finite number"),
+        (lambda: DriftWindow("t", lookback_seconds=float("nan")), "lookback_seconds must be a positive finite"),
+    ],
+)
+def test_policies_and_windows_refuse_numbers_out_of_range(build: object, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        build()  # type: ignore[operator]

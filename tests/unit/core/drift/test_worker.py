@@ -12,7 +12,7 @@ import pytest
 
 from airflow_mlops_provider.core.drift.pipeline import run_drift_check
 from airflow_mlops_provider.core.drift.spec import DriftCheckSpec, NothingToCheckError
-from airflow_mlops_provider.core.drift.worker import MODULE, check_in_subprocess
+from airflow_mlops_provider.core.drift.worker import MODULE, check_in_subprocess, is_unreachable
 from airflow_mlops_provider.core.io.storage import ObjectStore
 from tests.fixtures.drift_data import NOT_FEATURES, DriftData, write_drift_data
 from tests.fixtures.s3_server import S3Server
@@ -95,3 +95,18 @@ def _children_running(module: str) -> list[int]:
         if parent == os.getpid() and module.encode() in command:
             found.append(int(proc.name))
     return found
+
+
+def test_an_mlflow_server_that_is_down_is_unreachable_and_a_bad_spec_is_not() -> None:
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from tests.fixtures.s3_server import free_port
+
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    with pytest.raises(MlflowException) as down:  # a real client, nothing listening
+        MlflowClient(f"http://127.0.0.1:{free_port()}").get_model_version_by_alias("m", "champion")
+    assert is_unreachable(down.value)
+    assert is_unreachable(MlflowException("busy", error_code="TEMPORARILY_UNAVAILABLE"))  # HTTP 503
+    assert not is_unreachable(MlflowException("no such model", error_code="RESOURCE_DOES_NOT_EXIST"))
+    assert not is_unreachable(ValueError("column(s) ['nope'] missing"))

@@ -123,7 +123,7 @@ def test_bad_profile_input(frame: pd.DataFrame, options: ProfileOptions, error: 
 
 
 def test_negative_margin_is_rejected() -> None:
-    with pytest.raises(ValueError, match="margin must be a finite number >= 0, got -0.1"):
+    with pytest.raises(ValueError, match=r"margin must be a finite number >= 0, got -0\.1"):
         ProfileOptions(margin=-0.1)
 
 
@@ -136,6 +136,7 @@ def test_cli_suite_init_writes_a_checked_suite(
     argv = ["suite", "init", "--from", source, "--out", str(out), "--no-range", "customer_id", "--margin", "0.2"]
 
     assert main(argv) == 0
+    assert [p.name for p in out.parent.iterdir()] == [out.name], "written in place, no temporary file left"
     suite = json.loads(out.read_text())
     assert suite["name"] == "churn_training_set"
     assert suite["meta"]["profile"]["margin"] == 0.2
@@ -151,6 +152,12 @@ def test_cli_suite_init_writes_a_checked_suite(
 def test_cli_reports_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["suite", "init", "--from", str(tmp_path / "missing.parquet"), "--out", str(tmp_path / "s.json")]) == 2
     assert "airflow-mlops: error: no such object" in capsys.readouterr().err
+    (tmp_path / "folder").mkdir()
+    argv = ["suite", "init", "--from", str(tmp_path / "missing.parquet"), "--out", str(tmp_path / "folder"), "--force"]
+    assert main(argv) == 2
+    assert capsys.readouterr().err == (
+        f"airflow-mlops: error: {tmp_path / 'folder'} is a folder: --out names the suite's JSON file\n"
+    )
 
 
 def test_cli_help_imports_nothing_heavy() -> None:
@@ -249,3 +256,27 @@ def test_a_column_of_mixed_value_types_is_refused() -> None:
     frame = pd.DataFrame({"code": [1, "a", 2, "b"], "y": [1, 2, 3, 4]})
     with pytest.raises(ValueError, match=r"column 'code' mixes value types, e\.g\. 1 \(int\) and 'a' \(str\)"):
         profile_suite(frame, "mixed")
+
+
+def test_long_text_gets_no_value_set_so_the_suite_stays_small() -> None:
+    frame = pd.DataFrame({"note": ["short", "x" * 10_000_000, "short"], "plan": ["a", "b", "a"]})
+    suite = profile_suite(frame, "text")
+    assert len(json.dumps(suite)) < 5_000
+    assert kwargs_of(suite, "expect_column_values_to_be_in_set", "plan") == {"column": "plan", "value_set": ["a", "b"]}
+    assert ("expect_column_values_to_be_in_set", "note") not in {
+        (e["type"], e["kwargs"].get("column")) for e in suite["expectations"]
+    }
+    assert validate_frame(frame, suite).success
+
+
+@pytest.mark.parametrize(
+    ("frame", "error"),
+    [
+        (pd.DataFrame([[1, 2, 3]], columns=["a", "b", "a"]), r"column name\(s\) \['a'\] appear more than once"),
+        (pd.DataFrame({0: [np.nan, np.nan], 1: [1, 2]}), r"column\(s\) \['0'\] are entirely null"),
+        (pd.DataFrame({0: [1.0, np.inf]}), r"column '0' holds 1 infinite value\(s\)"),
+    ],
+)
+def test_column_names_repeated_or_not_strings(frame: pd.DataFrame, error: str) -> None:
+    with pytest.raises(ValueError, match=error):
+        profile_suite(frame, "names")

@@ -148,7 +148,10 @@ def test_a_passing_suite_passes() -> None:
     [
         ({"expectations": PASSING["expectations"]}, "needs a non-empty 'name'"),
         ({"name": "empty", "expectations": []}, "has no expectations: it would pass any data"),
-        (suite(("expect_column_to_be_nice", {"column": "age"})), "expectation #0: unknown expectation type 'expect_column_to_be_nice'"),
+        (
+            suite(("expect_column_to_be_nice", {"column": "age"})),
+            "expectation #0: unknown expectation type 'expect_column_to_be_nice'",
+        ),
         (suite(("expect_column_values_to_be_between", {"column": "age", "min_vaule": 1})), "min_vaule"),
         ({**PASSING, "data_asset_type": None}, "not a GX 1.x suite"),
     ],
@@ -273,3 +276,24 @@ def test_a_suite_given_as_text_is_parsed_with_specific_errors(text: str | bytes,
 
 def test_a_suite_given_as_text_loads() -> None:
     assert load_suite(json.dumps(PASSING)).name == "people"
+
+
+def test_every_argument_of_a_failed_expectation_is_kept_only_its_values_are_cut() -> None:
+    kwargs = {
+        "column": "age",
+        "min_value": 0,
+        "max_value": 100,
+        "strict_min": True,
+        "strict_max": True,
+        "mostly": 0.99,
+        "row_condition": 'plan!="gold"',
+        "condition_parser": "pandas",
+        "catch_exceptions": True,
+        "description": "d" * 1_000,
+        "meta": {"owner": "me"},
+    }
+    result = validate_frame(FRAME, suite(("expect_column_values_to_be_between", kwargs)))
+    (failure,) = result.failures
+    assert failure.column == "age"
+    assert set(failure.kwargs) >= set(kwargs) - {"description", "meta", "catch_exceptions"}  # GX keeps those apart
+    assert all(len(json.dumps(value)) < 200 for value in failure.kwargs.values())
