@@ -2,8 +2,9 @@
 
 ``airflow-mlops suite init --from <dataset-uri> --out <suite.json>`` profiles reference data into a starter
 Great Expectations suite, checks that the suite passes on that data, and writes it. Data it cannot profile
-into a trustworthy suite (a truncated CSV file, an entirely null column, infinite values, mixed types, no
-rows) is refused with exit code 2 and one line saying why; nothing is written then.
+into a trustworthy suite (a truncated CSV file, infinite values, mixed types, no rows) is refused with exit
+code 2 and one line saying why; nothing is written then. Entirely null columns are expected to stay null,
+and named for review.
 
 ``airflow-mlops new pipeline NAME --from <dataset-uri> --target COLUMN`` writes a continuous-training
 pipeline for that data into a DAGs folder: ``<name>_ct.py`` (a training DAG and a drift-monitor DAG) and
@@ -27,7 +28,7 @@ PROG = "airflow-mlops"
 
 def _suite_init(args: argparse.Namespace) -> int:
     """Profile ``args.source`` into a suite, check it on the same data, and write it to ``args.out``."""
-    from airflow_mlops_provider.core.validation.profiler import ProfileOptions, profile_suite
+    from airflow_mlops_provider.core.validation.profiler import NULL_COLUMNS, ProfileOptions, profile_suite
     from airflow_mlops_provider.core.validation.reading import read_batch
 
     out = Path(args.out)
@@ -45,6 +46,9 @@ def _suite_init(args: argparse.Namespace) -> int:
         return 1
     _write_suite(out, suite)
     print(f"Wrote {len(suite['expectations'])} expectations over {frame.shape[1]} columns to {out}")
+    null_columns = suite["meta"]["profile"].get(NULL_COLUMNS)
+    if null_columns:
+        print(f"Review: {null_columns} are entirely null in the reference data; the suite expects them to stay null")
     return 0
 
 

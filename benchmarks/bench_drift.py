@@ -90,9 +90,13 @@ def bench(rows: int, repeats: int, with_evidently: bool) -> list[Figure]:
         note = f"drifted {len(result.drifted_columns)}/{COLUMNS}"
         identical = True
         if with_evidently:
-            ev_seconds, verdicts = best_of(partial(evidently_verdicts, reference, current, settings), 1, time.process_time)
+            ev_seconds, verdicts = best_of(
+                partial(evidently_verdicts, reference, current, settings), 1, time.process_time
+            )
             identical = verdicts == ours_verdicts(result)
-            note += f"; Evidently {ev_seconds:.2f} s = {ev_seconds / ks_seconds:.1f}x KS; verdicts identical: {identical}"
+            note += (
+                f"; Evidently {ev_seconds:.2f} s = {ev_seconds / ks_seconds:.1f}x KS; verdicts identical: {identical}"
+            )
         figures.append(
             Figure(
                 goal_id="P2",

@@ -111,7 +111,9 @@ def raw(bench: Bench, batches: list[str]) -> float:
     result = batch.validate(gx.ExpectationSuite(**json.loads(SUITE.read_text())), result_format="SUMMARY")
     assert result.success
     table = conform_batch(frame, bench.view)  # the raw writer's own cast to the view's types
-    pq.write_table(table, part_uri(bench.view.source_uri, "raw"))
+    part = Path(part_uri(bench.view.source_uri, "raw"))
+    part.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, part)
     start, end = materialization_window(table, "event_timestamp", bench.view.source_uri)
     bench.store.materialize(start.to_pydatetime(), end.to_pydatetime(), [VIEW])
     return time.perf_counter() - started

@@ -206,7 +206,9 @@ class FeatureIngestionOperator(OpenLineageMixin, MlopsBaseOperator):
                 [self.batch_id] if single and self.batch_id else None, self.max_clock_skew or DEFAULT_MAX_CLOCK_SKEW,
             )  # fmt: skip
         except (LookupError, ValueError) as err:
-            raise AirflowFailException(f"Batches {uris} not ingested: {err}") from err
+            raise AirflowFailException(
+                f"{'Batch' if single else 'Batches'} {self.batch_uri} not ingested: {err}"
+            ) from err
         if single and done.refused:
             raise AirflowFailException(f"Batch {self.batch_uri} not ingested: {done.refused[uris[0]]}")
         start, end = (stamp.isoformat() for stamp in done.window) if done.window else ("", "")

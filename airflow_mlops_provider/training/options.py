@@ -47,7 +47,9 @@ them, e.g. '{{"kind":"random","seed":0,"stratify":true}}' or '{{"kind":"temporal
 (param {RunParam.SPLIT_POLICY}) and the digest of the holdout rows (tag {Tag.HOLDOUT_DIGEST}). NaN/inf in numeric
 features is an error; a missing or unseen category maps to an out-of-vocabulary embedding.
 
-exit codes: 0 success, 2 bad input (message on stderr prefixed "trainer error:"), 1 any other failure.
+exit codes: 0 success; 2 bad input, retrying cannot help (unusable arguments, environment, dataset or S3
+credentials; message on stderr prefixed "trainer error:"); 1 any other failure; 143 stopped by SIGTERM.
+The run in MLFLOW_RUN_ID ends FAILED in every case but 0.
 """
 
 
@@ -118,7 +120,11 @@ class TrainConfig:
             problems.append("the target and split column must not be features")
         if self.split_column == self.target:
             problems.append(f"the split column must not be the target {self.target!r}")
-        for name, value in (("epochs", self.epochs), ("batch-size", self.batch_size), ("embedding-dim", self.embedding_dim)):
+        for name, value in (
+            ("epochs", self.epochs),
+            ("batch-size", self.batch_size),
+            ("embedding-dim", self.embedding_dim),
+        ):
             if value < 1:
                 problems.append(f"{name} must be >= 1, got {value}")
         if self.cpu_threads < 1:

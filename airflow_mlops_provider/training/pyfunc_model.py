@@ -23,6 +23,7 @@ import mlflow.pyfunc
 import mlflow.pytorch
 import numpy as np
 import pandas as pd
+from pandas.api.types import is_integer_dtype
 from mlflow.models import ModelSignature
 from mlflow.models.model import ModelInfo
 from mlflow.pyfunc.model import PythonModel, PythonModelContext
@@ -75,22 +76,26 @@ def pip_requirements() -> list[str]:
 
 
 def input_example(df: pd.DataFrame, encoder: FeatureEncoder) -> pd.DataFrame:
-    """A few raw feature rows as the signature types them (numbers as float64, categories as strings).
+    """A few raw feature rows with the training dtypes (categories as strings).
 
     :param df: rows to take the example from.
     :param encoder: gives the feature columns.
     """
     example = df[[*encoder.numeric, *encoder.categorical]].head(_EXAMPLE_ROWS).reset_index(drop=True)
-    return example.astype(dict.fromkeys(encoder.numeric, "float64") | dict.fromkeys(encoder.categorical, str))
+    return example.astype(dict.fromkeys(encoder.categorical, str))
 
 
-def model_signature(encoder: FeatureEncoder) -> ModelSignature:
-    """The model's signature, from the encoder (no inference): numeric features as doubles (integers are
-    accepted), categorical ones as strings, and one float64 prediction per row.
+def model_signature(rows: pd.DataFrame, encoder: FeatureEncoder) -> ModelSignature:
+    """The model's signature, spelled out (no inference, no inference warnings): each numeric feature as
+    its training dtype (integers as ``long``, so integer inputs are accepted as they were trained), each
+    categorical one as a string, and one float64 prediction per row.
 
+    :param rows: training rows, for the numeric dtypes.
     :param encoder: gives the feature columns.
     """
-    inputs = [ColSpec(DataType.double, name) for name in encoder.numeric]
+    inputs: list[ColSpec | TensorSpec] = [
+        ColSpec(DataType.long if is_integer_dtype(rows[name]) else DataType.double, name) for name in encoder.numeric
+    ]
     inputs += [ColSpec(DataType.string, name) for name in encoder.categorical]
     return ModelSignature(Schema(inputs), Schema([TensorSpec(np.dtype(np.float64), (-1,))]))
 
@@ -119,7 +124,7 @@ def log_pyfunc_model(network: TabularMLP, encoder: FeatureEncoder, rows: pd.Data
             python_model=TabularPyfuncModel(),
             artifacts={"torch_model": str(torch_path), "encoder": str(encoder_path)},
             pip_requirements=requirements,
-            signature=model_signature(encoder),
+            signature=model_signature(rows, encoder),
             input_example=input_example(rows, encoder),
         )
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -51,6 +50,3 @@ def quiet_mlflow() -> Iterator[None]:
     finally:
         for logger, drop in filters:
             logger.removeFilter(drop)
-
-
-

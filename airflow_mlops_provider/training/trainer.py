@@ -34,7 +34,8 @@ def run_training(config: TrainConfig, mlflow_run_id: str, store: ObjectStore | N
     The run is ended FINISHED on success and FAILED on any error. It receives: the config as params
     (plus row counts), per-epoch ``train_loss``/``val_loss``/``val_<metric>`` with ``step=epoch``,
     ``holdout_<metric>`` when there is a holdout split, ``best_epoch``, ``train_seconds``,
-    ``train_samples_per_second``, ``gpu_peak_memory_mb`` (on CUDA), ``log_model_seconds``, the dataset as a training input with its digest, the tags
+    ``train_samples_per_second``, ``gpu_peak_memory_mb`` (on CUDA), ``log_model_seconds``, the dataset as a
+    training input with its digest, the tags
     :attr:`Tag.DATASET_URI`, :attr:`Tag.DATASET_DIGEST`, :attr:`Tag.SPLIT_POLICY` (also the param
     :attr:`RunParam.SPLIT_POLICY`), :attr:`Tag.HOLDOUT_DIGEST` (the digest of the holdout rows) and
     :attr:`Tag.MODEL_URI`, and the model ``model``.

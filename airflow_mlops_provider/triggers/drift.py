@@ -75,9 +75,9 @@ class DriftTrigger(ConnectionsMixin, BaseEventTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll forever (an ``AssetWatcher`` keeps listening; a deferred sensor stops at the first event).
 
-        An unreachable store or server (a connection error or timeout anywhere in the error's causes, as
-        under an ``MlflowException`` for a server that is down; or an HTTP 5xx) is retried at the next poll;
-        any other error ends the trigger.
+        An unreachable store or server (a connection error, timeout or spent HTTP retries anywhere in the
+        error's causes, as under an ``MlflowException`` for a server that is down) is retried at the next
+        poll; any other error ends the trigger.
         """
         from airflow_mlops_provider.core.drift.worker import is_unreachable
 

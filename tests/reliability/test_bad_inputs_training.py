@@ -188,4 +188,3 @@ def _assert_failed_without_model(tracking_uri: str, run_id: str) -> None:
     assert run.info.status == "FAILED"
     assert Tag.MODEL_URI not in run.data.tags
     assert not run.data.metrics
-

@@ -52,7 +52,9 @@ def test_the_watcher_polls_through_an_mlflow_outage_and_fires_once_it_is_back(
     server = _launch(root, port, monkeypatch)
     try:
         register_champion(server.tracking_uri, MODEL, data.reference, data.reference_digest)
-        monkeypatch.setenv("AIRFLOW_CONN_MLFLOW_DEFAULT", json.dumps({"conn_type": "mlflow", "host": server.tracking_uri}))
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_MLFLOW_DEFAULT", json.dumps({"conn_type": "mlflow", "host": server.tracking_uri})
+        )
         monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # each poll fails at once while it is down
         _halt(server)
         spec = DriftCheckSpec(current_uri=data.drifted, model_name=MODEL, state_uri=str(tmp_path / "state.json"))

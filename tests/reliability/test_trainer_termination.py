@@ -64,8 +64,10 @@ def _run_of(tracking_uri: str, airflow_run_id: str, timeout: float = 300) -> str
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         experiment = client.get_experiment_by_name(EXPERIMENT)
-        runs = [] if experiment is None else client.search_runs(
-            [experiment.experiment_id], f"tags.`{Tag.AIRFLOW_RUN_ID}` = '{airflow_run_id}'"
+        runs = (
+            []
+            if experiment is None
+            else client.search_runs([experiment.experiment_id], f"tags.`{Tag.AIRFLOW_RUN_ID}` = '{airflow_run_id}'")
         )
         if runs and "val_loss" in runs[0].data.metrics:
             return str(runs[0].info.run_id)

@@ -154,7 +154,9 @@ def _bound(value: TimeBound, name: str) -> pd.Timestamp | None:
     try:
         return pd.to_datetime(value, utc=True)
     except (ValueError, TypeError) as err:
-        raise ValueError(f"the window {name} {value!r} is not a time (use ISO 8601, e.g. 2026-01-01T00:00:00Z)") from err
+        raise ValueError(
+            f"the window {name} {value!r} is not a time (use ISO 8601, e.g. 2026-01-01T00:00:00Z)"
+        ) from err
 
 
 def feature_columns(

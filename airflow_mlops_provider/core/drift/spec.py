@@ -394,10 +394,10 @@ def _integer(value: object) -> float:
     return float(value) if isinstance(value, int) and not isinstance(value, bool) else math.nan
 
 
-def _parse_number(value: object, name: str, kind: type[float] | type[int] = float) -> float:
+def _parse_number(value: Any, name: str, kind: type[float] | type[int] = float) -> float:
     """A rendered template's number (``"0.05"``), with a message naming the setting when it is not one."""
     try:
-        return kind(value)  # type: ignore[arg-type]
+        return kind(value)
     except (TypeError, ValueError):
         raise ValueError(f"drift_config {name}={value!r} is not a number") from None
 

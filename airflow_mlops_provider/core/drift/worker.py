@@ -56,20 +56,20 @@ async def check_in_subprocess(
 
 
 def is_unreachable(err: BaseException) -> bool:
-    """Tell whether ``err`` means a server or store could not be reached, or answered "try later" (HTTP
-    5xx): a ``ConnectionError`` or ``TimeoutError`` anywhere in its chain of causes, as under the
-    ``MlflowException`` that an MLflow client raises for a server that is down.
+    """Tell whether ``err`` means a server or store could not be reached, or kept answering "try later": a
+    ``ConnectionError``, ``TimeoutError`` or urllib3 ``MaxRetryError`` (retries spent on refused connections
+    or 5xx answers) anywhere in its chain of causes, as under the ``MlflowException`` that an MLflow client
+    raises for a server that is down.
 
     :param err: what a check or a poll raised.
     """
+    from urllib3.exceptions import MaxRetryError
+
     seen: set[int] = set()
     cause: BaseException | None = err
     while cause is not None and id(cause) not in seen:
         seen.add(id(cause))
-        if isinstance(cause, ConnectionError | TimeoutError):
-            return True
-        status = getattr(cause, "get_http_status_code", None)
-        if callable(status) and isinstance(code := status(), int) and code >= 500:
+        if isinstance(cause, ConnectionError | TimeoutError | MaxRetryError):
             return True
         cause = cause.__cause__ or cause.__context__
     return False

@@ -61,7 +61,11 @@ class StorageConfig:
     def __post_init__(self) -> None:
         if self.endpoint_url is not None:
             parts = urlsplit(self.endpoint_url)
-            if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in self.endpoint_url):
+            if (
+                parts.scheme not in ("http", "https")
+                or not parts.hostname
+                or any(c.isspace() for c in self.endpoint_url)
+            ):
                 raise ValueError(
                     f"S3 endpoint_url {self.endpoint_display!r} is not an http(s) URL such as http://minio:9000"
                 )

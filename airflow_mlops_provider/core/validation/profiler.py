@@ -5,9 +5,11 @@ the dtype, the null rate, and either a value range (numeric columns) or a value 
 few distinct values); for the table, a row-count range. Every bound contains the reference data, widened
 by a margin, so the suite passes on the data it came from. Datetime columns get no range (time moves on).
 
-Reference data that cannot give a trustworthy suite is refused with a :class:`ValueError` that says why:
-no rows, a column that is entirely null (it would constrain nothing), infinite values in a column that
-gets a range, a column mixing value types. Bounds never overflow: widened float bounds stop at the
+A column that is entirely null in the reference data gets "stays null" (and is listed in the suite's
+``meta``, for review): with no expectation at all, any later values, or none, would pass. Reference data
+that cannot give a trustworthy suite is refused with a :class:`ValueError` that says why: no rows, a
+repeated column name, infinite values in a column that gets a range, a column mixing value types.
+Bounds never overflow: widened float bounds stop at the
 largest finite float, integer bounds at the column dtype's limits, so the suite stays plain JSON.
 """
 
@@ -26,6 +28,8 @@ from pandas.api import types as ptypes
 FLOAT_MAX = sys.float_info.max
 #: A string column holding a longer value is text, not categories: it gets no value set.
 MAX_CATEGORY_CHARS = 100
+#: The key, in the suite's ``meta.profile``, of the columns that were entirely null (expected to stay null).
+NULL_COLUMNS = "null_columns"
 
 
 @dataclass(frozen=True)
@@ -61,7 +65,7 @@ def profile_suite(
     :param options: the bounds' slack; defaults of :class:`ProfileOptions` if ``None``.
     :param source: where the reference data came from, recorded in the suite's ``meta``.
     :raises ValueError: if ``df`` has no rows or no columns, ``options.no_range`` names an unknown column,
-        or a column cannot be profiled (entirely null, infinite values where a range goes, mixed value types).
+        or a column cannot be profiled (a repeated name, infinite values where a range goes, mixed value types).
     """
     options = options or ProfileOptions()
     if df.empty:
@@ -71,19 +75,21 @@ def profile_suite(
         raise ValueError(f"no_range names columns that are not in the data: {unknown}")
     _refuse_unprofilable(df, options)
     expectations = [_expectation("expect_table_row_count_to_be_between", **_row_count_bounds(len(df), options.margin))]
-    for column in df.columns:
-        expectations += _column_expectations(str(column), df[column], options)
+    for column, series in df.items():
+        expectations += _column_expectations(str(column), series, options)
+    profile: dict[str, Any] = {
+        "source": source,
+        "rows": len(df),
+        "margin": options.margin,
+        "max_categories": options.max_categories,
+    }
+    null_columns = [str(column) for column, series in df.items() if series.isna().all()]
+    if null_columns:
+        profile[NULL_COLUMNS] = null_columns
     return {
         "name": name,
         "expectations": expectations,
-        "meta": {
-            "profile": {
-                "source": source,
-                "rows": len(df),
-                "margin": options.margin,
-                "max_categories": options.max_categories,
-            }
-        },
+        "meta": {"profile": profile},
         "notes": "Starter suite profiled from reference data: review every bound before relying on it.",
     }
 
@@ -93,12 +99,6 @@ def _refuse_unprofilable(df: pd.DataFrame, options: ProfileOptions) -> None:
     repeated = sorted({str(column) for column in df.columns[df.columns.duplicated()]})
     if repeated:
         raise ValueError(f"column name(s) {repeated} appear more than once: a suite names each column once")
-    empty = [str(column) for column in df.columns if df[column].isna().all()]
-    if empty:
-        raise ValueError(
-            f"column(s) {empty} are entirely null in the reference data: a suite would expect nothing of them, "
-            "so any later values, or none, would pass; fix the reference data or drop those columns"
-        )
     for name, series in df.items():
         column = str(name)
         if _is_number(series) and column not in options.no_range:
@@ -131,11 +131,13 @@ def _row_count_bounds(rows: int, margin: float) -> dict[str, int | None]:
 
 
 def _column_expectations(column: str, series: pd.Series, options: ProfileOptions) -> list[dict[str, Any]]:
-    """Presence, dtype, null rate, and a range or a value set for one column."""
+    """Presence, dtype, null rate, and a range or a value set for one column; "stays null" if it is all null."""
     expectations = [_expectation("expect_column_to_exist", column=column)]
     gx_type = _gx_type(series)
     if gx_type is not None:
         expectations.append(_expectation("expect_column_values_to_be_of_type", column=column, type_=gx_type))
+    if series.isna().all():
+        return [*expectations, _expectation("expect_column_values_to_be_null", column=column)]
     expectations.append(_null_expectation(column, float(series.isna().mean()), options.margin))
     values = series.dropna()
     if _is_number(series) and column not in options.no_range:

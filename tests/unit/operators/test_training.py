@@ -230,13 +230,18 @@ def test_priority_class_reaches_the_pod(connections: None) -> None:
 )
 def test_bad_literal_arguments_are_refused_when_the_dag_is_parsed(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        _operator(**kwargs)
+        GPUTrainingOperator(
+            task_id="t", dataset_uri="d.parquet", target="y", numeric_features=["a"], namespace="ml", **kwargs
+        )  # type: ignore[arg-type]
 
 
 def test_templated_hyperparameters_are_checked_once_rendered_before_any_run(connections: None) -> None:
     from airflow.sdk.exceptions import AirflowFailException
 
-    op = _operator(hyperparameters={"epochs": "{{ params.epochs }}"}, backend="kubernetes")
+    op = GPUTrainingOperator(
+        task_id="t", dataset_uri="d.parquet", target="y", numeric_features=["a"], namespace="ml",
+        hyperparameters={"epochs": "{{ params.epochs }}"}, backend="kubernetes",
+    )  # fmt: skip
     op.hyperparameters = {"epochs": "2.5"}  # as rendered
     with pytest.raises(AirflowFailException, match=r"argument --epochs: invalid int value: '2.5'"):
         op.execute({})  # type: ignore[arg-type]  # fails before it needs a context, a run or a pod

@@ -11,7 +11,12 @@ from airflow_mlops_provider.training.encoding import FeatureEncoder
 from airflow_mlops_provider.training.errors import TrainingDivergedError
 from airflow_mlops_provider.training.loop import evaluate, plan_device, train_model
 from airflow_mlops_provider.training.options import TrainConfig
-from airflow_mlops_provider.training.pyfunc_model import input_example, pip_requirements, predict_frame
+from airflow_mlops_provider.training.pyfunc_model import (
+    input_example,
+    model_signature,
+    pip_requirements,
+    predict_frame,
+)
 from demo.data import (
     FEATURES_CATEGORICAL,
     FEATURES_NUMERIC,
@@ -119,3 +124,18 @@ def test_throughput_is_reported_and_no_gpu_memory_on_cpu(frame: pd.DataFrame) ->
     result = train_model(config, encoder, splits, on_epoch=lambda e, m: None)
     assert result.samples_per_second == pytest.approx(len(splits.train) * 2 / result.seconds)
     assert result.gpu_peak_memory_mb is None
+
+
+def test_the_model_signature_is_spelled_out_from_the_training_dtypes(frame: pd.DataFrame) -> None:
+    _, encoder, splits = _fit(frame)
+    signature = model_signature(splits.train, encoder)
+    types = {spec.name: spec.type.name for spec in signature.inputs.inputs}
+    assert types == {
+        "tenure_months": "long",
+        "monthly_charges": "double",
+        "support_calls": "long",
+        "usage_gb": "double",
+        "plan": "string",
+        "region": "string",
+    }
+    assert signature.outputs.to_dict() == [{"type": "tensor", "tensor-spec": {"dtype": "float64", "shape": (-1,)}}]

@@ -154,7 +154,8 @@ def test_a_summary_lists_at_most_its_cap_of_columns_drifted_first() -> None:
     from airflow_mlops_provider.core.drift.compute import ColumnDrift, DriftResult
 
     columns = tuple(
-        ColumnDrift(f"c{i}", "num", "ks", 0.05, 0.01 if i % 3 == 0 else 0.5, i % 3 == 0) for i in range(3 * SUMMARY_COLUMNS)
+        ColumnDrift(f"c{i}", "num", "ks", 0.05, 0.01 if i % 3 == 0 else 0.5, i % 3 == 0)
+        for i in range(3 * SUMMARY_COLUMNS)
     )
     summary = drift_summary(ReferenceSet("ref.parquet"), "cur.parquet", "w", DriftResult(columns, 0.5, 100, 100))
     assert summary["columns_tested"] == 3 * SUMMARY_COLUMNS

@@ -43,7 +43,9 @@ def test_vectorized_smirnov_is_scipys_exact_sum(n: int, n_x_squared: float) -> N
     assert kstwo_sf(x, n) == pytest.approx(stats.kstwo.sf(x, n), rel=1e-12)
 
 
-@pytest.mark.parametrize(("n", "x"), [(SMIRNOV_VECTORIZED_MIN_N - 1, 0.02), (50_000, 0.001), (50_000, 0.6), (50_000, 0.1)])
+@pytest.mark.parametrize(
+    ("n", "x"), [(SMIRNOV_VECTORIZED_MIN_N - 1, 0.02), (50_000, 0.001), (50_000, 0.6), (50_000, 0.1)]
+)
 def test_ks_survival_outside_the_vectorized_range_is_scipys_bit_for_bit(n: int, x: float) -> None:
     assert kstwo_sf(x, n) == stats.kstwo.sf(x, n)
 

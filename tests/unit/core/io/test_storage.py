@@ -4,7 +4,6 @@ locally and on a real S3-compatible server (moto)."""
 from __future__ import annotations
 
 import os
-
 from pathlib import Path
 
 import pytest

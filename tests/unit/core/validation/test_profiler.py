@@ -236,10 +236,28 @@ def test_infinite_values_are_refused_where_a_range_goes() -> None:
     assert validate_frame(frame, suite).success
 
 
-def test_an_entirely_null_column_is_refused() -> None:
-    frame = pd.DataFrame({"x": [np.nan] * 4, "y": [1, 2, 3, 4], "z": [None] * 4})
-    with pytest.raises(ValueError, match=r"column\(s\) \['x', 'z'\] are entirely null in the reference data"):
-        profile_suite(frame, "nulls")
+def test_an_entirely_null_column_is_expected_to_stay_null_and_named_for_review() -> None:
+    frame = pd.DataFrame({"x": [np.nan] * 4, "y": [1, 2, 3, 4], "z": pd.Series([None] * 4, dtype=object)})
+    suite = profile_suite(frame, "nulls")
+    for column in ("x", "z"):
+        assert kwargs_of(suite, "expect_column_values_to_be_null", column) == {"column": column}
+        assert ("expect_column_values_to_not_be_null", column) not in {
+            (e["type"], e["kwargs"].get("column")) for e in suite["expectations"]
+        }
+    assert suite["meta"]["profile"]["null_columns"] == ["x", "z"]
+    assert validate_frame(frame, suite).success
+    result = validate_frame(frame.assign(x=[1.0, np.nan, np.nan, np.nan]), suite)
+    assert not result.success, "values arriving in a column that was entirely null are visible"
+    assert "expect_column_values_to_be_null failed on column 'x': 1 value (25%) unexpected; e.g. 1.0" in result.message
+
+
+def test_cli_names_entirely_null_columns_for_review(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = tmp_path / "reference.csv"
+    source.write_text("id,note\n1,\n2,\n")
+    assert main(["suite", "init", "--from", str(source), "--out", str(tmp_path / "s.json")]) == 0
+    assert capsys.readouterr().out.endswith(
+        "Review: ['note'] are entirely null in the reference data; the suite expects them to stay null\n"
+    )
 
 
 def test_a_mostly_null_column_still_fails_when_it_arrives_entirely_null() -> None:
@@ -273,7 +291,6 @@ def test_long_text_gets_no_value_set_so_the_suite_stays_small() -> None:
     ("frame", "error"),
     [
         (pd.DataFrame([[1, 2, 3]], columns=["a", "b", "a"]), r"column name\(s\) \['a'\] appear more than once"),
-        (pd.DataFrame({0: [np.nan, np.nan], 1: [1, 2]}), r"column\(s\) \['0'\] are entirely null"),
         (pd.DataFrame({0: [1.0, np.inf]}), r"column '0' holds 1 infinite value\(s\)"),
     ],
 )
