@@ -39,7 +39,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         missing = [name for name in ("MLFLOW_TRACKING_URI", "MLFLOW_RUN_ID") if not os.environ.get(name)]
         if missing:
             raise TrainerInputError(f"environment variables not set: {missing}")
-        from airflow_mlops_provider.training.trainer import run_training  # heavy: torch, mlflow
+        log.info(
+            "training %s into MLflow run %s; loading torch and mlflow", config.data_uri, os.environ["MLFLOW_RUN_ID"]
+        )
+        from airflow_mlops_provider.training.trainer import run_training  # heavy: torch, mlflow (seconds)
 
         summary = run_training(config, os.environ["MLFLOW_RUN_ID"])
     except TrainerInputError as err:

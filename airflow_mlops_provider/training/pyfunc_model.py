@@ -23,11 +23,11 @@ import mlflow.pyfunc
 import mlflow.pytorch
 import numpy as np
 import pandas as pd
-from pandas.api.types import is_integer_dtype
 from mlflow.models import ModelSignature
 from mlflow.models.model import ModelInfo
 from mlflow.pyfunc.model import PythonModel, PythonModelContext
 from mlflow.types import ColSpec, DataType, Schema, TensorSpec
+from pandas.api.types import is_integer_dtype
 
 from airflow_mlops_provider.training import encoding
 from airflow_mlops_provider.training import model as model_module

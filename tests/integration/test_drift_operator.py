@@ -225,8 +225,10 @@ def test_with_episode_state_the_same_drift_signals_once(
     register_champion(mlflow_connection, MODEL, data.reference, data.reference_digest)
     state = str(tmp_path / "state.json")
     events = []
-    for current in (data.drifted, data.drifted, data.drifted_later):  # a re-check, then new but still drifted data
-        context = task_context("check_drift")
+    # A re-check by the next run, then new but still drifted data (each run its own task instance: a retry of
+    # the same one would be told again what its killed try decided).
+    for run, current in enumerate((data.drifted, data.drifted, data.drifted_later)):
+        context = task_context("check_drift", run_id=f"scheduled__{run}")
         op, summary = _check(context, current, tmp_path, state_uri=state)
         assert summary["dataset_drift"]
         events.append(len(context["outlet_events"][op.drift_alias].asset_alias_events))

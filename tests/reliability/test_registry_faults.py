@@ -31,7 +31,8 @@ from tests.reliability.registry_models import (
     task_script,
 )
 
-pytestmark = pytest.mark.integration
+#: Task processes and two server boots on a shared machine: longer than the 600 s default.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(3000)]
 Context = Callable[..., dict[str, Any]]
 
 
@@ -85,7 +86,7 @@ def restartable(monkeypatch: pytest.MonkeyPatch) -> Iterator[RestartableServer]:
         server.server.stop()
 
 
-def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 120) -> None:
+def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 900) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
@@ -112,7 +113,7 @@ def test_a_promotion_that_loses_the_server_fails_naming_it_and_its_retry_promote
     first = start_task(task_script("PromoteModelOperator", settings, "run_1", 1, "promote"), env)
     _wait_for(lambda: len(lease_tickets(client, "faults")) == 2, "the promotion to queue for the lease")
     restartable.down()
-    output = first.communicate(timeout=300)[0]
+    output = first.communicate(timeout=900)[0]
     assert first.returncode != 0
     assert restartable.uri in output.strip().splitlines()[-1], output[-3000:]
     restartable.up()
@@ -121,7 +122,7 @@ def test_a_promotion_that_loses_the_server_fails_naming_it_and_its_retry_promote
     blocker.release()
 
     retry = start_task(task_script("PromoteModelOperator", settings, "run_1", 2, "promote"), env)
-    output = retry.communicate(timeout=300)[0]
+    output = retry.communicate(timeout=900)[0]
     assert retry.returncode == 0, output[-3000:]
     assert aliases(client, "faults") == {CHAMPION: "2", PREVIOUS_CHAMPION: "1"}
     assert records(client, "faults")["2"]["champion_version"] == "1"
@@ -136,7 +137,7 @@ def test_a_registration_without_the_server_fails_naming_it_and_its_retry_registe
     env = task_env(restartable.uri)
     restartable.down()
     first = start_task(task_script("RegisterModelOperator", settings, "run_0", 1, "register"), env)
-    output = first.communicate(timeout=300)[0]
+    output = first.communicate(timeout=900)[0]
     assert first.returncode != 0
     assert restartable.uri in output.strip().splitlines()[-1], output[-3000:]
     restartable.up()
@@ -144,7 +145,7 @@ def test_a_registration_without_the_server_fails_naming_it_and_its_retry_registe
     assert client.search_registered_models("name = 'faults_register'") == []
     for try_number, created in ((2, True), (3, False)):
         task = start_task(task_script("RegisterModelOperator", settings, "run_0", try_number, "register"), env)
-        output = task.communicate(timeout=300)[0]
+        output = task.communicate(timeout=900)[0]
         assert task.returncode == 0, output[-3000:]
         assert f'"created": {str(created).lower()}' in output.strip().splitlines()[-1]
     assert [v.version for v in client.search_model_versions("name = 'faults_register'")] == ["1"]

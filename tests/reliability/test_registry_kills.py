@@ -30,7 +30,8 @@ from tests.reliability.registry_models import (
     task_env,
 )
 
-pytestmark = pytest.mark.integration
+#: Four task processes per case on a shared machine: longer than the 600 s default.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(3000)]
 
 #: Each point and how many passes three CT runs make through it (between_aliases: promotions over a champion).
 POINTS = {"registry.after_register": 3, "registry.after_decision": 3, "registry.between_aliases": 2}
@@ -81,7 +82,7 @@ def test_a_killed_registration_or_promotion_is_finished_by_its_retry(
     returned: dict[str, Any] = {}
     for i, crafted_model in enumerate(models):
         attempts = run_with_retries(
-            _ct_run_script(model, crafted_model, holdout, f"run_{i}"), point, hit, tmp_path, env=env
+            _ct_run_script(model, crafted_model, holdout, f"run_{i}"), point, hit, tmp_path, env=env, timeout=900
         )
         assert attempts.codes[-1] == 0, attempts.output[-3000:]
         assert set(attempts.codes[:-1]) <= {-9}, attempts.codes  # only the kill made it retry

@@ -2,7 +2,8 @@
 every secret value, raw, URL-encoded, JSON-escaped and base64-encoded (at any alignment), in
 
 - every file the stack wrote: task logs, component logs, OpenLineage events (the file transport), the demo's
-  output; only ``stack.json`` and the admin's passwords file hold secrets, by design (owner-only files);
+  output; only ``stack.json`` and the admin's passwords file hold secrets, by design (owner-only files), and the
+  S3 server's access log the S3 key id (of each signed request);
 - every XCom entry and the rendered templated fields of every task instance, through the REST API;
 - every MLflow run (params, tags, inputs), logged model, registered model and model version;
 - every S3 object: Data Docs, drift reports and summaries, training sets, MLflow's artifacts.
@@ -36,6 +37,9 @@ from tests.paths import DAGS
 
 #: Files that hold the stack's secrets by design, readable by their owner only.
 SECRET_FILES = ("stack.json", "simple_auth_manager_passwords.json")
+#: What a file may hold by its nature: the S3 server's access log names the key id of each signed request (as
+#: every S3 server, and CloudTrail, does: a key id identifies, the secret key signs and never travels).
+SERVER_OWN = {"s3/moto.log": ["s3 access key (raw)"]}
 #: Airflow's own keys, read from a component's environment.
 AIRFLOW_KEYS = ("AIRFLOW__CORE__FERNET_KEY", "AIRFLOW__API__SECRET_KEY", "AIRFLOW__API_AUTH__JWT_SECRET")
 PAGE = 100
@@ -163,7 +167,10 @@ def test_no_file_of_the_stack_holds_a_secret(live: tuple[LiveDemo, Path], scanne
     lineage = [path for path in files if "openlineage" in path.parts]
     assert len(task_logs) > 50 and lineage, "the story wrote task logs and lineage events"
 
-    found = {str(path.relative_to(home)): scanner.find(path.read_bytes()) for path in files}
+    found = {}
+    for path in files:
+        where = str(path.relative_to(home))
+        found[where] = [what for what in scanner.find(path.read_bytes()) if what not in SERVER_OWN.get(where, [])]
     found["the demo's output"] = scanner.find(demo.output.encode())
 
     assert {where: what for where, what in found.items() if what} == {}

@@ -194,7 +194,8 @@ def conform_batch(
         except BatchValidationError as err:
             problems.append(str(err))
     if not problems:
-        keys = frame[list(view.entities)].assign(**{view.timestamp_field: arrays[view.timestamp_field].to_pandas()})
+        keys = frame[list(view.entities)].reset_index(drop=True)
+        keys[view.timestamp_field] = arrays[view.timestamp_field].to_pandas()
         problems += _duplicate_keys(keys)
     if problems:
         raise BatchValidationError(f"{batch} does not match feature view {view.name!r}: {'; '.join(problems)}")

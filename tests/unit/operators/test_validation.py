@@ -233,9 +233,14 @@ def test_a_chunk_quarantines_each_bad_batch_alone_and_passes_the_others(
 ) -> None:
     quarantine = tmp_path / "quarantine"
     context = task_context("validate")
-    result = run(gate(tmp_path, chunk, on_failure="quarantine", quarantine_uri=str(quarantine)), context)
+    operator = gate(tmp_path, chunk, on_failure="quarantine", quarantine_uri=str(quarantine))
+    result = run(operator, context)
 
     assert result["passed"] == [chunk[0], chunk[2], chunk[3]] and result["quarantined"] == [chunk[1]]
+    lineage = operator.get_openlineage_facets_on_complete(None)
+    assert lineage is not None and [i.name for i in lineage.inputs] == chunk  # each batch with its own facets
+    assessed = [i.inputFacets["dataQualityAssertions"].assertions for i in lineage.inputs]
+    assert [all(a.success for a in batch) for batch in assessed] == [True, False, True, True]
     records = {record["dataset_uri"]: record for record in result["records"]}
     assert [records[uri]["row_count"] for uri in chunk] == [400, 400, 300, 1]
     bad = records[chunk[1]]

@@ -105,6 +105,9 @@ def test_conform_refuses_rows_sharing_entity_and_timestamp_naming_a_few_keys(bat
     assert "4 rows share their ('customer_id', 'event_timestamp') with another row" in message
     for row in batch.iloc[[4, 7]].itertuples():
         assert f"'{row.customer_id}', '{row.event_timestamp}'" in message
+    shuffled = batch.sample(frac=1, random_state=0)  # keys are compared row by row, whatever the index
+    assert conform_batch(shuffled, VIEW).num_rows == len(batch)
+    assert conform_batch(batch.set_axis(range(100, 100 + len(batch))), VIEW).num_rows == len(batch)
     # The same instant written with another offset (as in a CSV) is the same key.
     text = batch.assign(event_timestamp=batch["event_timestamp"].map(lambda t: t.isoformat()))
     paris_time = batch["event_timestamp"].iloc[4].tz_convert("Europe/Paris").isoformat()
