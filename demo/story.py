@@ -47,6 +47,7 @@ from airflow_mlops_provider.contracts import (
     CHAMPION,
     PROMOTED,
     REJECTED,
+    BatchesValidation,
     DriftSummary,
     PromotionRecord,
     Tag,
@@ -289,11 +290,17 @@ def report_batches(api: AirflowApi, tis: list[dict[str, Any]]) -> None:
     if not expanded:
         print("  no batch for this run: the landing zone was empty (an earlier run took the batches)", flush=True)
         return
-    ingested = [ti for ti in expanded if ti["operator"] == INGESTION and ti["state"] == "success"]
-    gates = [ti for ti in expanded if ti["operator"] == VALIDATION and ti["state"] == "skipped"]
-    print(f"  ingested {len(ingested)} batch(es) into Feast; quarantined {len(gates)}", flush=True)
-    for ti in gates:
-        result: ValidationRecord = api.xcom(ti) or ValidationRecord()
+    ingested = quarantined = 0
+    records: list[tuple[dict[str, Any], ValidationRecord]] = []
+    for ti in expanded:
+        if ti["operator"] == INGESTION and ti["state"] == "success":
+            ingested += len((api.xcom(ti) or {}).get("batches", []))
+        elif ti["operator"] == VALIDATION and ti["state"] in ("success", "skipped"):
+            outcome: BatchesValidation = api.xcom(ti) or BatchesValidation(passed=[], quarantined=[], records=[])
+            quarantined += len(outcome["quarantined"])
+            records += [(ti, r) for r in outcome["records"] if r["dataset_uri"] in outcome["quarantined"]]
+    print(f"  ingested {ingested} batch(es) into Feast; quarantined {quarantined}", flush=True)
+    for ti, result in records:
         print(f"  Quarantined {Path(result.get('dataset_uri', '?')).name} [{task_label(ti)}]:", flush=True)
         for line in str(result.get("message", "(no validation result)")).splitlines():
             print(f"      {line}")

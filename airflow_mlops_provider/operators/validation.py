@@ -94,9 +94,9 @@ class DataValidationOperator(OpenLineageMixin, MlopsBaseOperator):
     def execute(self, context: Context) -> ValidationRecord | BatchesValidation:
         """Validate, store the Data Docs, then pass, warn, fail or quarantine."""
         require_extra("gx")
-        from airflow_mlops_provider.core.io.datasets import read_dataset
         from airflow_mlops_provider.core.validation import suites as validation
         from airflow_mlops_provider.core.validation.quarantine import quarantine_batch, quarantined_result
+        from airflow_mlops_provider.core.validation.reading import read_batch
 
         if isinstance(self.dataset, Sequence) and not isinstance(self.dataset, str):
             return self._validate_many(context, list(self.dataset))
@@ -111,7 +111,7 @@ class DataValidationOperator(OpenLineageMixin, MlopsBaseOperator):
                 raise AirflowSkipException(f"{uri} is already in quarantine:\n{recorded['message']}")
         try:
             suite = validation.load_suite(json.loads(store.read_bytes(self._suite_location())))
-            frame = read_dataset(uri, store=store)
+            frame = read_batch(uri, store=store)
         except (ValueError, FileNotFoundError) as err:  # JSONDecodeError is a ValueError
             raise AirflowFailException(f"Cannot validate {uri} against {self.suite_path}: {err}") from err
 
@@ -140,9 +140,9 @@ class DataValidationOperator(OpenLineageMixin, MlopsBaseOperator):
     def _validate_many(self, context: Context, uris: list[str]) -> BatchesValidation:
         """Validate ``uris`` together where the suite allows; pass, warn, fail or quarantine each alone."""
         from airflow_mlops_provider.core.features.batch_gate import validate_batches
-        from airflow_mlops_provider.core.io.datasets import read_dataset
         from airflow_mlops_provider.core.validation import suites as validation
         from airflow_mlops_provider.core.validation.quarantine import quarantine_batch, quarantined_result
+        from airflow_mlops_provider.core.validation.reading import read_batch
 
         store = self.storage_hook.get_conn()
         quarantine = self.quarantine_uri or data_path(DataFolder.QUARANTINE)
@@ -161,7 +161,7 @@ class DataValidationOperator(OpenLineageMixin, MlopsBaseOperator):
                 records[uri] = ValidationRecord(**recorded)  # type: ignore[typeddict-item]
                 continue
             try:
-                frames[uri] = read_dataset(uri, store=store)
+                frames[uri] = read_batch(uri, store=store)
             except (ValueError, FileNotFoundError) as err:
                 message = f"Cannot read {uri}: {err}"
                 records[uri] = ValidationRecord(success=False, suite_name=suite["name"], row_count=0, failures=[],

@@ -69,21 +69,22 @@ def test_batches_feed_the_feature_view_and_the_gate_reports_data_quality(
     stack: dict[str, Any], completed: dict[str, list[Event]]
 ) -> None:
     view = feature_view_dataset(stack["feast_config"]["project"], VIEW)
-    ingested = completed[f"{INGESTION}.process_batch.ingest_batch"]
-    assert len(ingested) >= 4
-    for event in ingested:
-        (batch,) = ids(event["inputs"])
-        assert batch.namespace == f"s3://{stack['s3']['bucket']}" and batch.name.startswith("landing/"), batch
+    ingested = []
+    for event in completed[f"{INGESTION}.ingest_chunk.ingest_batches"]:
+        for batch in ids(event["inputs"]):
+            assert batch.namespace == f"s3://{stack['s3']['bucket']}" and batch.name.startswith("landing/"), batch
+            ingested.append(batch)
         assert ids(event["outputs"]) == [view]
         assert {"customer_id", "event_timestamp", "usage_gb"} <= {
             field["name"] for field in event["outputs"][0]["facets"]["schema"]["fields"]
         }
+    assert len(ingested) >= 4 and len(set(ingested)) == len(ingested), ingested
     outcomes = []
-    for event in completed[f"{INGESTION}.process_batch.validate_batch"]:
-        (checked,) = event["inputs"]
-        assertions = checked["inputFacets"]["dataQualityAssertions"]["assertions"]
-        outcomes.append(all(assertion["success"] for assertion in assertions))
-        assert checked["inputFacets"]["dataQualityMetrics"]["rowCount"] > 0
+    for event in completed[f"{INGESTION}.ingest_chunk.validate_batches"]:
+        for checked in event["inputs"]:
+            assertions = checked["inputFacets"]["dataQualityAssertions"]["assertions"]
+            outcomes.append(all(assertion["success"] for assertion in assertions))
+            assert checked["inputFacets"]["dataQualityMetrics"]["rowCount"] > 0
     assert outcomes.count(False) == 1, "the quarantined batch failed its expectations"
     assert outcomes.count(True) == len(ingested), "every batch that passed was ingested"
 

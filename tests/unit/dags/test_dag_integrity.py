@@ -113,19 +113,21 @@ def test_feature_ingestion_gates_each_batch_before_ingesting_it(bag: DagBag) -> 
     from airflow_mlops_provider.sensors.features import LandedBatchesSensor
 
     dag = bag.dags["feature_ingestion"]
-    validate, ingest = dag.get_task("process_batch.validate_batch"), dag.get_task("process_batch.ingest_batch")
+    validate, ingest = dag.get_task("ingest_chunk.validate_batches"), dag.get_task("ingest_chunk.ingest_batches")
     assert isinstance(validate, DataValidationOperator) and isinstance(ingest, FeatureIngestionOperator)
     assert validate.on_failure == "quarantine"
     assert validate.suite_path == "expectations/churn_raw_batch.json"
-    assert ingest.upstream_task_ids == {"process_batch.validate_batch", "wait_for_batches"}
-    assert validate.upstream_task_ids == {"wait_for_batches"}
+    assert ingest.upstream_task_ids == {"ingest_chunk.validate_batches"}
+    assert validate.upstream_task_ids == {"split_batches"}
+    assert dag.get_task("split_batches").upstream_task_ids == {"wait_for_batches"}
+    assert dag.params["ingestion_tasks"] == 4
     assert [o.uri for o in ingest.outlets] == ["feast://feature_views/customer_stats"]
     wait = dag.get_task("wait_for_batches")
     assert isinstance(wait, LandedBatchesSensor)
     assert (wait.mode, wait.soft_fail, wait.prefix) == ("reschedule", True, f"{data_dir()}/landing/")
     archive = dag.get_task("archive_batches")
     assert isinstance(archive, ArchiveBatchesOperator)
-    assert archive.upstream_task_ids == {"wait_for_batches", "process_batch.ingest_batch"}
+    assert archive.upstream_task_ids == {"wait_for_batches", "ingest_chunk.ingest_batches"}
     assert archive.trigger_rule == "all_done"  # archives good batches whatever happened to the others
     assert [o.uri for o in archive.outlets] == ["mlops://features/churn/refreshed"]
     assert archive.archive_uri == f"{data_dir()}/ingested/"
