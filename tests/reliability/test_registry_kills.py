@@ -87,7 +87,8 @@ def test_a_killed_registration_or_promotion_is_finished_by_its_retry(
         assert attempts.codes[-1] == 0, attempts.output[-3000:]
         assert set(attempts.codes[:-1]) <= {-9}, attempts.codes  # only the kill made it retry
         kills += attempts.killed
-        returned[str(i + 1)] = json.loads(attempts.output.strip().splitlines()[-1])
+        # The output is stdout then stderr: the result is the last JSON line.
+        returned[str(i + 1)] = json.loads(next(x for x in reversed(attempts.output.splitlines()) if x.startswith("{")))
     assert kills == 1
 
     client = MlflowClient(mlflow_server.tracking_uri)
