@@ -56,6 +56,7 @@ from airflow_mlops_provider.contracts import (
 )
 from airflow_mlops_provider.core.io.datasets import is_dataset_file, write_dataset
 from airflow_mlops_provider.core.io.storage import is_s3_uri
+from airflow_mlops_provider.core.models.lineage import filter_value
 from demo import embedded, prod
 from demo.api import AirflowApi
 from demo.data import generate_batch
@@ -476,7 +477,7 @@ def read_registry(tracking_uri: str) -> list[VersionSummary]:
     except MlflowException as err:
         raise DemoError(f"model {MODEL_NAME!r} is not in the registry: {err.message}") from err
     summaries = []
-    for mv in client.search_model_versions(f"name = '{MODEL_NAME}'"):
+    for mv in client.search_model_versions(f"name = {filter_value(MODEL_NAME)}"):
         metrics = client.get_run(mv.run_id).data.metrics if mv.run_id else {}
         own_aliases = sorted(alias for alias, version in aliases.items() if str(version) == mv.version)
         summaries.append(

@@ -8,7 +8,7 @@ import pytest
 from mlflow import MlflowClient
 
 from airflow_mlops_provider.contracts import CHAMPION, Tag
-from airflow_mlops_provider.hooks.mlflow import AliasConflictError, MlflowHook
+from airflow_mlops_provider.hooks.mlflow import CLIENT_ENV, AliasConflictError, MlflowHook
 from tests.fixtures.mlflow_server import MlflowServer, free_port
 
 pytestmark = pytest.mark.integration
@@ -21,13 +21,24 @@ def _connection(monkeypatch: pytest.MonkeyPatch, conn_id: str, **fields: object)
 
 def test_env_carries_token_or_basic_auth(monkeypatch: pytest.MonkeyPatch) -> None:
     token = _connection(monkeypatch, "tok", host="https://mlflow.example:5000/", extra={"token": "t0k"})
-    assert token.env() == {"MLFLOW_TRACKING_URI": "https://mlflow.example:5000", "MLFLOW_TRACKING_TOKEN": "t0k"}
+    assert (
+        token.env()
+        == {
+            "MLFLOW_TRACKING_URI": "https://mlflow.example:5000",
+            "MLFLOW_TRACKING_TOKEN": "t0k",
+        }
+        | CLIENT_ENV
+    )
     basic = _connection(monkeypatch, "basic", host="mlflow", port=5000, login="ann", password="pw")
-    assert basic.env() == {
-        "MLFLOW_TRACKING_URI": "http://mlflow:5000",
-        "MLFLOW_TRACKING_USERNAME": "ann",
-        "MLFLOW_TRACKING_PASSWORD": "pw",
-    }
+    assert (
+        basic.env()
+        == {
+            "MLFLOW_TRACKING_URI": "http://mlflow:5000",
+            "MLFLOW_TRACKING_USERNAME": "ann",
+            "MLFLOW_TRACKING_PASSWORD": "pw",
+        }
+        | CLIENT_ENV
+    )
     assert set(basic.secret_env_keys()) >= {"MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN"}
 
 

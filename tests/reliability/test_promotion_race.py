@@ -46,7 +46,7 @@ def crafted(mlflow_server: MlflowServer, tmp_path_factory: pytest.TempPathFactor
 
 #: 12 task processes share the machine: a loaded 2-core box needs far longer than the 600 s default.
 @pytest.mark.timeout(3000)
-@pytest.mark.parametrize("seed", [11, 22, 33])
+@pytest.mark.parametrize("seed", [11, 22])
 def test_racing_promotions_leave_the_best_champion_and_one_history(
     seed: int,
     crafted: tuple[str, list[CraftedModel]],
