@@ -14,6 +14,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import mlflow
 import mlflow.pyfunc
@@ -74,20 +75,27 @@ def craft_models(
         frame[f"s{i}"] = rng.normal(size=labels.size) + shift * labels
     holdout = str(root / "holdout.parquet")
     write_dataset(frame, holdout)
-    mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_experiment("crafted-models")
+    # No fluent global state (set_tracking_uri / set_experiment) may outlive this: later in-process tests
+    # start runs of their own experiments on their own servers.
+    client = MlflowClient(tracking_uri)
+    experiment = client.get_experiment_by_name("crafted-models")
+    experiment_id = experiment.experiment_id if experiment else client.create_experiment("crafted-models")
     models = []
-    for i in range(len(target_aucs)):
-        with mlflow.start_run(run_name=f"s{i}") as run:
-            info = mlflow.pyfunc.log_model(
-                name="model", python_model=ColumnScore(), model_config={"column": f"s{i}"}, pip_requirements=["mlflow"]
+    with patch.dict(os.environ, {"MLFLOW_TRACKING_URI": tracking_uri}):
+        for i in range(len(target_aucs)):
+            with mlflow.start_run(run_name=f"s{i}", experiment_id=experiment_id) as run:
+                info = mlflow.pyfunc.log_model(
+                    name="model",
+                    python_model=ColumnScore(),
+                    model_config={"column": f"s{i}"},
+                    pip_requirements=["mlflow"],
+                )
+                mlflow.set_tag(Tag.MODEL_URI, info.model_uri)
+            models.append(
+                CraftedModel(
+                    run.info.run_id, info.model_uri, float(roc_auc(labels.astype(float), frame[f"s{i}"].to_numpy()))
+                )
             )
-            mlflow.set_tag(Tag.MODEL_URI, info.model_uri)
-        models.append(
-            CraftedModel(
-                run.info.run_id, info.model_uri, float(roc_auc(labels.astype(float), frame[f"s{i}"].to_numpy()))
-            )
-        )
     return holdout, models
 
 
