@@ -471,7 +471,7 @@ def read_registry(tracking_uri: str) -> list[VersionSummary]:
 
     :param tracking_uri: the MLflow server.
     """
-    client = MlflowClient(tracking_uri=tracking_uri)
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)  # whatever the shell has set
     try:
         aliases = client.get_registered_model(MODEL_NAME).aliases
     except MlflowException as err:

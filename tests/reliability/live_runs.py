@@ -73,7 +73,8 @@ def versions_by_run(mlflow_url: str, run_ids: Iterable[str]) -> dict[str, list[A
 
     wanted = set(run_ids)
     found: dict[str, list[Any]] = {run_id: [] for run_id in wanted}
-    for version in MlflowClient(tracking_uri=mlflow_url).search_model_versions(f"name = '{MODEL}'"):
+    client = MlflowClient(tracking_uri=mlflow_url, registry_uri=mlflow_url)
+    for version in client.search_model_versions(f"name = '{MODEL}'"):
         run_id = version.tags.get(Tag.AIRFLOW_RUN_ID)
         if run_id in wanted:
             found[run_id].append(version)

@@ -44,7 +44,7 @@ def conf(number: int) -> dict[str, Any]:
 def test_ten_parallel_runs_leave_one_best_champion(stack: dict[str, Any], api: AirflowApi) -> None:
     from mlflow import MlflowClient
 
-    client = MlflowClient(tracking_uri=stack["mlflow"]["url"])
+    client = MlflowClient(tracking_uri=stack["mlflow"]["url"], registry_uri=stack["mlflow"]["url"])
     initial = client.get_registered_model(MODEL).aliases.get(CHAMPION)
     run_ids = [run_id_for(f"parallel_{number}") for number in range(RUNS)]
     for number, run_id in enumerate(run_ids):

@@ -217,7 +217,7 @@ def test_no_mlflow_entity_holds_a_secret(stack: dict[str, Any], scanner: Scanner
     from mlflow import MlflowClient
     from mlflow.entities import ViewType
 
-    client = MlflowClient(tracking_uri=stack["mlflow"]["url"])
+    client = MlflowClient(tracking_uri=stack["mlflow"]["url"], registry_uri=stack["mlflow"]["url"])
     experiments = [e.experiment_id for e in every(lambda t: client.search_experiments(ViewType.ALL, page_token=t))]
     found: dict[str, list[str]] = {}
     runs = every(lambda t: client.search_runs(experiments, run_view_type=ViewType.ALL, page_token=t))
