@@ -112,6 +112,8 @@ class DataFolder:
     VALIDATION: Final = "validation"  # Data Docs
     DRIFT_REPORTS: Final = "drift_reports"
     DRIFT_STATE: Final = "drift_state"  # drift episode state
+    PREDICTIONS: Final = "predictions"  # batch inference output, one file per run
+    QUALITY: Final = "quality"  # live quality series and its episode state
 
 
 def data_path(folder: str, *parts: str) -> str:

@@ -306,6 +306,56 @@ class DriftSummary(DriftVerdicts, total=False):
     columns_tested: int  # all columns compared; ``columns`` and ``drifted_columns`` list at most 100
 
 
+class PredictionColumn:
+    """Columns of a predictions file (``BatchInferenceOperator``), beside the entity keys and event time."""
+
+    PREDICTION: Final = "prediction"
+    #: The registry version that scored the row (the champion's at run time, resolved once per run).
+    MODEL_VERSION: Final = "model_version"
+    #: When the run scored (ISO 8601, UTC).
+    SCORED_AT: Final = "scored_at"
+
+
+class Unscorable:
+    """What batch inference does with rows it cannot score (an unknown entity, missing features)."""
+
+    #: Leave them out, counted, failing the task when more than the allowed fraction is dropped.
+    DROP: Final = "drop"
+    #: Score them with the given fill values.
+    FILL: Final = "fill"
+    #: Fail the task, naming some of them, before anything is written.
+    FAIL: Final = "fail"
+    ALL: Final = (DROP, FILL, FAIL)
+
+
+class InferenceResult(TypedDict):
+    """``BatchInferenceOperator``: the written predictions and the version that made them."""
+
+    model_name: str
+    version: str
+    predictions_uri: str
+    rows: int
+    scored: int
+    unscorable: int
+    unscorable_policy: str
+    statistics: dict[str, float]
+    scored_at: str
+
+
+class QualityResult(TypedDict, total=False):
+    """``ModelQualityOperator``: the live metric of the scored windows, and whether it decayed."""
+
+    model_name: str
+    version: str
+    metric: str
+    windows: list[dict[str, Any]]
+    series_uri: str
+    decayed: bool
+    fire: bool
+    reason: str
+    episode: str
+
+
 #: What a drift Asset event carries in its extra.
 DRIFT_EVENT_KEYS: Final = ("model_name", "model_version", "drifted_columns", "share", "report_uri")
 
@@ -372,3 +422,23 @@ def feature_view_asset(feature_view: str) -> Asset:
     from airflow.sdk import Asset
 
     return Asset(name=f"feature_view.{feature_view}", uri=f"feast://feature_views/{feature_view}", group="feature")
+
+
+def predictions_asset(model_name: str) -> Asset:
+    """Updated by each batch inference run of ``model_name`` that wrote predictions.
+
+    :param model_name: the registered model.
+    """
+    from airflow.sdk import Asset
+
+    return Asset(name=f"{model_name}_predictions", uri=f"mlops://predictions/{model_name}", group="model")
+
+
+def quality_decay_asset(model_name: str) -> Asset:
+    """Receives an event once per episode in which ``model_name``'s live quality falls below its policy.
+
+    :param model_name: the registered model.
+    """
+    from airflow.sdk import Asset
+
+    return Asset(name=f"{model_name}_quality_decay", uri=f"mlops://quality/{model_name}/decay", group="model")

@@ -7,7 +7,13 @@ read at parse time.
 from __future__ import annotations
 
 from airflow_mlops_provider.config import DataFolder, data_path
-from airflow_mlops_provider.contracts import champion_asset, drift_asset, features_refreshed_asset
+from airflow_mlops_provider.contracts import (
+    champion_asset,
+    drift_asset,
+    features_refreshed_asset,
+    predictions_asset,
+    quality_decay_asset,
+)
 
 # Re-exported: the feature repo names them; the DAGs use them.
 from feature_repo.catalog import FEATURE_SERVICE as FEATURE_SERVICE
@@ -30,6 +36,10 @@ CHAMPION_MODEL = champion_asset(MODEL_NAME)
 DRIFT = drift_asset(MODEL_NAME)
 #: One event per feature_ingestion run that ingested new batches: drift_monitor runs on it.
 FEATURES_REFRESHED = features_refreshed_asset(MODEL_NAME)
+#: One event per batch inference run that wrote predictions: model_quality runs on it.
+PREDICTIONS = predictions_asset(MODEL_NAME)
+#: One event per episode of decayed live quality (model_quality): continuous_training runs on it.
+QUALITY_DECAY = quality_decay_asset(MODEL_NAME)
 
 #: Raw batches arrive here; ingested ones move to INGESTED, the spine of training sets.
 LANDING = data_path(DataFolder.LANDING, "")
