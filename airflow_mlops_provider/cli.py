@@ -9,6 +9,11 @@ and named for review.
 ``airflow-mlops new pipeline NAME --from <dataset-uri> --target COLUMN`` writes a continuous-training
 pipeline for that data into a DAGs folder: ``<name>_ct.py`` (a training DAG and a drift-monitor DAG) and
 the gate's suite ``expectations/<name>.json``.
+
+``airflow-mlops history MODEL`` prints the champion history of a registered model (every alias move:
+when, which alias, from which version to which, promotion, approval or rollback, by whom, why), newest
+last; ``--json`` prints it as a JSON list. The server is ``--tracking-uri``, else ``MLFLOW_TRACKING_URI``,
+else the Airflow ``mlflow`` connection (``--conn-id``, default ``mlflow_default``).
 """
 
 from __future__ import annotations
@@ -80,6 +85,41 @@ def _new_pipeline(args: argparse.Namespace) -> int:
     _write_suite(files.suite, suite)
     files.dag.write_text(scaffold.render_dag(plan))
     print(scaffold.next_steps(plan, files, len(suite["expectations"])))
+    return 0
+
+
+def _history(args: argparse.Namespace) -> int:
+    """Print the champion history of ``args.model``."""
+    from airflow_mlops_provider._optional import MissingExtraError, require_extra
+
+    try:
+        require_extra("trainer")
+    except MissingExtraError as err:
+        return _error(str(err))
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from airflow_mlops_provider.core.models.history import UnknownModelError, format_history, read_history
+
+    uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+    if not uri:
+        from airflow_mlops_provider.hooks.mlflow import MlflowHook
+
+        try:
+            uri = MlflowHook(args.conn_id).tracking_uri
+        except Exception as err:  # no such connection, or one that names no server
+            return _error(f"no tracking URI: pass --tracking-uri, set MLFLOW_TRACKING_URI, or set up the "
+                          f"Airflow connection {args.conn_id!r} ({err})")  # fmt: skip
+    try:
+        entries = read_history(MlflowClient(tracking_uri=uri, registry_uri=uri), args.model)
+    except UnknownModelError as err:
+        return _error(f"{err} on {uri}")
+    except MlflowException as err:
+        return _error(f"MLflow at {uri} did not answer: {err}")
+    if args.json:
+        print(json.dumps([entry.to_dict() for entry in entries], indent=2))
+    else:
+        print(format_history(entries))
     return 0
 
 
@@ -164,6 +204,24 @@ def _parser() -> argparse.ArgumentParser:
     pipeline.add_argument("--no-check", dest="check", action="store_false", help="skip checking the suite on the data")
     pipeline.add_argument("--force", action="store_true", help="overwrite existing files")
     pipeline.set_defaults(handler=_new_pipeline)
+
+    history = commands.add_parser(
+        "history",
+        help="print the champion history of a registered model",
+        description="Print every alias move of a registered model, newest last: when (UTC), which alias, from "
+        "which version to which, the kind (promotion, approval, rollback), who decided and why. The MLflow "
+        "server is --tracking-uri, else MLFLOW_TRACKING_URI, else the Airflow connection --conn-id.",
+    )
+    history.add_argument("model", metavar="MODEL", help="the registered model's name")
+    history.add_argument("--tracking-uri", metavar="URI", help="the MLflow server, e.g. http://localhost:5000")
+    history.add_argument(
+        "--conn-id",
+        default="mlflow_default",
+        metavar="ID",
+        help="the Airflow mlflow connection (default: mlflow_default)",
+    )
+    history.add_argument("--json", action="store_true", help="print the entries as a JSON list")
+    history.set_defaults(handler=_history)
     return parser
 
 

@@ -22,6 +22,8 @@ PREVIOUS_CHAMPION: Final = "previous_champion"
 # --- Promotion outcomes -----------------------------------------------------------------------------
 PROMOTED: Final = "promoted"
 REJECTED: Final = "rejected"
+#: A promotion the policy passed, waiting for a person's approval before the aliases move.
+PENDING_APPROVAL: Final = "pending_approval"
 #: The registered model ``<model><suffix>`` whose versions are the tickets of the model's promotion lease.
 PROMOTION_LEASE_SUFFIX: Final = ".promotion-lease"
 
@@ -63,6 +65,11 @@ class Tag:
     REJECTED: Final = REJECTED
     #: Why a champion was rolled back, on the demoted version.
     ROLLED_BACK: Final = "mlops.rolled_back"
+    #: Who approved or rejected a pending promotion (``require_approval``), and the reason they gave.
+    REVIEWED_BY: Final = "mlops.promotion.reviewed_by"
+    REVIEW_REASON: Final = "mlops.promotion.review_reason"
+    #: Prefix of the registered model's champion history tags: ``mlops.history.000001`` = an entry's JSON.
+    HISTORY_PREFIX: Final = "mlops.history."
     #: On a ticket of a promotion lease (``core.models.lease``): who holds or waits, which try, and until
     #: when (epoch seconds) the ticket is valid.
     LEASE_HOLDER: Final = "mlops.lease.holder"
@@ -167,6 +174,10 @@ class PromotionRecord(TypedDict, total=False):
     holdout_uri: str
     holdout_digest: str
     holdout_rows: int
+    #: With ``require_approval``: the policy passed and the aliases wait for a person (then who and why).
+    awaiting_approval: bool
+    reviewed_by: str
+    review_reason: str
 
 
 class RollbackResult(TypedDict):
@@ -304,6 +315,7 @@ class DriftSummary(DriftVerdicts, total=False):
     report_uri: str
     episode: str
     columns_tested: int  # all columns compared; ``columns`` and ``drifted_columns`` list at most 100
+    prediction_drift: dict[str, Any]  # with ``predictions_uri``: the verdict on the champion's predictions
 
 
 class PredictionColumn:
@@ -354,6 +366,14 @@ class QualityResult(TypedDict, total=False):
     fire: bool
     reason: str
     episode: str
+    value: float | None  # the champion's metric in the judged ``window`` (its start), against ``floor``
+    floor: float | None
+    window: str | None
+    holdout_score: float | None
+
+
+#: What a quality decay Asset event carries in its extra.
+QUALITY_EVENT_KEYS: Final = ("model_name", "version", "metric", "value", "floor", "window")
 
 
 #: What a drift Asset event carries in its extra.

@@ -50,7 +50,13 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "MLflow",
-                "python-modules": [f"{PACKAGE}.operators.training", f"{PACKAGE}.operators.registry"],
+                "python-modules": [
+                    f"{PACKAGE}.operators.training",
+                    f"{PACKAGE}.operators.registry",
+                    f"{PACKAGE}.operators.approval",
+                    f"{PACKAGE}.operators.inference",
+                    f"{PACKAGE}.operators.quality",
+                ],
             },
             {"integration-name": "Feast", "python-modules": [f"{PACKAGE}.operators.features"]},
             {"integration-name": "Great Expectations", "python-modules": [f"{PACKAGE}.operators.validation"]},

@@ -1,4 +1,5 @@
-"""Continuous training: Feast training set -> GX gate -> train (GPU pod or local) -> register -> promote."""
+"""Continuous training: Feast training set -> GX gate -> train (GPU pod or local) -> register -> promote
+(-> a person's approval -> apply, with `require_approval`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from datetime import timedelta
 from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, Param
 
 from airflow_mlops_provider.contracts import ProblemType, Tag
+from airflow_mlops_provider.operators.approval import ApplyPromotionOperator, PromotionApprovalOperator
 from airflow_mlops_provider.operators.features import TrainingDatasetOperator
 from airflow_mlops_provider.operators.registry import PromoteModelOperator, RegisterModelOperator
 from airflow_mlops_provider.operators.training import GPUTrainingOperator
@@ -23,6 +25,7 @@ from churn_common import (
     NAME_PATTERN,
     NUMERIC,
     OWNER,
+    QUALITY_DECAY,
     TARGET,
 )
 
@@ -48,9 +51,17 @@ DOC = f"""
 5. **promote_model** scores the new version and the current `champion` on the same holdout rows and moves
    the alias only when the policy passes; otherwise it tags the version `rejected` with the reason. Runs
    may overlap: promotions of the model take its promotion lease, so each decides against the champion
-   of its moment, one at a time.
+   of its moment, one at a time. Only a new champion updates the `{CHAMPION_MODEL.name}` asset.
+6. With `require_approval` on, a passing decision is recorded as `pending_approval` and the aliases wait:
+   **approve_promotion** asks a person (Airflow's human-in-the-loop: the UI's *Required Actions* page, or the
+   REST API) with both scores, the policy, the lineage and MLflow links, and a reason field;
+   **apply_promotion** then moves the aliases on *Approve* or tags the version `rejected` with the person's
+   reason on *Reject*. Both are skipped when nothing awaits approval. Unanswered for 3 days, the request
+   times out and nothing changes. Every alias move is kept in the model's champion history
+   (`airflow-mlops history {MODEL_NAME}`).
 
-It runs weekly, and whenever the `{DRIFT.name}` asset is updated (by `drift_monitor` or `drift_watch`).
+It runs weekly, whenever the `{DRIFT.name}` asset is updated (by `drift_monitor` or `drift_watch`), and
+whenever the `{QUALITY_DECAY.name}` asset is (the live quality of the champion decayed).
 Trigger it by hand with the form: every knob is a typed Param.
 """
 
@@ -60,7 +71,7 @@ with DAG(
     schedule=AssetOrTimeSchedule(
         # run_immediately=0: the first deployment does not start a training for the Sunday just past.
         timetable=CronTriggerTimetable("0 3 * * 0", timezone="UTC", run_immediately=timedelta(0)),
-        assets=DRIFT,
+        assets=DRIFT | QUALITY_DECAY,
     ),
     catchup=False,
     # Runs may overlap (a drift-triggered run while another trains, or several by hand with other
@@ -87,6 +98,9 @@ with DAG(
                             description="Bar the challenger must meet: at least this, or at most for log_loss"),
         "min_improvement": Param(0.0, type="number", minimum=0, maximum=1,
                                  description="Required gain over the champion's holdout metric"),
+        "require_approval": Param(False, type="boolean",
+                                  description="A passing challenger waits for a person's approval before it becomes "
+                                  "champion"),
     },
 ):  # fmt: skip
     data = TrainingDatasetOperator(
@@ -134,7 +148,7 @@ with DAG(
         mlflow_run_id=train.output["mlflow_run_id"],
         doc_md="Registers the run's model once, with lineage tags; links the **MLflow model version**.",
     )
-    PromoteModelOperator(
+    promote = PromoteModelOperator(
         task_id="promote_model",
         model_name="{{ params.model_name }}",
         version=register.output["version"],
@@ -144,7 +158,26 @@ with DAG(
         metric="{{ params.metric }}",
         min_value="{{ params.min_metric }}",
         min_improvement="{{ params.min_improvement }}",
-        outlets=[CHAMPION_MODEL],
+        require_approval="{{ params.require_approval }}",
+        champion_asset=CHAMPION_MODEL,
         doc_md="Scores the new version and the `champion` on the same holdout rows; moves the alias when `metric` "
-        "passes `min_metric` and `min_improvement`, else tags the version `rejected` with the reason.",
+        "passes `min_metric` and `min_improvement` (or, with `require_approval`, records it as pending), else "
+        "tags the version `rejected` with the reason.",
+    )
+    approve = PromotionApprovalOperator(
+        task_id="approve_promotion",
+        model_name="{{ params.model_name }}",
+        version=register.output["version"],
+        response_timeout=timedelta(days=3),
+        doc_md="Asks a person to approve the pending promotion (Required Actions); skipped when none is pending.",
+    )
+    promote >> approve
+    ApplyPromotionOperator(
+        task_id="apply_promotion",
+        model_name="{{ params.model_name }}",
+        version=register.output["version"],
+        review=approve.output,
+        champion_asset=CHAMPION_MODEL,
+        doc_md="Applies the answer under the promotion lease: moves the aliases on Approve, tags the version "
+        "`rejected` with the reason on Reject.",
     )

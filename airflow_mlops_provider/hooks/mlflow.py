@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities.model_registry import ModelVersion
 
+    from airflow_mlops_provider.core.models.history import AliasChange
     from airflow_mlops_provider.core.models.lease import PromotionLease
 
 #: The MLflow client settings of a task (a process environment that sets one wins). Every HTTP call is
@@ -208,24 +209,46 @@ class MlflowHook(BaseHook):
 
         return alias_version(self.get_conn(), model_name, alias)
 
-    def move_alias(self, model_name: str, alias: str, version: str, expected_current: str | None) -> None:
-        """Point ``alias`` at ``version`` only if it still points at ``expected_current`` (compare-and-set).
+    def move_alias(
+        self,
+        model_name: str,
+        alias: str,
+        version: str,
+        expected_current: str | None,
+        change: AliasChange | None = None,
+    ) -> None:
+        """Point ``alias`` at ``version`` only if it still points at ``expected_current`` (compare-and-set), and
+        append the move to the model's champion history (:mod:`~airflow_mlops_provider.core.models.history`).
 
         MLflow has no atomic compare-and-set, so the alias is read just before and after the write; a
-        concurrent move is detected and reported instead of silently overwritten.
+        concurrent move is detected and reported instead of silently overwritten. The history entry is
+        appended just before the move (once per key: a retry of a try killed in between finds it and makes the
+        move), so no move is unrecorded; an alias already at ``version`` is left alone. Call it holding the
+        model's promotion lease.
 
         :param model_name: the registered model.
         :param alias: the alias to move.
         :param version: the version it should point at.
         :param expected_current: the version it must point at now (``None``: it must not exist).
+        :param change: why it moves (kind, task, who, reason); ``None``: a manual move.
         """
+        from airflow_mlops_provider.core.models.history import AliasChange, HistoryKind, record_move
+        from airflow_mlops_provider.failpoints import failpoint
+
+        expected = None if expected_current is None else str(expected_current)
         current = self.get_alias_version(model_name, alias)
         if current == str(version):
-            return
-        if current != (None if expected_current is None else str(expected_current)):
+            return  # moved already (by an earlier try, whose entry was written before its move)
+        if current != expected:
             raise AliasConflictError(
                 f"Alias {alias!r} of {model_name!r} points at version {current}, expected {expected_current}"
             )
+        # The entry first: a move is never left unrecorded; a retry of a try killed in between finds it
+        # (same key) and makes the move.
+        record_move(
+            self.get_conn(), model_name, alias, expected, str(version), change or AliasChange(HistoryKind.MANUAL, "")
+        )
+        failpoint("registry.after_history")
         self.get_conn().set_registered_model_alias(model_name, alias, str(version))
         if self.get_alias_version(model_name, alias) != str(version):
             raise AliasConflictError(f"Alias {alias!r} of {model_name!r} was moved concurrently")

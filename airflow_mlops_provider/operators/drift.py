@@ -7,7 +7,6 @@ from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import AssetAlias
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from airflow_mlops_provider._optional import require_extra
@@ -22,6 +21,7 @@ from airflow_mlops_provider.openlineage_facets import (
     forwarded_drift_lineage,
 )
 from airflow_mlops_provider.operators.base import MlopsBaseOperator
+from airflow_mlops_provider.operators.signals import ConditionalAssetEvent, task_claimant
 
 if TYPE_CHECKING:
     from airflow.sdk import Asset, Context
@@ -74,13 +74,16 @@ class DriftCheckOperator(OpenLineageMixin, MlopsBaseOperator):
     :param episode_policy: debounce, cooldown and cap of events with ``state_uri``; by default one event
         per episode. A cooldown spaces out retrainings while a retrained champion's (temporally split)
         training rows still predate the shift: a new champion starts a new episode.
+    :param predictions_uri: the model's batch-inference predictions (templated): their ``prediction``
+        column in the window is compared with the champion's predictions on its holdout rows (the summary's
+        ``prediction_drift``; its drift is drift). Needs ``model_name``.
     :param kwargs: the connection ids of :class:`~airflow_mlops_provider.operators.base.MlopsBaseOperator`
         (``feast_conn_id`` for ``feature_view``), and ``BaseOperator``'s arguments.
     """
 
     template_fields: Sequence[str] = (
         "current_uri", "feature_view", "model_name", "reference_uri", "window", "columns", "drift_config",
-        "report_prefix", "state_uri",
+        "report_prefix", "state_uri", "predictions_uri",
     )  # fmt: skip
     operator_extra_links = (DriftReportLink(),)
 
@@ -102,6 +105,7 @@ class DriftCheckOperator(OpenLineageMixin, MlopsBaseOperator):
         drift_asset: Asset | None = None,
         state_uri: str | None = None,
         episode_policy: EpisodePolicy | None = None,
+        predictions_uri: str | None = None,
         **kwargs: Any,
     ) -> None:
         if not (reference_uri or model_name):
@@ -109,9 +113,10 @@ class DriftCheckOperator(OpenLineageMixin, MlopsBaseOperator):
         if not (current_uri or feature_view):
             raise ValueError("DriftCheckOperator needs current_uri or feature_view")
         self.drift_asset = drift_asset
-        self.drift_alias = None if drift_asset is None else AssetAlias(name=f"{drift_asset.name}__on_drift")
-        if self.drift_alias is not None:
-            kwargs["outlets"] = [*kwargs.get("outlets", []), self.drift_alias]
+        self.drift_event = None if drift_asset is None else ConditionalAssetEvent(drift_asset, "on_drift")
+        self.drift_alias = None if self.drift_event is None else self.drift_event.alias
+        if self.drift_event is not None:
+            kwargs = self.drift_event.with_outlet(kwargs)
         super().__init__(**kwargs)
         self.current_uri = current_uri
         self.feature_view = feature_view
@@ -127,6 +132,7 @@ class DriftCheckOperator(OpenLineageMixin, MlopsBaseOperator):
         self.always_report = always_report
         self.state_uri = state_uri
         self.episode_policy = episode_policy or EpisodePolicy()
+        self.predictions_uri = predictions_uri
 
     def execute(self, context: Context) -> DriftSummary:
         """Check, link the report, emit the drift event if due, and return the summary."""
@@ -138,7 +144,7 @@ class DriftCheckOperator(OpenLineageMixin, MlopsBaseOperator):
         try:
             spec = self._check_spec(context)
             outcome = run_drift_check(
-                spec, self.storage_hook.get_conn(), self.mlflow_hook.get_conn, claimant=_claimant(context)
+                spec, self.storage_hook.get_conn(), self.mlflow_hook.get_conn, claimant=task_claimant(context)
             )
         except NoCurrentDataError as err:
             if self.current_uri:  # a dataset that should be there
@@ -150,8 +156,8 @@ class DriftCheckOperator(OpenLineageMixin, MlopsBaseOperator):
             raise AirflowFailException(f"Cannot check drift of {what}: {err}") from err
         if outcome.report_uri:
             DriftReportLink.persist_report(context, outcome.report_uri, self.storage_hook)
-        if outcome.fired and self.drift_asset is not None and self.drift_alias is not None:
-            context["outlet_events"][self.drift_alias].add(self.drift_asset, extra=drift_event_extra(outcome.summary))
+        if outcome.fired and self.drift_event is not None:
+            self.drift_event.emit(context, drift_event_extra(outcome.summary))
         tracking_uri = self.mlflow_hook.tracking_uri if outcome.summary.get("model_version") else None
         current = None  # the current data is the summary's current_uri, or the feature view it was read from
         if not self.current_uri:
@@ -190,13 +196,8 @@ class DriftCheckOperator(OpenLineageMixin, MlopsBaseOperator):
             report_prefix=self.report_prefix or task_output_path(context, DataFolder.DRIFT_REPORTS),
             report_per_window=False,
             always_report=self.always_report,
+            predictions_uri=self.predictions_uri or None,
         )
-
-
-def _claimant(context: Context) -> str:
-    """The task instance as a drift check's claimant: its retries share it, other runs and tasks do not."""
-    ti = context["ti"]
-    return f"{ti.dag_id}/{ti.run_id}/{ti.task_id}/{getattr(ti, 'map_index', -1)}"
 
 
 class ForwardDriftEventOperator(OpenLineageMixin, MlopsBaseOperator):

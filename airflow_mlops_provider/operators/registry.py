@@ -7,11 +7,13 @@ from collections.abc import Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from airflow.sdk import AssetAlias
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_mlops_provider._optional import require_extra
 from airflow_mlops_provider.contracts import (
     CHAMPION,
+    PENDING_APPROVAL,
     PREVIOUS_CHAMPION,
     PROMOTED,
     REJECTED,
@@ -35,10 +37,11 @@ from airflow_mlops_provider.operators.base import MlopsBaseOperator
 
 if TYPE_CHECKING:
     import pandas as pd
-    from airflow.sdk import Context
+    from airflow.sdk import Asset, Context
     from mlflow import MlflowClient
 
     from airflow_mlops_provider.core.io.splits import SplitPolicy
+    from airflow_mlops_provider.core.models.history import AliasChange
     from airflow_mlops_provider.core.models.lease import PromotionLease
     from airflow_mlops_provider.core.models.promotion import PromotionPolicy
     from airflow_mlops_provider.hooks.mlflow import MlflowHook
@@ -65,6 +68,62 @@ def _holder(context: Context) -> tuple[str, int]:
 
 def _missing(err: Exception) -> bool:
     return getattr(err, "error_code", None) in _MISSING
+
+
+def _flag(name: str, value: bool | str) -> bool:
+    """A boolean argument that may arrive templated (``"True"``, ``"false"``)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no", "", "none"):
+        return False
+    raise AirflowFailException(f"{name} must be true or false, not {value!r}")
+
+
+def champion_alias(asset: Asset | None) -> AssetAlias | None:
+    """The ``AssetAlias`` through which a task emits ``asset`` only when it made a new champion.
+
+    :param asset: the model's champion Asset (``contracts.champion_asset``), or ``None``.
+    """
+    return None if asset is None else AssetAlias(name=f"{asset.name}__on_new_champion")
+
+
+def emit_new_champion(context: Context, alias: AssetAlias | None, asset: Asset | None, record: PromotionRecord) -> None:
+    """Emit the champion Asset event (through its alias) when ``record`` made its version champion.
+
+    :param context: the task's context.
+    :param alias: :func:`champion_alias` of ``asset``.
+    :param asset: the champion Asset.
+    :param record: the promotion record the task returns.
+    """
+    if alias is None or asset is None or not record.get("promote"):
+        return
+    extra: dict[str, Any] = {key: record.get(key) for key in ("model_name", "version", "champion_version", "metric")}
+    context["outlet_events"][alias].add(asset, extra=extra)
+
+
+def promote_aliases(
+    hook: MlflowHook, lease: PromotionLease, model_name: str, version: str, champion: str | None, change: AliasChange
+) -> None:
+    """``previous_champion`` to the old champion, then ``champion`` to ``version``, checking the lease before
+    each write; each move appends its history entry (:meth:`MlflowHook.move_alias`).
+
+    :param hook: the MLflow hook.
+    :param lease: the model's promotion lease, held.
+    :param model_name: the registered model.
+    :param version: the new champion.
+    :param champion: the champion it replaces (``None``: the first).
+    :param change: why (kind, task, who, reason), for the history.
+    """
+    if champion is not None:
+        previous = hook.get_alias_version(model_name, PREVIOUS_CHAMPION)
+        lease.check()
+        hook.move_alias(model_name, PREVIOUS_CHAMPION, champion, expected_current=previous, change=change)
+        failpoint("registry.between_aliases")
+    lease.check()
+    hook.move_alias(model_name, CHAMPION, version, expected_current=champion, change=change)
 
 
 class RegisterModelOperator(OpenLineageMixin, MlopsBaseOperator):
@@ -180,7 +239,14 @@ class PromoteModelOperator(OpenLineageMixin, MlopsBaseOperator):
     when it meets ``min_value``. The decision is recorded on the version (the :attr:`Tag.PROMOTION` record
     and :attr:`Tag.PROMOTION_TAGS`) before the aliases move, and returned: a
     :class:`~airflow_mlops_provider.contracts.PromotionRecord`. A retry returns the recorded decision (and
-    finishes its alias moves) unless the champion moved since, in which case it decides again.
+    finishes its alias moves) unless the champion moved since, in which case it decides again. Every alias
+    move is appended to the model's champion history (:mod:`~airflow_mlops_provider.core.models.history`).
+
+    With ``require_approval``, a passing decision is recorded as :data:`PENDING_APPROVAL` (``promote`` false,
+    ``awaiting_approval`` true) and the aliases do not move: ``PromotionApprovalOperator`` asks a person and
+    ``ApplyPromotionOperator`` applies the answer. A rejection by the policy is applied as without it.
+    With ``champion_asset``, that Asset gets an event (through an ``AssetAlias``) only when the task made
+    a new champion.
 
     :param model_name: the registered model.
     :param version: the challenger version (templated; usually ``register.output["version"]``).
@@ -196,10 +262,12 @@ class PromoteModelOperator(OpenLineageMixin, MlopsBaseOperator):
     :param lease_ttl: seconds the decision may take once first in line; after it (and ``lease_wait``),
         waiters take the lease over.
     :param lease_wait: the longest to wait for the lease, in seconds (then the task fails, retryable).
+    :param require_approval: a passing decision waits for a person's approval (templated: ``true``/``false``).
+    :param champion_asset: the model's champion Asset, emitted only on a new champion.
     """
 
     template_fields: Sequence[str] = (
-        "model_name", "version", "holdout_uri", "metric", "min_value", "min_improvement",
+        "model_name", "version", "holdout_uri", "metric", "min_value", "min_improvement", "require_approval",
     )  # fmt: skip
     operator_extra_links = (MlflowModelVersionLink(),)
 
@@ -218,8 +286,14 @@ class PromoteModelOperator(OpenLineageMixin, MlopsBaseOperator):
         fail_on_reject: bool = False,
         lease_ttl: float = 300.0,
         lease_wait: float = 900.0,
+        require_approval: bool | str = False,
+        champion_asset: Asset | None = None,
         **kwargs: Any,
     ) -> None:
+        self.champion_asset = champion_asset
+        self.champion_alias = champion_alias(champion_asset)
+        if self.champion_alias is not None:
+            kwargs["outlets"] = [*kwargs.get("outlets", []), self.champion_alias]
         super().__init__(**kwargs)
         self.model_name = model_name
         self.version = version
@@ -233,6 +307,7 @@ class PromoteModelOperator(OpenLineageMixin, MlopsBaseOperator):
         self.fail_on_reject = fail_on_reject
         self.lease_ttl = lease_ttl
         self.lease_wait = lease_wait
+        self.require_approval = require_approval
 
     def _policy(self) -> PromotionPolicy:
         from airflow_mlops_provider.core.models.promotion import PromotionPolicy
@@ -249,6 +324,7 @@ class PromoteModelOperator(OpenLineageMixin, MlopsBaseOperator):
         champion, decide, record the decision and move the aliases."""
         require_extra("trainer")
         policy = self._policy()
+        self._approval = _flag("require_approval", self.require_approval)
         hook = self.mlflow_hook
         client = _client(hook)
         version = str(self.version)
@@ -262,7 +338,8 @@ class PromoteModelOperator(OpenLineageMixin, MlopsBaseOperator):
             if recorded is None:
                 recorded = self._decide(client, lease, version, holdout, holdout_digest, challenger_score, policy)
         self._openlineage = partial(promotion_lineage, recorded, hook.tracking_uri)
-        if not recorded["promote"] and self.fail_on_reject:
+        emit_new_champion(context, self.champion_alias, self.champion_asset, recorded)
+        if not recorded["promote"] and not recorded.get("awaiting_approval") and self.fail_on_reject:
             raise AirflowFailException(f"Version {version} rejected: {recorded['reason']}")
         return recorded
 
@@ -292,12 +369,15 @@ class PromoteModelOperator(OpenLineageMixin, MlopsBaseOperator):
             self.log.info("Version %s is already %s, with no recorded decision", version, CHAMPION)
             return PromotionRecord(model_name=self.model_name, version=version, promote=True)
         recorded: PromotionRecord = json.loads(tag)
+        if recorded.get("awaiting_approval"):
+            self.log.info("Version %s awaits approval, as an earlier try recorded: %s", version, recorded["reason"])
+            return recorded
         if champion == version or not recorded["promote"] or self._was_champion(client, version):
             self.log.info("Version %s was decided by an earlier try: %s", version, recorded["reason"])
             return recorded
         if champion == recorded.get("champion_version"):
             self.log.info("Finishing the alias moves of the decision an earlier try recorded")
-            self._move_aliases(lease, version, champion)
+            self._move_aliases(lease, version, champion, recorded["reason"])
             return recorded
         self.log.warning("The recorded decision compared with version %s, but %s is now %s: deciding again",
                          recorded.get("champion_version"), CHAMPION, champion)  # fmt: skip
@@ -334,6 +414,7 @@ class PromoteModelOperator(OpenLineageMixin, MlopsBaseOperator):
         champion = self.mlflow_hook.get_alias_version(self.model_name, CHAMPION)
         champion_score = self._score(f"models:/{self.model_name}/{champion}", holdout) if champion else None
         decision = decide_promotion(challenger_score, champion_score, policy)
+        pending = decision.promote and self._approval
         record = PromotionRecord(
             **decision.to_record(),
             model_name=self.model_name,
@@ -343,10 +424,15 @@ class PromoteModelOperator(OpenLineageMixin, MlopsBaseOperator):
             holdout_digest=holdout_digest,
             holdout_rows=len(holdout),
         )
-        self.log.info("Promotion decision for %s v%s: %s", self.model_name, version, decision.reason)
+        if pending:  # the aliases wait for a person: ApplyPromotionOperator moves them on approval
+            record["promote"], record["awaiting_approval"] = False, True
+        self.log.info(
+            "Promotion decision for %s v%s: %s%s",
+            self.model_name, version, decision.reason, " (awaiting approval)" if pending else "",
+        )  # fmt: skip
         tags = {
             Tag.PROMOTION: json.dumps(record),
-            Tag.PROMOTION_DECISION: PROMOTED if decision.promote else REJECTED,
+            Tag.PROMOTION_DECISION: PENDING_APPROVAL if pending else PROMOTED if decision.promote else REJECTED,
             Tag.PROMOTION_REASON: decision.reason,
             Tag.PROMOTION_CHALLENGER_SCORE: str(challenger_score),
             Tag.PROMOTION_CHAMPION_SCORE: str(champion_score),
@@ -359,20 +445,16 @@ class PromoteModelOperator(OpenLineageMixin, MlopsBaseOperator):
         for key, value in sorted(tags.items(), key=lambda item: item[0] == Tag.PROMOTION):
             client.set_model_version_tag(self.model_name, version, key, value)
         failpoint("registry.after_decision")
-        if decision.promote:
-            self._move_aliases(lease, version, champion)
+        if record["promote"]:
+            self._move_aliases(lease, version, champion, record["reason"])
         return record
 
-    def _move_aliases(self, lease: PromotionLease, version: str, champion: str | None) -> None:
+    def _move_aliases(self, lease: PromotionLease, version: str, champion: str | None, reason: str = "") -> None:
         """``previous_champion`` to the old champion, then ``champion`` to ``version``, checking the lease."""
-        hook = self.mlflow_hook
-        if champion is not None:
-            previous = hook.get_alias_version(self.model_name, PREVIOUS_CHAMPION)
-            lease.check()
-            hook.move_alias(self.model_name, PREVIOUS_CHAMPION, champion, expected_current=previous)
-            failpoint("registry.between_aliases")
-        lease.check()
-        hook.move_alias(self.model_name, CHAMPION, version, expected_current=champion)
+        from airflow_mlops_provider.core.models.history import AliasChange, HistoryKind
+
+        change = AliasChange(kind=HistoryKind.PROMOTION, task=lease.holder, reason=reason)
+        promote_aliases(self.mlflow_hook, lease, self.model_name, version, champion, change)
 
     def _holdout(self, client: MlflowClient, version: str) -> tuple[pd.DataFrame, str]:
         """The trainer's holdout rows of ``holdout_uri`` and their digest, checked against the recorded one."""
@@ -437,14 +519,18 @@ class PromoteModelOperator(OpenLineageMixin, MlopsBaseOperator):
 
 
 class RollbackModelOperator(OpenLineageMixin, MlopsBaseOperator):
-    """Restore ``previous_champion`` as champion and tag the demoted version (:attr:`Tag.ROLLED_BACK`).
+    """Restore the champion before the current one, and tag the demoted version (:attr:`Tag.ROLLED_BACK`).
 
-    It holds the model's promotion lease, as promotions do, so it never interleaves with one. Rolling back
-    twice, or retrying, is a no-op once champion and previous_champion are the same. Returns a
+    Which version that is comes from the model's champion history
+    (:mod:`~airflow_mlops_provider.core.models.history`): the version the current champion replaced when it
+    was promoted (or approved). Models without that history (promoted before it existed) fall back to the
+    ``previous_champion`` alias. The move is recorded in the history (kind ``rollback``). It holds the
+    model's promotion lease, as promotions do, so it never interleaves with one. A retry finishes the
+    rollback its earlier try recorded instead of rolling back again. Returns a
     :class:`~airflow_mlops_provider.contracts.RollbackResult`: ``{model_name, champion, demoted}``.
 
     :param model_name: the registered model.
-    :param reason: why, recorded on the demoted version (templated).
+    :param reason: why, recorded on the demoted version and in the history (templated).
     :param lease_ttl: seconds the rollback may take while holding the lease.
     :param lease_wait: the longest to wait for the lease, in seconds.
     """
@@ -468,27 +554,54 @@ class RollbackModelOperator(OpenLineageMixin, MlopsBaseOperator):
         self.lease_wait = lease_wait
 
     def execute(self, context: Context) -> RollbackResult:
-        """Move ``champion`` back to ``previous_champion``, holding the model's promotion lease."""
+        """Move ``champion`` back to the champion before it, holding the model's promotion lease."""
+        from airflow_mlops_provider.core.models.history import AliasChange, HistoryKind
+
         hook = self.mlflow_hook
         client = _client(hook)
-        self._previous_champion()  # before taking the lease: a model without one gets no lease either
         holder, try_number = _holder(context)
+        self._target(client, holder)  # before taking the lease: a model with nothing to restore gets no lease
         with hook.promotion_lease(self.model_name, holder, try_number, self.lease_ttl, self.lease_wait) as lease:
-            previous = self._previous_champion()
-            champion = hook.get_alias_version(self.model_name, CHAMPION)
+            champion, previous = self._target(client, holder)
             if champion != previous:
                 lease.check()
                 if champion is not None:
                     client.set_model_version_tag(self.model_name, champion, Tag.ROLLED_BACK, self.reason)
-                hook.move_alias(self.model_name, CHAMPION, previous, expected_current=champion)
+                change = AliasChange(kind=HistoryKind.ROLLBACK, task=holder, reason=self.reason)
+                hook.move_alias(self.model_name, CHAMPION, previous, expected_current=champion, change=change)
                 self.log.info("Rolled %s back from version %s to %s", self.model_name, champion, previous)
         MlflowModelVersionLink.persist(context, hook.model_version_url(self.model_name, previous))
         result = RollbackResult(model_name=self.model_name, champion=previous, demoted=champion)
         self._openlineage = partial(rollback_lineage, self.model_name, previous, hook.tracking_uri)
         return result
 
-    def _previous_champion(self) -> str:
+    def _target(self, client: MlflowClient, holder: str) -> tuple[str | None, str]:
+        """The current champion and the version to restore: this task's own recorded rollback (a retry), else
+        the champion the current one replaced, by the history, else ``previous_champion``."""
+        from airflow_mlops_provider.core.models.history import (
+            HistoryKind,
+            UnknownModelError,
+            promotion_of,
+            read_history,
+        )
+
+        try:
+            entries = read_history(client, self.model_name)
+        except UnknownModelError as err:
+            raise AirflowFailException(f"{err} on {self.mlflow_hook.tracking_uri}: nothing to roll back") from err
+        mine = [e for e in entries if e.task == holder and e.kind == HistoryKind.ROLLBACK and e.alias == CHAMPION]
+        if mine:  # an earlier try recorded this rollback (the entry is written before the move): finish it
+            return mine[-1].from_version, mine[-1].to_version
+        champion = self.mlflow_hook.get_alias_version(self.model_name, CHAMPION)
+        promoted = promotion_of(entries, champion) if champion is not None else None
+        if promoted is not None:
+            if promoted.from_version is None:
+                raise AirflowFailException(
+                    f"Version {champion} of {self.model_name} was its first champion (history entry "
+                    f"{promoted.seq}): there is no earlier champion to roll back to"
+                )
+            return champion, promoted.from_version
         previous = self.mlflow_hook.get_alias_version(self.model_name, PREVIOUS_CHAMPION)
         if previous is None:
             raise AirflowFailException(f"{self.model_name} has no {PREVIOUS_CHAMPION!r} to roll back to")
-        return previous
+        return champion, previous

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
@@ -29,6 +27,7 @@ from airflow_mlops_provider.hooks.storage import ObjectStorageHook
 from airflow_mlops_provider.links.mlflow import MlflowRunLink
 from airflow_mlops_provider.openlineage_facets import OpenLineageMixin, training_lineage
 from airflow_mlops_provider.training.errors import EXIT_BAD_INPUT, TrainerInputError
+from airflow_mlops_provider.training.forked import ForkedTrainer
 from airflow_mlops_provider.training.options import HYPERPARAMETERS, check_hyperparameter_arguments, parse_config
 
 if TYPE_CHECKING:
@@ -116,22 +115,13 @@ def _has_template(value: object) -> bool:
     return _is_template(value)
 
 
-def _terminate_with_parent() -> None:
-    """In the trainer, before it starts: ask Linux for SIGTERM when the task process dies (PR_SET_PDEATHSIG),
-    so that a killed worker leaves no trainer behind."""
-    if sys.platform == "linux":
-        import ctypes
-
-        pr_set_pdeathsig = 1
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
-
-
 class GPUTrainingOperator(OpenLineageMixin, ConnectionsMixin, KubernetesPodOperator):
     """Train a model with the bundled PyTorch trainer, tracked in MLflow.
 
     The operator creates the MLflow run first and hands its id to the trainer as ``MLFLOW_RUN_ID``, so it
     knows the run without a sidecar. On the ``kubernetes`` backend the trainer runs in a GPU pod; on the
-    ``local`` backend (the embedded default) the same entrypoint runs as a subprocess with the same env.
+    ``local`` backend (the embedded default) the same entrypoint runs in a fork of the task process (its
+    libraries are imported already), with the same env.
     A retry after a finished training reuses that run instead of training again; on Kubernetes, a retry
     after the worker died reattaches to the pod still training and adopts its run. Returns a
     :class:`~airflow_mlops_provider.contracts.TrainingResult`: ``{mlflow_run_id, experiment_id,
@@ -262,7 +252,7 @@ class GPUTrainingOperator(OpenLineageMixin, ConnectionsMixin, KubernetesPodOpera
         self.gpus = gpus
         self.gpu_resource = gpu_resource
         self.secret_name = secret_name
-        self._process: subprocess.Popen[bytes] | None = None
+        self._process: ForkedTrainer | None = None
         if not _has_template(self.hyperparameters):  # else once rendered, in execute()
             try:
                 check_hyperparameter_arguments(self._hyperparameter_arguments())
@@ -527,21 +517,14 @@ class GPUTrainingOperator(OpenLineageMixin, ConnectionsMixin, KubernetesPodOpera
     def _train_locally(self, mlflow_run_id: str) -> None:
         env = {**os.environ, **self.mlflow_hook.env(), **self.storage_hook.env(), "MLFLOW_RUN_ID": mlflow_run_id}
         env.update({e.name: e.value for e in self._as_list(self.env_vars) if e.value is not None})
-        command = [sys.executable, "-u", "-m", TRAINER_MODULE, *self.trainer_arguments()]
-        self.log.info("Training locally: %s", " ".join(command))
-        # An argument list, never a shell: no value is ever interpreted. Its own process group, so that
-        # on_kill stops it and whatever it started; it gets SIGTERM if this task process dies first.
-        self._process = subprocess.Popen(
-            command,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=_terminate_with_parent,
-        )
-        assert self._process.stdout is not None
-        for line in self._process.stdout:
-            self.log.info("trainer: %s", line.decode(errors="replace").rstrip())
+        arguments = self.trainer_arguments()
+        self.log.info("Training locally: python -m %s %s", TRAINER_MODULE, " ".join(arguments))
+        # A fork of this task process (its libraries are imported already), with an argument list, never a
+        # shell. Its own process group, so that on_kill stops it and whatever it started; it gets SIGTERM if
+        # this task process dies first.
+        self._process = ForkedTrainer(arguments, env)
+        for line in self._process.lines():
+            self.log.info("trainer: %s", line)
         code = self._process.wait()
         if code == EXIT_BAD_INPUT:
             raise AirflowFailException(
@@ -556,7 +539,7 @@ class GPUTrainingOperator(OpenLineageMixin, ConnectionsMixin, KubernetesPodOpera
             os.killpg(self._process.pid, signal.SIGTERM)
             try:
                 self._process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
+            except TimeoutError:
                 os.killpg(self._process.pid, signal.SIGKILL)
             return
         super().on_kill()

@@ -21,6 +21,7 @@ from airflow_mlops_provider.core.io.datasets import read_dataset, write_dataset
 from airflow_mlops_provider.core.io.splits import SplitPolicy
 from airflow_mlops_provider.links.drift import DriftReportLink
 from airflow_mlops_provider.operators.drift import DriftCheckOperator
+from airflow_mlops_provider.operators.registry import RegisterModelOperator
 from airflow_mlops_provider.triggers.drift import DriftTrigger
 from demo import data as demo_data
 from tests.fixtures.drift_data import DriftData, write_drift_data
@@ -259,3 +260,73 @@ def test_a_new_champion_starts_a_new_episode_unless_the_cooldown_holds_it_back(
             op.execute(context)
             events.append(len(context["outlet_events"][op.drift_alias].asset_alias_events))
         assert events == expected, policy
+
+
+def _prediction_champion(tracking_uri: str, root: Path, model: str, context: Context) -> tuple[str, pd.DataFrame]:
+    """A champion that predicts its feature ``s0``, trained on a set whose ``split`` column holds out 100 rows."""
+    import numpy as np
+
+    from tests.reliability.registry_models import craft_models
+
+    _, (crafted,) = craft_models(tracking_uri, root, [0.8], seed=7)
+    rng = np.random.default_rng(7)
+    train = pd.DataFrame({"y": np.repeat([0, 1], 200)}).assign(s0=lambda f: rng.normal(size=400) + f["y"])
+    train["split"] = np.where(np.arange(400) % 4 == 0, Split.HOLDOUT, Split.TRAIN)
+    uri = str(root / "train.parquet")
+    digest = write_dataset(train, uri)
+    client = MlflowClient(tracking_uri)
+    for key, value in {RunParam.NUMERIC_FEATURES: "s0", RunParam.TARGET: "y", RunParam.SPLIT_COLUMN: "split"}.items():
+        client.log_param(crafted.mlflow_run_id, key, value)
+    for key, value in {Tag.DATASET_URI: uri, Tag.DATASET_DIGEST: digest}.items():
+        client.set_tag(crafted.mlflow_run_id, key, value)  # as the trainer does; registration copies them
+    register = RegisterModelOperator(task_id="register", model_name=model, mlflow_run_id=crafted.mlflow_run_id)
+    version = register.execute(context("register"))["version"]
+    client.set_registered_model_alias(model, CHAMPION, version)
+    return str(version), train
+
+
+def test_prediction_drift_compares_the_champions_predictions_with_its_holdout_predictions(
+    mlflow_connection: str, task_context: Context, tmp_path: Path
+) -> None:
+    import numpy as np
+
+    model = f"{MODEL}_predictions"
+    version, _ = _prediction_champion(mlflow_connection, tmp_path, model, task_context)
+    rng = np.random.default_rng(11)
+    labels = rng.integers(0, 2, size=300)
+    current = pd.DataFrame({
+        "customer_id": np.arange(300), "s0": rng.normal(size=300) + labels,
+        "event_timestamp": pd.Timestamp("2026-01-08", tz="UTC") + pd.to_timedelta(np.arange(300), unit="min"),
+    })  # fmt: skip
+    features = str(tmp_path / "features.parquet")
+    write_dataset(current, features)
+    # What batch inference wrote: the model's scores of these rows (unshifted), then a shifted scoring; and rows
+    # of another version, which are not the champion's and are left out.
+    scored = current[["customer_id", "event_timestamp"]].assign(prediction=current["s0"], model_version=version)
+    other = scored.assign(prediction=scored["prediction"] + 5, model_version="999")
+    unshifted, shifted = tmp_path / "unshifted", tmp_path / "shifted"
+    write_dataset(pd.concat([scored, other]), str(unshifted / "run1.parquet"))
+    write_dataset(scored.assign(prediction=scored["prediction"] + 1.5), str(shifted / "run1.parquet"))
+
+    results = {}
+    for name, predictions in (("unshifted", unshifted), ("shifted", shifted)):
+        context = task_context("check_drift", run_id=name)
+        op = DriftCheckOperator(
+            task_id="check_drift", model_name=model, current_uri=features, predictions_uri=f"{predictions}/",
+            window=DriftWindow("event_timestamp", start="2026-01-08"), drift_asset=DRIFT,
+            report_prefix=str(tmp_path / name),
+        )  # fmt: skip
+        context["outlet_events"] = OutletEventAccessors()
+        summary = op.execute(context)
+        results[name] = (summary, len(context["outlet_events"][op.drift_alias].asset_alias_events))
+
+    for summary, _ in results.values():
+        assert not summary["dataset_drift"] and [c["column"] for c in summary["columns"]] == ["s0"]  # features: same
+    clean, clean_events = results["unshifted"]
+    assert clean["prediction_drift"]["column"] == "prediction" and not clean["prediction_drift"]["drifted"]
+    assert clean_events == 0
+    drifted, drifted_events = results["shifted"]
+    assert drifted["prediction_drift"]["drifted"] and drifted["prediction_drift"]["kind"] == "num"
+    assert drifted["prediction_drift"]["score"] < drifted["prediction_drift"]["threshold"]  # a p-value below 0.05
+    assert drifted_events == 1
+    assert clean["window_id"] != drifted["window_id"]  # the predictions are part of what was judged

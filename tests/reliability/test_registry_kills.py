@@ -3,7 +3,8 @@
 Each case runs three CT runs in order, each a task process that registers its run's model and promotes
 it (AUCs rising, so each should become champion). A seeded failpoint kills one pass; the retry must
 finish the job: one model version per CT run, the last as champion, the one before as previous champion,
-every decision recorded once, and no lease ticket left behind.
+every decision recorded once, every alias move in the champion history once and in order, and no lease
+ticket left behind.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pytest
 from mlflow import MlflowClient
 
 from airflow_mlops_provider.contracts import CHAMPION, PREVIOUS_CHAMPION, Tag
+from airflow_mlops_provider.core.models.history import HistoryKind, read_history
 from airflow_mlops_provider.failpoints import STATE_ENV
 from tests.fixtures.mlflow_server import MlflowServer
 from tests.reliability.killing import run_with_retries
@@ -34,7 +36,13 @@ from tests.reliability.registry_models import (
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(3000)]
 
 #: Each point and how many passes three CT runs make through it (between_aliases: promotions over a champion).
-POINTS = {"registry.after_register": 3, "registry.after_decision": 3, "registry.between_aliases": 2}
+POINTS = {
+    "registry.after_register": 3,
+    "registry.after_decision": 3,
+    "registry.between_aliases": 2,
+    # Each alias move: champion (run 0), then previous_champion and champion (runs 1 and 2).
+    "registry.after_history": 5,
+}
 RNG = random.Random(20261203)
 #: Two distinct seeded hits per point: six kills.
 CASES = [
@@ -104,3 +112,11 @@ def test_a_killed_registration_or_promotion_is_finished_by_its_retry(
         assert version.tags[Tag.REGISTERED_BY].startswith("kills/run_")
         assert Tag.REJECTED not in version.tags
     assert lease_tickets(client, model) == []
+    # The champion history: each move once, in order, by the CT run that made it.
+    assert [(e.alias, e.from_version, e.to_version, e.kind, e.task) for e in read_history(client, model)] == [
+        (CHAMPION, None, "1", HistoryKind.PROMOTION, "kills/run_0/promote_model"),
+        (PREVIOUS_CHAMPION, None, "1", HistoryKind.PROMOTION, "kills/run_1/promote_model"),
+        (CHAMPION, "1", "2", HistoryKind.PROMOTION, "kills/run_1/promote_model"),
+        (PREVIOUS_CHAMPION, "1", "2", HistoryKind.PROMOTION, "kills/run_2/promote_model"),
+        (CHAMPION, "2", "3", HistoryKind.PROMOTION, "kills/run_2/promote_model"),
+    ]

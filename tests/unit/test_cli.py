@@ -22,6 +22,7 @@ from airflow_mlops_provider.config import data_dir
 from airflow_mlops_provider.contracts import drift_asset
 from airflow_mlops_provider.core.io.splits import SplitPolicy
 from airflow_mlops_provider.core.validation.suites import validate_frame
+from tests.fixtures.mlflow_server import MlflowServer
 from tests.paths import REPO
 from tests.unit.dags.test_dag_integrity import HEAVY, parse_in_fresh_interpreter
 
@@ -296,3 +297,46 @@ def test_help_imports_nothing_heavy() -> None:
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60)
     assert "--time-column COLUMN" in out.stdout and "--problem-type {binary,regression}" in out.stdout
     assert json.loads(out.stdout.strip().splitlines()[-1]) == [0, []]
+
+
+def test_history_prints_every_alias_move_newest_last(
+    mlflow_server: MlflowServer, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlflow import MlflowClient
+
+    from airflow_mlops_provider.contracts import CHAMPION, PREVIOUS_CHAMPION
+    from airflow_mlops_provider.core.models.history import AliasChange, HistoryKind, record_move
+
+    client = MlflowClient(mlflow_server.tracking_uri)
+    client.create_registered_model("cli_history")
+    record_move(client, "cli_history", CHAMPION, None, "1", AliasChange(HistoryKind.PROMOTION, "ct/r1/promote_model"))
+    approval = AliasChange(HistoryKind.APPROVAL, "ct/r2/apply_promotion", by="ann", reason="gain confirmed")
+    record_move(client, "cli_history", PREVIOUS_CHAMPION, None, "1", approval)
+    record_move(client, "cli_history", CHAMPION, "1", "2", approval)
+
+    assert main(["history", "cli_history", "--tracking-uri", mlflow_server.tracking_uri]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:4] == ["#", "when", "(UTC)", "alias"]
+    assert [line.split()[2:7] for line in lines[1:]] == [
+        [CHAMPION, "-", "1", "promotion", "ct/r1/promote_model"],
+        [PREVIOUS_CHAMPION, "-", "1", "approval", "ann"],
+        [CHAMPION, "1", "2", "approval", "ann"],
+    ]
+    assert lines[-1].endswith("gain confirmed")
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.tracking_uri)  # the URI from the environment
+    assert main(["history", "cli_history", "--json"]) == 0
+    entries = json.loads(capsys.readouterr().out)
+    assert [(e["seq"], e["alias"], e["from"], e["to"], e["kind"], e["by"]) for e in entries] == [
+        (1, CHAMPION, None, "1", "promotion", "ct/r1/promote_model"),
+        (2, PREVIOUS_CHAMPION, None, "1", "approval", "ann"),
+        (3, CHAMPION, "1", "2", "approval", "ann"),
+    ]
+
+
+def test_history_of_an_unknown_model_fails_with_one_line(
+    mlflow_server: MlflowServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["history", "no_such_model", "--tracking-uri", mlflow_server.tracking_uri]) == 2
+    err = capsys.readouterr().err
+    assert err == f"airflow-mlops: error: No registered model 'no_such_model' on {mlflow_server.tracking_uri}\n"

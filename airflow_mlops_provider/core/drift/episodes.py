@@ -1,4 +1,5 @@
-"""When a stream of drift verdicts should raise an event: once per drift episode, debounced and rate-limited.
+"""When a stream of verdicts (drift, or decayed live quality) should raise an event: once per episode, debounced
+and rate-limited.
 
 A *window* is the content id of the current data checked; a verdict on the window just judged is ignored,
 and a window that already raised an event never raises another. An *episode* starts after ``debounce``
@@ -75,6 +76,7 @@ class EpisodeState:
         drifted: bool,
         now: float,
         claimant: str | None = None,
+        subject: str = "drift",
     ) -> Decision:
         """Record the verdict on a window and decide whether it raises an event.
 
@@ -85,10 +87,11 @@ class EpisodeState:
         :param drifted: the dataset-level verdict.
         :param now: the current time, epoch seconds.
         :param claimant: who asks, e.g. a task instance; ``None`` never repeats a decision.
+        :param subject: what a verdict reports, for the reasons: ``drift``, or e.g. ``decay`` (of live quality).
         """
         if not self.is_new(reference, window):
             if claimant is not None and claimant == self.fired_by and self.fired_windows[-1:] == [window]:
-                return Decision(True, "drift episode started (decided again for a retry of the check that fired)")
+                return Decision(True, f"{subject} episode started (decided again for a retry of the check that fired)")
             return Decision(False, f"window {window} already judged")
         if reference != self.reference:
             self.reference = reference
@@ -100,28 +103,30 @@ class EpisodeState:
             self.drift_streak, self.clean_streak = 0, self.clean_streak + 1
             if self.in_episode and self.clean_streak >= policy.clear_after:
                 self.in_episode = self.episode_fired = False
-                return Decision(False, "no drift; the drift episode ended")
-            return Decision(False, "no drift")
+                return Decision(False, f"no {subject}; the {subject} episode ended")
+            return Decision(False, f"no {subject}")
         self.drift_streak, self.clean_streak = self.drift_streak + 1, 0
         if not self.in_episode:
             if self.drift_streak < policy.debounce:
-                return Decision(False, f"drift, debouncing ({self.drift_streak}/{policy.debounce} windows)")
+                return Decision(False, f"{subject}, debouncing ({self.drift_streak}/{policy.debounce} windows)")
             self.in_episode = True
         if self.episode_fired:
-            return Decision(False, "drift; this episode was already reported")
+            return Decision(False, f"{subject}; this episode was already reported")
         if window in self.fired_windows:
-            return Decision(False, f"drift; window {window} was already reported")
+            return Decision(False, f"{subject}; window {window} was already reported")
         if self.fired_at and (wait := self.fired_at[-1] + policy.cooldown_seconds - now) > 0:
-            return Decision(False, f"drift; cooling down for {wait:.0f} s more")
+            return Decision(False, f"{subject}; cooling down for {wait:.0f} s more")
         if policy.max_events is not None:
             recent = sum(1 for t in self.fired_at if now - t < policy.period_seconds)
             if recent >= policy.max_events:
-                return Decision(False, f"drift; cap of {policy.max_events} events per {policy.period_seconds:.0f} s")
+                return Decision(
+                    False, f"{subject}; cap of {policy.max_events} events per {policy.period_seconds:.0f} s"
+                )
         self.episode_fired = True
         self.fired_by = claimant
         self.fired_at.append(now)
         self.fired_windows = [*self.fired_windows, window][-REMEMBERED_WINDOWS:]
-        return Decision(True, "drift episode started")
+        return Decision(True, f"{subject} episode started")
 
     def to_dict(self) -> dict[str, Any]:
         """The state as JSON-serializable data."""

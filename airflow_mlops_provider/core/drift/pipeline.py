@@ -9,9 +9,11 @@ claimant (a task instance), which gets the same decision again: one event per ep
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 from airflow_mlops_provider.core.drift.check import (
@@ -24,6 +26,7 @@ from airflow_mlops_provider.core.drift.check import (
 )
 from airflow_mlops_provider.core.drift.compute import listed
 from airflow_mlops_provider.core.drift.episodes import EpisodeStateFile
+from airflow_mlops_provider.core.drift.predictions import current_predictions, holdout_predictions, prediction_drift
 from airflow_mlops_provider.core.drift.report import render_report, store_report
 from airflow_mlops_provider.core.drift.spec import (
     DriftCheckSpec,
@@ -72,6 +75,10 @@ def run_drift_check(
     reference = _reference(spec, mlflow_client)
     current = _current_window(spec, store)
     window_id = dataset_digest(current)
+    predicted = None
+    if spec.predictions_uri:
+        predicted = _current_predictions(spec, store, reference.model_version)
+        window_id = hashlib.sha256(f"{window_id}/{dataset_digest(predicted)}".encode()).hexdigest()[:16]
     if states is None and spec.state_uri:
         states = EpisodeStateFile(spec.state_uri, store)
     state = None if states is None else states.load()
@@ -81,13 +88,18 @@ def run_drift_check(
     excluded = [spec.window.time_column, *spec.exclude_columns]
     result = compare(reference, reference_frame, current, spec.drift_config, spec.columns, excluded)
     summary = drift_summary(reference, spec.current_uri, window_id, result)
-    fired, reason = result.dataset_drift, "drift" if result.dataset_drift else "no drift"
+    drifted = result.dataset_drift
+    if predicted is not None:
+        verdict = prediction_drift(holdout_predictions(reference, store), predicted, spec.drift_config)
+        summary["prediction_drift"] = asdict(verdict)
+        drifted = drifted or verdict.drifted
+    fired, reason = drifted, "drift" if drifted else "no drift"
     if state is not None:
         decision = state.observe(
             spec.episode_policy,
             reference.key,
             window_id,
-            result.dataset_drift,
+            drifted,
             time.time() if now is None else now,
             claimant,
         )
@@ -100,7 +112,7 @@ def run_drift_check(
     )  # fmt: skip
     if spec.report_prefix and (fired or not spec.event_only):
         rendered = None
-        if result.dataset_drift or spec.always_report:
+        if drifted or spec.always_report:
             rendered = render_report(reference_frame, current, result, spec.drift_config)
         prefix = spec.report_prefix.rstrip("/")
         stored = store_report(store, f"{prefix}/{window_id}" if spec.report_per_window else prefix, summary, rendered)
@@ -129,6 +141,17 @@ def _current_window(spec: DriftCheckSpec, store: ObjectStore) -> pd.DataFrame:
         return load_window(
             spec.current_uri, store, window.time_column, window.start or None, window.end or None, window.lookback
         )
+    except FileNotFoundError as err:
+        raise NoCurrentDataError(str(err)) from err
+    except EmptyWindowError as err:
+        raise NothingToCheckError(str(err)) from err
+
+
+def _current_predictions(spec: DriftCheckSpec, store: ObjectStore, version: str | None) -> pd.DataFrame:
+    """The reference version's predictions in the spec's window."""
+    assert spec.predictions_uri is not None
+    try:
+        return current_predictions(spec.predictions_uri, store, spec.window, version)
     except FileNotFoundError as err:
         raise NoCurrentDataError(str(err)) from err
     except EmptyWindowError as err:

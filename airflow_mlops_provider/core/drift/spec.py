@@ -274,10 +274,15 @@ class DriftCheckSpec:
     :param event_only: a watcher's check (``DriftTrigger``, ``DriftSensor`` set it): a window already judged
         against the same reference is not compared again, and the summary and report are stored only for
         a window that fires.
+    :param predictions_uri: the model's batch-inference predictions (a file or ``/``-terminated prefix):
+        their ``prediction`` column in the window (the reference version's rows) is also compared with the
+        version's predictions on its holdout rows; its verdict is the summary's ``prediction_drift``, and
+        it drifting is drift. Needs ``model_name`` (the version to score the holdout with).
     """
 
     template_fields: ClassVar[tuple[str, ...]] = (
         "current_uri", "model_name", "reference_uri", "window", "columns", "state_uri", "report_prefix",
+        "predictions_uri",
     )  # fmt: skip
 
     current_uri: str
@@ -295,12 +300,16 @@ class DriftCheckSpec:
     report_per_window: bool = True
     always_report: bool = False
     event_only: bool = False
+    predictions_uri: str | None = None
 
     def __post_init__(self) -> None:
         if not self.current_uri:
             raise ValueError("a drift check needs current_uri")
         if not (self.reference_uri or self.model_name):
             raise ValueError("a drift check needs reference_uri or model_name")
+        if self.predictions_uri and (self.reference_uri or not self.model_name):
+            raise ValueError("prediction drift (predictions_uri) needs model_name and no reference_uri: the "
+                             "reference is the model version's predictions on its holdout rows")  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as a JSON-serializable dict (nested specs as dicts)."""
@@ -340,7 +349,8 @@ class DriftCheckSpec:
         else:
             assert self.model_name is not None  # checked at construction
             reference = alias_version(mlflow_client(), self.model_name, self.model_alias)
-        inputs = json.dumps([_listing(store, self.current_uri), reference])
+        predictions = _listing(store, self.predictions_uri) if self.predictions_uri else None
+        inputs = json.dumps([_listing(store, self.current_uri), reference, *([predictions] if predictions else [])])
         return hashlib.sha256(inputs.encode()).hexdigest()
 
 

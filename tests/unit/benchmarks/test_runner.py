@@ -35,7 +35,7 @@ def test_every_goal_has_a_row_and_says_why_when_it_was_not_measured() -> None:
     table = render(runs, machine(), smoke=False)
 
     assert [row(table, goal_id).split(" | ")[0] for goal_id in GOALS] == [f"| {goal_id}" for goal_id in GOALS]
-    assert row(table, "P7").endswith("not measured: needs BatchInferenceOperator (#13) |")
+    assert row(table, "P7").endswith("not measured: bench_inference was not run |")
     assert row(table, "P6").endswith("not measured: bench_ct failed (below) |")
     assert "RuntimeError: the stack died" in table.split("## Modules that failed")[1]
     assert row(table, "P9").endswith("not measured: bench_demo returned no P9 figure |")

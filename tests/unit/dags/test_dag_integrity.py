@@ -88,6 +88,8 @@ def test_continuous_training_shape(bag: DagBag) -> None:
         "train_model",
         "register_model",
         "promote_model",
+        "approve_promotion",
+        "apply_promotion",
     }
     training_set = dag.get_task("training_set")
     assert isinstance(training_set, TrainingDatasetOperator)
@@ -104,7 +106,15 @@ def test_continuous_training_shape(bag: DagBag) -> None:
         assert param.description, f"param {name} needs a description for the trigger form"
         assert "type" in param.schema, f"param {name} needs a type for the trigger form"
     assert dag.doc_md and dag.tags
-    assert [o.uri for o in dag.get_task("promote_model").outlets] == ["mlflow://models/churn/champion"]
+    # The champion Asset through an alias: an event only when the task made a new champion.
+    for task_id in ("promote_model", "apply_promotion"):
+        assert [o.name for o in dag.get_task(task_id).outlets] == ["churn_model_champion__on_new_champion"]
+    assert dag.get_task("promote_model").require_approval == "{{ params.require_approval }}"
+    assert dag.params.get_param("require_approval").schema["type"] == "boolean"
+    assert dag.params["require_approval"] is False
+    assert dag.get_task("approve_promotion").upstream_task_ids == {"promote_model", "register_model"}
+    assert dag.get_task("apply_promotion").upstream_task_ids == {"approve_promotion", "register_model"}
+    assert {a.name for a in dag.timetable.asset_condition.objects} == {"churn_drift", "churn_quality_decay"}  # type: ignore[attr-defined]
 
 
 def test_feature_ingestion_gates_each_batch_before_ingesting_it(bag: DagBag) -> None:

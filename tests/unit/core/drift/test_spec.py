@@ -149,3 +149,12 @@ def test_distance_thresholds_above_one_are_fine_and_rendered_numbers_are_parsed(
 def test_policies_and_windows_refuse_numbers_out_of_range(build: object, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         build()  # type: ignore[operator]
+
+
+def test_prediction_drift_needs_the_model_whose_holdout_is_scored() -> None:
+    from airflow_mlops_provider.core.drift.spec import DriftCheckSpec
+
+    spec = DriftCheckSpec(current_uri="c.parquet", model_name="churn", predictions_uri="p/")
+    assert DriftCheckSpec.from_dict(spec.to_dict()).predictions_uri == "p/"
+    with pytest.raises(ValueError, match="predictions_uri\\) needs model_name and no reference_uri"):
+        DriftCheckSpec(current_uri="c.parquet", reference_uri="r.parquet", predictions_uri="p/")

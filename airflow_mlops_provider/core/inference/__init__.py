@@ -1,0 +1,1 @@
+"""Batch inference, Airflow-free: the model's inputs, chunked scoring, the unscorable policy, the predictions file."""

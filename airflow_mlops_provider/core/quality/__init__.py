@@ -1,0 +1,1 @@
+"""quality: live model quality from delayed labels (Airflow-free)."""

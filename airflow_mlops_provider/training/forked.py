@@ -1,0 +1,123 @@
+"""The local backend's trainer process: a fork of the task process, not a fresh interpreter.
+
+A task process on a preloading worker (``preload.py``) has torch and mlflow imported already; a fresh
+``python -m airflow_mlops_provider.training`` would import them again, for seconds. The fork runs the same
+entry point (``training.__main__.main``) with the same isolation as a subprocess: its own session and
+process group, ``PR_SET_PDEATHSIG`` so it dies with the task process, stdout and stderr on one pipe, its
+own environment, and the trainer's exit codes (``training.errors``).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from typing import IO, NoReturn
+
+from airflow_mlops_provider.training.errors import EXIT_FAILED
+
+
+def terminate_with_parent() -> None:
+    """Ask Linux for SIGTERM when the parent (the task process) dies (PR_SET_PDEATHSIG), so that a killed
+    worker leaves no trainer behind."""
+    if sys.platform == "linux":
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+class ForkedTrainer:
+    """The trainer, started in a fork of this process; the interface of the ``subprocess.Popen`` it replaces.
+
+    :param args: the trainer's arguments (no program name): passed as a list, never through a shell.
+    :param env: the trainer's whole environment.
+    """
+
+    def __init__(self, args: Sequence[str], env: dict[str, str]) -> None:
+        self.args = list(args)
+        self.returncode: int | None = None
+        self._reaping = threading.Lock()  # on_kill may wait while the task's thread waits too
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(read_end)
+            _run_trainer(self.args, env, write_end)
+        os.close(write_end)
+        self.pid = pid
+        self.stdout: IO[bytes] = os.fdopen(read_end, "rb")
+
+    def lines(self) -> Iterator[str]:
+        """The trainer's output, line by line, until it closes it."""
+        with self.stdout:
+            for line in self.stdout:
+                yield line.decode(errors="replace").rstrip()
+
+    def poll(self) -> int | None:
+        """The exit code, or ``None`` while it runs."""
+        with self._reaping:
+            if self.returncode is None:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+                if pid:
+                    self.returncode = os.waitstatus_to_exitcode(status)
+            return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Wait for the exit code.
+
+        :param timeout: seconds; ``TimeoutError`` after them.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while (code := self.poll()) is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"the trainer (pid {self.pid}) is still running after {timeout} s")
+            time.sleep(0.05)
+        return code
+
+
+def _run_trainer(args: list[str], env: dict[str, str], output: int) -> NoReturn:
+    """In the fork: detach, take the pipe as stdout and stderr, forget the task's logging and clients, run
+    the trainer and exit with its code, never returning into the task's code."""
+    code = EXIT_FAILED
+    try:
+        os.setsid()
+        terminate_with_parent()
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.dup2(output, 1)
+        os.dup2(output, 2)
+        os.close(output)
+        sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), line_buffering=True)
+        sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), line_buffering=True)
+        _forget_task_state()
+        os.environ.clear()  # after: resetting MLflow's URIs edits the environment
+        os.environ.update(env)
+        from airflow_mlops_provider.training.__main__ import main
+
+        code = main(args)
+    except BaseException as err:  # the fork must never unwind into the task's code
+        print(f"trainer failed to start: {type(err).__name__}: {err}", file=sys.stderr)
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        os._exit(code)
+
+
+def _forget_task_state() -> None:
+    """Drop what the fork inherited from the task process and must not share: log handlers (they write to
+    the task's log) and MLflow's process-wide URIs (the trainer reads its environment)."""
+    for logger in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]:
+        if isinstance(logger, logging.Logger):
+            logger.handlers.clear()
+            logger.propagate = True
+    logging.getLogger().setLevel(logging.INFO)
+    if "mlflow" in sys.modules:
+        import mlflow  # its HTTP sessions are per process already
+
+        # None (untyped in mlflow's stubs) means: from the environment again.
+        mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
+        mlflow.set_registry_uri(None)  # type: ignore[arg-type]
