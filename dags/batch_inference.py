@@ -42,7 +42,7 @@ The predictions (`customer_id`, `{TIME_COLUMN}`, `{PredictionColumn.PREDICTION}`
 overwrites it). A customer the online store does not know, or a missing feature value, is unscorable: left
 out, counted and logged, and the task fails when more than `max_unscorable_fraction` of the rows are. Each
 run that wrote predictions emits a `{PREDICTIONS.name}` event (model, version, rows, file). The task is
-skipped when no batch was ingested in the window; it fails when the model has no champion yet.
+skipped when no batch was ingested in the window, or while the model has no champion yet.
 """
 
 with DAG(
@@ -70,7 +70,9 @@ with DAG(
         window_end=WINDOW_END,
         unscorable=Unscorable.DROP,
         max_unscorable_fraction=0.05,
+        skip_without_version=True,
         outlets=[PREDICTIONS],
         doc_md="Scores the window's customers with the champion (linked as **MLflow model version**), features from "
-        "the online store; writes one predictions file and emits the predictions Asset. Skipped without rows.",
+        "the online store; writes one predictions file and emits the predictions Asset. Skipped without rows or "
+        "champion.",
     )

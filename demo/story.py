@@ -8,11 +8,16 @@ Starts ``mlflow server`` and ``airflow standalone`` on free loopback ports with 
    and skips, as there is no champion yet.
 2. ``continuous_training`` (triggered here) trains on a point-in-time Feast training set; version 1
    becomes champion.
-3. A week of drifted batches lands and is ingested. ``drift_monitor`` finds the drift and emits the
-   ``churn_drift`` asset event, and the scheduler retrains on it: no script triggers that run. The new
-   version is promoted or rejected, with the reason.
+   The new champion starts ``batch_inference``: it scores the recent customers with features from the
+   Feast online store, and ``model_quality`` joins those predictions with their churn labels: the live
+   quality series.
+3. A week of drifted batches lands and is ingested. The champion scores it; ``drift_monitor`` finds the
+   drift and emits the ``churn_drift`` asset event, and the scheduler retrains on it (or on
+   ``churn_quality_decay``, when the live quality fell): no script triggers that run. The new version is
+   promoted or rejected, with the reason; a new champion scores again.
 
-It ends with the model registry (versions, lineage, champion and why) and the UIs' URLs. The DAGs keep
+It ends with the rows each version scored, the live quality series, the champion history (every alias
+move, when, by whom and why), the model registry (versions, lineage, champion and why) and the UIs' URLs. The DAGs keep
 their schedules; one that fires meanwhile is joined or ignored, never mistaken for the story's runs.
 
 Environment:
@@ -49,13 +54,16 @@ from airflow_mlops_provider.contracts import (
     REJECTED,
     BatchesValidation,
     DriftSummary,
+    InferenceResult,
     PromotionRecord,
+    QualityResult,
     Tag,
     TrainingSetResult,
     ValidationRecord,
 )
 from airflow_mlops_provider.core.io.datasets import is_dataset_file, write_dataset
 from airflow_mlops_provider.core.io.storage import is_s3_uri
+from airflow_mlops_provider.core.models.history import format_history, read_history
 from airflow_mlops_provider.core.models.lineage import filter_value
 from demo import embedded, prod
 from demo.api import AirflowApi
@@ -70,9 +78,13 @@ REPO = Path(__file__).resolve().parents[1]
 INGESTION_DAG = "feature_ingestion"
 TRAINING_DAG = "continuous_training"
 DRIFT_DAG = "drift_monitor"
+INFERENCE_DAG = "batch_inference"
+QUALITY_DAG = "model_quality"
 #: The DAGs of the story, unpaused by the demo. drift_watch (the AssetWatcher form of the drift check)
 #: stays paused, so that one detector drives retraining.
-STORY_DAGS = (INGESTION_DAG, TRAINING_DAG, DRIFT_DAG)
+STORY_DAGS = (INGESTION_DAG, TRAINING_DAG, DRIFT_DAG, INFERENCE_DAG, QUALITY_DAG)
+#: The DAGs whose runs the story lets finish before it reads the registry (ingestion waits for batches).
+SETTLED_DAGS = (TRAINING_DAG, INFERENCE_DAG, QUALITY_DAG)
 METRIC = "roc_auc"
 #: The version tags the summary shows: lineage, and the promotion decision.
 LINEAGE_TAGS = (Tag.FEATURE_SERVICE, Tag.DATA_WINDOW, Tag.DATASET_DIGEST)
@@ -83,6 +95,8 @@ VALIDATION = "DataValidationOperator"
 INGESTION = "FeatureIngestionOperator"
 TRAINING_SET = "TrainingDatasetOperator"
 PROMOTION = "PromoteModelOperator"
+INFERENCE = "BatchInferenceOperator"
+QUALITY = "ModelQualityOperator"
 MARKER_FILE = ".demo-state"
 DAG_PARSE_TIMEOUT = 180.0
 #: How long the scheduler may take to start a run on an asset event.
@@ -356,8 +370,8 @@ def follow_drift_check(api: AirflowApi, stack: Stack, run_id: str) -> DriftSumma
     return summary
 
 
-def report_training(api: AirflowApi, tis: list[dict[str, Any]]) -> None:
-    """Print the training set a CT run built and its promotion decision.
+def report_training(api: AirflowApi, tis: list[dict[str, Any]]) -> PromotionRecord:
+    """Print the training set a CT run built and its promotion decision; return the decision.
 
     :param api: the Airflow API.
     :param tis: the CT run's task instances.
@@ -372,6 +386,7 @@ def report_training(api: AirflowApi, tis: list[dict[str, Any]]) -> None:
     decision: PromotionRecord = api.xcom(by_operator[PROMOTION])
     outcome = PROMOTED if decision["promote"] else REJECTED
     print(f"  version {decision['version']} {outcome}: {decision['reason']}", flush=True)
+    return decision
 
 
 def tell_story(api: AirflowApi, stack: Stack) -> str:
@@ -387,18 +402,117 @@ def tell_story(api: AirflowApi, stack: Stack) -> str:
     check_drift_after(api, stack, known_checks)
 
     print("\n== 2. The first model trains on a point-in-time Feast training set ==", flush=True)
+    known_scoring = run_ids(api, INFERENCE_DAG)
     report_training(api, run_to_end(api, stack, TRAINING_DAG, trigger(api, TRAINING_DAG, {"model_name": MODEL_NAME})))
+    print("The new champion scores the recent customers (asset churn_model_champion):", flush=True)
+    follow_scoring(api, stack, known_scoring)
 
     print("\n== 3. The market moves: drifted batches land ==", flush=True)
     known_checks, known_trainings = run_ids(api, DRIFT_DAG), run_ids(api, TRAINING_DAG)
+    known_scoring = run_ids(api, INFERENCE_DAG)
     ingest(api, stack, drifted(today))
+    print("The champion scores the new customers (asset churn_features_refreshed):", flush=True)
+    follow_scoring(api, stack, known_scoring)
     summary = check_drift_after(api, stack, known_checks)
     if summary is None or not summary["dataset_drift"]:
         raise DemoError("drift_monitor found no drift in the drifted batches, so nothing retrains")
     retraining = wait_for_new_run(api, stack, TRAINING_DAG, known_trainings, "asset_triggered", ASSET_RUN_TIMEOUT)
-    print("The scheduler started retraining on the churn_drift asset event (no one triggered it):", flush=True)
-    report_training(api, run_to_end(api, stack, TRAINING_DAG, retraining))
+    print("The scheduler started retraining on the asset event (no one triggered it):", flush=True)
+    known_scoring = run_ids(api, INFERENCE_DAG)
+    decision = report_training(api, run_to_end(api, stack, TRAINING_DAG, retraining))
+    if decision["promote"]:
+        print("The new champion scores the recent customers (asset churn_model_champion):", flush=True)
+        follow_scoring(api, stack, known_scoring)
+    settle(api, stack)
     return retraining
+
+
+def follow_scoring(api: AirflowApi, stack: Stack, known: list[str]) -> None:
+    """Follow the next ``batch_inference`` run the scheduler starts, then the ``model_quality`` check it starts.
+
+    :param api: the Airflow API.
+    :param stack: the servers that must stay alive meanwhile.
+    :param known: ``batch_inference``'s run ids before the event that starts it.
+    """
+    known_quality = run_ids(api, QUALITY_DAG)
+    run_id = wait_for_new_run(api, stack, INFERENCE_DAG, known, "asset_triggered", ASSET_RUN_TIMEOUT)
+    (score,) = [ti for ti in run_to_end(api, stack, INFERENCE_DAG, run_id) if ti["operator"] == INFERENCE]
+    if score["state"] == "skipped":
+        print("  skipped: nothing to score", flush=True)
+        return
+    result: InferenceResult = api.xcom(score)
+    stats = result["statistics"]
+    print(
+        f"  version {result['version']} scored {result['scored']:,} of {result['rows']:,} rows "
+        f"({result['unscorable']} unscorable, policy {result['unscorable_policy']}); mean P(churn) "
+        f"{stats.get('mean', float('nan')):.3f}, positive rate {stats.get('positive_rate', float('nan')):.3f}",
+        flush=True,
+    )
+    print(f"  predictions: {as_link(result['predictions_uri'])}", flush=True)
+    quality_run = wait_for_new_run(api, stack, QUALITY_DAG, known_quality, "asset_triggered", ASSET_RUN_TIMEOUT)
+    print("The predictions start the live-quality check (asset churn_predictions):", flush=True)
+    (check,) = [ti for ti in run_to_end(api, stack, QUALITY_DAG, quality_run) if ti["operator"] == QUALITY]
+    if check["state"] == "success":
+        print_quality(api.xcom(check))
+
+
+def print_quality(result: QualityResult) -> None:
+    """Print the live quality series a ``model_quality`` run recomputed, and its verdict.
+
+    :param result: the run's result.
+    """
+    metric = result.get("metric", METRIC)
+    print(f"  live {metric} of {MODEL_NAME} by day (labels joined to predictions):", flush=True)
+    for window in result.get("windows", []):
+        value = window.get(metric)
+        shown = "n/a" if value is None else f"{value:.4f}"
+        print(
+            f"    {str(window.get('window_start'))[:10]}  v{window.get('model_version')}  {metric} {shown}  "
+            f"labels {window.get('labels')}/{window.get('predictions')} "
+            f"(coverage {window.get('label_coverage', 0.0):.0%})  {window.get('verdict') or ''}".rstrip(),
+            flush=True,
+        )
+    print(f"  verdict: {result.get('reason', 'none')}", flush=True)
+
+
+def settle(api: AirflowApi, stack: Stack) -> None:
+    """Let the runs the story's events started (a second retraining, scoring, quality checks) finish.
+
+    :param api: the Airflow API.
+    :param stack: the servers that must stay alive meanwhile.
+    """
+    for dag_id in SETTLED_DAGS:
+        for run_id in run_ids(api, dag_id, ("queued", "running")):
+            print(f"Letting {dag_id} run {run_id} finish:", flush=True)
+            run_to_end(api, stack, dag_id, run_id)
+
+
+def print_scoring(api: AirflowApi) -> None:
+    """Print how many rows each champion version scored, over every ``batch_inference`` run.
+
+    :param api: the Airflow API.
+    """
+    scored: dict[str, int] = {}
+    for run_id in run_ids(api, INFERENCE_DAG, ("success",)):
+        for ti in api.task_instances(INFERENCE_DAG, run_id):
+            if ti["operator"] == INFERENCE and ti["state"] == "success":
+                result: InferenceResult = api.xcom(ti)
+                scored[result["version"]] = scored.get(result["version"], 0) + result["scored"]
+    print(f"\nBatch inference: rows scored by each version of {MODEL_NAME}")
+    for version, rows in sorted(scored.items(), key=lambda item: int(item[0])):
+        print(f"  version {version}: {rows:,} rows")
+    if not scored:
+        print("  none")
+
+
+def print_history(tracking_uri: str) -> None:
+    """Print the champion history: every alias move of the demo model, oldest first.
+
+    :param tracking_uri: the MLflow server.
+    """
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    print(f"\nChampion history of {MODEL_NAME} (airflow-mlops history {MODEL_NAME}):")
+    print(_indent(format_history(read_history(client, MODEL_NAME)), "  "), flush=True)
 
 
 def as_link(uri: str) -> str:
@@ -544,6 +658,8 @@ def run_demo(settings: Settings, resources: list[Resource]) -> None:
     with contextlib.closing(stack.api()) as api:
         wait_for_dags(api, stack)
         retraining = tell_story(api, stack)
+        print_scoring(api)
+    print_history(stack.mlflow_url)
     versions = read_registry(stack.mlflow_url)
     check_complete(versions, print_summary(versions, stack), retraining)
     print("\nThe continuous-training loop completed.", flush=True)

@@ -663,7 +663,7 @@ with DAG(
         metric="{{ params.metric }}",
         min_value="{{ params.min_metric }}",
         min_improvement="{{ params.min_improvement }}",
-        outlets=[CHAMPION_MODEL],
+        champion_asset=CHAMPION_MODEL,  # an event only when a new champion is made
     )
     validate >> train
 

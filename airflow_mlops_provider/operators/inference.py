@@ -68,6 +68,8 @@ class BatchInferenceOperator(MlopsBaseOperator):
     :param max_unscorable_fraction: under ``drop``, the largest tolerated fraction of unscorable rows.
     :param fill_values: under ``fill``, feature -> value, covering every feature of the model.
     :param chunk_rows: rows read, looked up and scored at a time.
+    :param skip_without_version: skip the task, instead of failing it, while ``model_alias`` points at no
+        version (a new deployment before its first promotion).
     """
 
     template_fields: Sequence[str] = (
@@ -93,6 +95,7 @@ class BatchInferenceOperator(MlopsBaseOperator):
         max_unscorable_fraction: float = 0.05,
         fill_values: Mapping[str, Any] | None = None,
         chunk_rows: int = CHUNK_ROWS,
+        skip_without_version: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -123,6 +126,7 @@ class BatchInferenceOperator(MlopsBaseOperator):
         self.max_unscorable_fraction = max_unscorable_fraction
         self.fill_values = dict(fill_values or {})
         self.chunk_rows = chunk_rows
+        self.skip_without_version = skip_without_version
 
     def execute(self, context: Context) -> InferenceResult:
         """Pin the version, score every chunk, commit the file, emit the event, return the result."""
@@ -138,6 +142,8 @@ class BatchInferenceOperator(MlopsBaseOperator):
         try:
             version = resolve_version(client, self.model_name, self.model_alias)
         except AliasNotSetError as err:
+            if self.skip_without_version:
+                raise AirflowSkipException(f"No model to score with yet: {err}") from err
             raise AirflowFailException(f"No model to score with: {err}") from err
         self.log.info("Scoring with %s version %s (%s at %s)", self.model_name, version, self.model_alias, scored_at)
         MlflowModelVersionLink.persist(context, self.mlflow_hook.model_version_url(self.model_name, version))

@@ -111,9 +111,22 @@ def check_story(output: str) -> dict[str, str]:
     assert "skipped: model 'churn' has no version aliased 'champion'" in output, tail
     report = re.search(r"DRIFT: \d+ of \d+ columns drifted.*\n  Drift report: (\S+)", output)
     assert report, tail
-    # Retraining was started by the scheduler on the drift asset, and decided with a reason.
-    assert "The scheduler started retraining on the churn_drift asset event" in output, tail
+    # Retraining was started by the scheduler on an asset event, and decided with a reason.
+    assert "The scheduler started retraining on the asset event (no one triggered it)" in output, tail
     assert len(re.findall(r"^  version \d+ (promoted|rejected): \S", output, re.MULTILINE)) == 2, tail
+    # The champion scored the customers after its promotion and after the drifted batches, with online features.
+    scored = re.findall(r"^  version (\d+) scored ([\d,]+) of ([\d,]+) rows \((\d+) unscorable", output, re.MULTILINE)
+    assert len(scored) >= 2 and all(int(rows.replace(",", "")) > 0 for _, rows, _, _ in scored), tail
+    # The live quality series: each day's metric from the labels joined to the predictions.
+    assert "live roc_auc of churn by day (labels joined to predictions):" in output, tail
+    day = r"^    \d{4}-\d{2}-\d{2}  v\d+  roc_auc (\d\.\d{4}|n/a)  labels (\d+)/(\d+)"
+    days = re.findall(day, output, re.MULTILINE)
+    assert days and any(value != "n/a" and int(labels) > 0 for value, labels, _ in days), tail
+    # How many rows each version scored, and the champion history: every alias move, in order.
+    assert re.search(r"^Batch inference: rows scored by each version of churn\n  version \d+: [\d,]+ rows$", output,
+                     re.MULTILINE), tail  # fmt: skip
+    history = output.split("Champion history of churn (airflow-mlops history churn):")[-1]
+    assert re.search(r"^  1 .* champion .* promotion ", history, re.MULTILINE), tail
     # Every version names its feature service and training-set digest.
     assert len(re.findall(r"^      mlops\.feature_service = churn_v1$", output, re.MULTILINE)) >= 2, tail
     assert len(re.findall(r"^      mlops\.dataset_digest = [0-9a-f]{16,}$", output, re.MULTILINE)) >= 2, tail

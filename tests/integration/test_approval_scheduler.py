@@ -35,6 +35,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
 
 DAG_FILE = Path(__file__).parent / "approval" / "approval_dag.py"
 FINISHED = {"success", "failed", "skipped", "upstream_failed"}
+#: Seconds between the request appearing and the answer (see Stack.answer).
+ANSWER_DELAY = 5.0
 
 
 class Stack:
@@ -73,7 +75,13 @@ class Stack:
         return self.states(dag_id, run_id)
 
     def answer(self, dag_id: str, run_id: str, option: str, reason: str) -> dict[str, Any]:
-        """Answer the approval request as a person does, through the REST API."""
+        """Answer the approval request as a person does, through the REST API: not within milliseconds.
+
+        Airflow 3.3 races on an instant answer: the scheduler requeues the task before the executor reports
+        that its first process (the one that paused for input) ended, then takes that report for the
+        requeued task's and fails it. A person's answer comes seconds later, after the report.
+        """
+        time.sleep(ANSWER_DELAY)
         path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/approve_promotion/-1/hitlDetails"
         body = {"chosen_options": [option], "params_input": {"reason": reason}}
         response = httpx.patch(f"{self.base_url}{path}", json=body, timeout=30)
@@ -131,8 +139,9 @@ def stack(mlflow_server: MlflowServer, tmp_path_factory: pytest.TempPathFactory)
         command = [str(BIN_DIR / "airflow"), "standalone"]
         resources.append(ManagedProcess.start(airflow.NAME, command, env, site.home / "standalone.log"))
         airflow.wait_ready(resources)
-        for dag_id in ("approval_test", "approval_timeout"):
+        for dag_id in ("approval_test", "approval_timeout", "champion_consumer"):
             wait_for(f"{dag_id} parsed", lambda d=dag_id: api.dag(d), 180, resources)  # type: ignore[misc]
+        for dag_id in ("approval_test", "approval_timeout"):
             api.set_paused(dag_id, False)
         yield Stack(api, site.url, holdout, models)
     finally:
@@ -161,7 +170,7 @@ def test_approve_reject_and_timeout_through_the_scheduler_and_rest_api(
     assert pending[Tag.PROMOTION_DECISION] == PENDING_APPROVAL
     assert dict(client.get_registered_model(MODEL).aliases) == {}  # nothing moves before the answer
     answered = stack.answer("approval_test", "approve_1", "Approve", "holdout gain confirmed")
-    person = answered["responded_by_user"]["name"]
+    person = answered["responded_by"]["name"]
     assert stack.wait_run("approval_test", "approve_1")["apply_promotion"] == "success"
     assert dict(client.get_registered_model(MODEL).aliases) == {CHAMPION: approved}
     tags = client.get_model_version(MODEL, approved).tags

@@ -254,12 +254,14 @@ def test_unscorable_rows_are_dropped_up_to_the_cap_or_filled_or_fail_before_anyt
     )
 
 
-def test_no_champion_fails_and_no_rows_in_the_window_skips(
+def test_no_champion_fails_or_skips_and_no_rows_in_the_window_skips(
     client: MlflowClient, versions: list[str], context: Context, rows: tuple[pd.DataFrame, str]
 ) -> None:
     _, uri = rows
     with pytest.raises(AirflowFailException, match=r"model 'no_such_model' has no version aliased 'champion'"):
         score(context(), model_name="no_such_model", features_uri=uri, entity_columns=KEYS)
+    with pytest.raises(AirflowSkipException, match=r"No model to score with yet: .*no version aliased 'champion'"):
+        score(context(), model_name="no_such_model", features_uri=uri, entity_columns=KEYS, skip_without_version=True)
     client.set_registered_model_alias(MODEL, CHAMPION, versions[0])
     ctx = context()
     with pytest.raises(AirflowSkipException, match="Nothing to score"):

@@ -2,12 +2,14 @@
 
 ``approval_test``: register a crafted model's run, promote it with ``require_approval`` (a DAG param), ask
 for approval, apply the answer. ``approval_timeout``: the same with a 20 s response timeout.
+``champion_consumer``: scheduled on the champion Asset.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 
+from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, Param
 
 from airflow_mlops_provider.contracts import champion_asset
@@ -52,3 +54,8 @@ for dag_id, timeout in (("approval_test", timedelta(minutes=15)), ("approval_tim
             review=approve.output,
             champion_asset=CHAMPION_MODEL,
         )
+
+# What batch inference is to the example DAGs: a DAG scheduled on the champion Asset, so that the Asset is an
+# active one whose events the API lists (it stays paused: the test reads the events, not its runs).
+with DAG("champion_consumer", schedule=CHAMPION_MODEL):
+    EmptyOperator(task_id="consume")
