@@ -32,8 +32,8 @@ from airflow_mlops_provider.operators.base import MlopsBaseOperator
 from airflow_mlops_provider.operators.registry import (
     _client,
     _holder,
-    champion_alias,
     emit_new_champion,
+    new_champion_event,
     promote_aliases,
 )
 
@@ -156,11 +156,8 @@ class ApplyPromotionOperator(OpenLineageMixin, MlopsBaseOperator):
         lease_wait: float = 900.0,
         **kwargs: Any,
     ) -> None:
-        self.champion_asset = champion_asset
-        self.champion_alias = champion_alias(champion_asset)
-        if self.champion_alias is not None:
-            kwargs["outlets"] = [*kwargs.get("outlets", []), self.champion_alias]
-        super().__init__(**kwargs)
+        self.champion_event = new_champion_event(champion_asset)
+        super().__init__(**(kwargs if self.champion_event is None else self.champion_event.with_outlet(kwargs)))
         self.model_name = model_name
         self.version = version
         self.review = review
@@ -230,5 +227,5 @@ class ApplyPromotionOperator(OpenLineageMixin, MlopsBaseOperator):
                 change = AliasChange(kind=HistoryKind.APPROVAL, task=holder, by=record["reviewed_by"], reason=why)
                 promote_aliases(hook, lease, self.model_name, version, champion, change)
         self._openlineage = partial(promotion_lineage, record, hook.tracking_uri)
-        emit_new_champion(context, self.champion_alias, self.champion_asset, record)
+        emit_new_champion(context, self.champion_event, record)
         return record

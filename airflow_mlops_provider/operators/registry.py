@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import AssetAlias
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_mlops_provider._optional import require_extra
@@ -34,6 +33,7 @@ from airflow_mlops_provider.openlineage_facets import (
     rollback_lineage,
 )
 from airflow_mlops_provider.operators.base import MlopsBaseOperator
+from airflow_mlops_provider.operators.signals import ConditionalAssetEvent
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -82,26 +82,24 @@ def _flag(name: str, value: bool | str) -> bool:
     raise AirflowFailException(f"{name} must be true or false, not {value!r}")
 
 
-def champion_alias(asset: Asset | None) -> AssetAlias | None:
-    """The ``AssetAlias`` through which a task emits ``asset`` only when it made a new champion.
+def new_champion_event(asset: Asset | None) -> ConditionalAssetEvent | None:
+    """The event of ``asset`` that a task emits only when it made a new champion.
 
     :param asset: the model's champion Asset (``contracts.champion_asset``), or ``None``.
     """
-    return None if asset is None else AssetAlias(name=f"{asset.name}__on_new_champion")
+    return None if asset is None else ConditionalAssetEvent(asset, "on_new_champion")
 
 
-def emit_new_champion(context: Context, alias: AssetAlias | None, asset: Asset | None, record: PromotionRecord) -> None:
-    """Emit the champion Asset event (through its alias) when ``record`` made its version champion.
+def emit_new_champion(context: Context, event: ConditionalAssetEvent | None, record: PromotionRecord) -> None:
+    """Emit the champion Asset event when ``record`` made its version champion.
 
     :param context: the task's context.
-    :param alias: :func:`champion_alias` of ``asset``.
-    :param asset: the champion Asset.
+    :param event: :func:`new_champion_event` of the champion Asset.
     :param record: the promotion record the task returns.
     """
-    if alias is None or asset is None or not record.get("promote"):
+    if event is None or not record.get("promote"):
         return
-    extra: dict[str, Any] = {key: record.get(key) for key in ("model_name", "version", "champion_version", "metric")}
-    context["outlet_events"][alias].add(asset, extra=extra)
+    event.emit(context, {key: record.get(key) for key in ("model_name", "version", "champion_version", "metric")})
 
 
 def promote_aliases(
@@ -290,11 +288,8 @@ class PromoteModelOperator(OpenLineageMixin, MlopsBaseOperator):
         champion_asset: Asset | None = None,
         **kwargs: Any,
     ) -> None:
-        self.champion_asset = champion_asset
-        self.champion_alias = champion_alias(champion_asset)
-        if self.champion_alias is not None:
-            kwargs["outlets"] = [*kwargs.get("outlets", []), self.champion_alias]
-        super().__init__(**kwargs)
+        self.champion_event = new_champion_event(champion_asset)
+        super().__init__(**(kwargs if self.champion_event is None else self.champion_event.with_outlet(kwargs)))
         self.model_name = model_name
         self.version = version
         self.holdout_uri = holdout_uri
@@ -338,7 +333,7 @@ class PromoteModelOperator(OpenLineageMixin, MlopsBaseOperator):
             if recorded is None:
                 recorded = self._decide(client, lease, version, holdout, holdout_digest, challenger_score, policy)
         self._openlineage = partial(promotion_lineage, recorded, hook.tracking_uri)
-        emit_new_champion(context, self.champion_alias, self.champion_asset, recorded)
+        emit_new_champion(context, self.champion_event, recorded)
         if not recorded["promote"] and not recorded.get("awaiting_approval") and self.fail_on_reject:
             raise AirflowFailException(f"Version {version} rejected: {recorded['reason']}")
         return recorded

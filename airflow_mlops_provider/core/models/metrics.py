@@ -34,6 +34,24 @@ METRIC_RANGES: dict[str, tuple[float | None, float | None]] = {
 _EPS = 1e-15
 
 
+def check_metric(metric: str, problem_type: str) -> None:
+    """Refuse an unknown problem type or metric, or a metric of another problem type.
+
+    :param metric: e.g. ``roc_auc``.
+    :param problem_type: ``binary`` or ``regression``.
+    :raises ValueError: naming the choices.
+    """
+    if problem_type not in METRICS_BY_PROBLEM:
+        raise ValueError(f"unknown problem_type {problem_type!r}; choose one of {sorted(METRICS_BY_PROBLEM)}")
+    if metric not in METRIC_DIRECTIONS:
+        raise ValueError(f"Unknown metric {metric!r}; choose one of {sorted(METRIC_DIRECTIONS)}")
+    if metric not in METRICS_BY_PROBLEM[problem_type]:
+        raise ValueError(
+            f"metric {metric!r} does not apply to problem_type {problem_type!r}; "
+            f"choose one of {list(METRICS_BY_PROBLEM[problem_type])}"
+        )
+
+
 def compute_metrics(problem_type: str, y_true: npt.ArrayLike, y_pred: npt.ArrayLike) -> dict[str, float]:
     """Compute the metrics of ``problem_type`` for predictions against ground truth.
 

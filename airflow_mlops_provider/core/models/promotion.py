@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from typing import Literal
 
 from airflow_mlops_provider.contracts import PromotionRecord
-from airflow_mlops_provider.core.models.metrics import METRIC_DIRECTIONS, METRIC_RANGES, METRICS_BY_PROBLEM
+from airflow_mlops_provider.core.models.metrics import METRIC_DIRECTIONS, METRIC_RANGES, check_metric
 
 Direction = Literal["maximize", "minimize"]
 
@@ -58,15 +58,7 @@ class PromotionPolicy:
         :raises ValueError: an unknown metric or problem type, a metric of another problem type, or a bar
             or margin that is not a finite number in the metric's range.
         """
-        if problem_type not in METRICS_BY_PROBLEM:
-            raise ValueError(f"unknown problem_type {problem_type!r}; choose one of {sorted(METRICS_BY_PROBLEM)}")
-        if metric not in METRIC_DIRECTIONS:
-            raise ValueError(f"Unknown metric {metric!r}; choose one of {sorted(METRIC_DIRECTIONS)}")
-        if metric not in METRICS_BY_PROBLEM[problem_type]:
-            raise ValueError(
-                f"metric {metric!r} does not apply to problem_type {problem_type!r}; "
-                f"choose one of {list(METRICS_BY_PROBLEM[problem_type])}"
-            )
+        check_metric(metric, problem_type)
         return cls(
             metric=metric,
             direction=(direction or METRIC_DIRECTIONS[metric]),  # type: ignore[arg-type]

@@ -6,7 +6,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from airflow_mlops_provider.core.models.metrics import METRIC_DIRECTIONS, METRIC_RANGES, METRICS_BY_PROBLEM
+from airflow_mlops_provider.core.models.metrics import METRIC_DIRECTIONS, METRIC_RANGES, check_metric
 from airflow_mlops_provider.core.models.promotion import Direction
 
 #: The fewest labelled predictions a window needs for a verdict, by default.
@@ -71,15 +71,7 @@ class QualityPolicy:
         :param problem_type: ``binary`` or ``regression``: the metric must be one of its metrics.
         :raises ValueError: see the class; also a metric of another problem type, or a value that is not a number.
         """
-        if problem_type not in METRICS_BY_PROBLEM:
-            raise ValueError(f"unknown problem_type {problem_type!r}; choose one of {sorted(METRICS_BY_PROBLEM)}")
-        if metric not in METRIC_DIRECTIONS:
-            raise ValueError(f"Unknown metric {metric!r}; choose one of {sorted(METRIC_DIRECTIONS)}")
-        if metric not in METRICS_BY_PROBLEM[problem_type]:
-            raise ValueError(
-                f"metric {metric!r} does not apply to problem_type {problem_type!r}; "
-                f"choose one of {list(METRICS_BY_PROBLEM[problem_type])}"
-            )
+        check_metric(metric, problem_type)
         labels = _number("min_labels", min_labels)
         if not labels.is_integer():
             raise ValueError(f"min_labels must be an integer, not {min_labels!r}")
