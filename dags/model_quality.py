@@ -43,7 +43,7 @@ with DAG(
                         description="Live metric"),
         "min_value": Param(0.6, type="number", minimum=0, maximum=1,
                            description="Floor of the live metric (a ceiling for log_loss)"),
-        "max_drop": Param(0.1, type="number", minimum=0, maximum=1,
+        "max_drop": Param(0.15, type="number", minimum=0, maximum=1,
                           description="Allowed drop below the champion's holdout score, in metric units"),
         "min_labels": Param(30, type="integer", minimum=1, maximum=1_000_000,
                             description="Labels a day needs for a verdict"),

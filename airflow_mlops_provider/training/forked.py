@@ -9,6 +9,7 @@ own environment, and the trainer's exit codes (``training.errors``).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
@@ -80,6 +81,11 @@ class ForkedTrainer:
         return code
 
 
+#: The task's standard streams, kept alive in the fork: collected, they would close the descriptors 1 and 2
+#: that now carry the trainer's output (the task opened them as the owners of those descriptors).
+_TASK_STREAMS: list[object] = []
+
+
 def _run_trainer(args: list[str], env: dict[str, str], output: int) -> NoReturn:
     """In the fork: detach, take the pipe as stdout and stderr, forget the task's logging and clients, run
     the trainer and exit with its code, never returning into the task's code."""
@@ -88,6 +94,7 @@ def _run_trainer(args: list[str], env: dict[str, str], output: int) -> NoReturn:
         os.setsid()
         terminate_with_parent()
         signal.signal(signal.SIGINT, signal.SIG_DFL)
+        _TASK_STREAMS.extend([sys.stdout, sys.stderr])
         os.dup2(output, 1)
         os.dup2(output, 2)
         os.close(output)
@@ -100,20 +107,25 @@ def _run_trainer(args: list[str], env: dict[str, str], output: int) -> NoReturn:
 
         code = main(args)
     except BaseException as err:  # the fork must never unwind into the task's code
-        print(f"trainer failed to start: {type(err).__name__}: {err}", file=sys.stderr)
+        with contextlib.suppress(BaseException):
+            print(f"trainer failed to start: {type(err).__name__}: {err}", file=sys.stderr)
     finally:
-        for stream in (sys.stdout, sys.stderr):
-            stream.flush()
+        with contextlib.suppress(BaseException):
+            sys.stdout.flush()
+            sys.stderr.flush()
         os._exit(code)
 
 
 def _forget_task_state() -> None:
-    """Drop what the fork inherited from the task process and must not share: log handlers (they write to
-    the task's log) and MLflow's process-wide URIs (the trainer reads its environment)."""
+    """Drop what the fork inherited from the task process and must not share: its log handlers (they write
+    to the task's log channel) and disabled loggers, and MLflow's process-wide URIs (the trainer reads its
+    environment)."""
+    logging.disable(logging.NOTSET)
     for logger in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]:
         if isinstance(logger, logging.Logger):
             logger.handlers.clear()
             logger.propagate = True
+            logger.disabled = False
     logging.getLogger().setLevel(logging.INFO)
     if "mlflow" in sys.modules:
         import mlflow  # its HTTP sessions are per process already
