@@ -122,7 +122,9 @@ def test_the_training_dag_gates_trains_with_a_split_registers_and_promotes(cance
     assert isinstance(promote, PromoteModelOperator)
     assert promote.holdout_uri == train.dataset_uri, "promotion scores the rows the trainer held out"
     assert (promote.metric, promote.min_value) == ("{{ params.metric }}", "{{ params.min_metric }}")
-    assert [o.uri for o in promote.outlets] == [f"mlflow://models/{NAME}/champion"]
+    # The champion Asset gets an event only on a new champion: its outlet is an alias of it.
+    assert [o.name for o in promote.outlets] == [f"{NAME}_model_champion__on_new_champion"]
+    assert promote.champion_event.asset.uri == f"mlflow://models/{NAME}/champion"
     assert dag.params["data_uri"] == cancer_uri and dag.params["min_metric"] == 0.7
     for name in ("data_uri", "epochs", "learning_rate", "batch_size", "seed", "metric", "min_metric"):
         param = dag.params.get_param(name)
