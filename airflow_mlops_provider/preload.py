@@ -51,6 +51,10 @@ TASK_IMPORTS: dict[str | None, tuple[str | Callable[[], None], ...]] = {
         "airflow_mlops_provider.operators.features",
         "airflow_mlops_provider.operators.validation",
         "airflow_mlops_provider.operators.drift",
+        "airflow_mlops_provider.operators.approval",
+        "airflow_mlops_provider.operators.inference",
+        "airflow_mlops_provider.operators.quality",
+        "airflow_mlops_provider.operators.signals",
         "airflow_mlops_provider.sensors.features",
     ),
     "trainer": (
