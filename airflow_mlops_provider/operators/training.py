@@ -27,13 +27,12 @@ from airflow_mlops_provider.hooks.storage import ObjectStorageHook
 from airflow_mlops_provider.links.mlflow import MlflowRunLink
 from airflow_mlops_provider.openlineage_facets import OpenLineageMixin, training_lineage
 from airflow_mlops_provider.training.errors import EXIT_BAD_INPUT, TrainerInputError
-from airflow_mlops_provider.training.forked import ForkedTrainer
+from airflow_mlops_provider.training.local_process import TRAINER_MODULE, LocalTrainer
 from airflow_mlops_provider.training.options import HYPERPARAMETERS, check_hyperparameter_arguments, parse_config
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-TRAINER_MODULE = "airflow_mlops_provider.training"
 GPU_TOLERATION = k8s.V1Toleration(key="nvidia.com/gpu", operator="Exists", effect="NoSchedule")
 #: The node label naming the GPU model, set by NVIDIA GPU Feature Discovery (the GPU operator).
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
@@ -120,8 +119,8 @@ class GPUTrainingOperator(OpenLineageMixin, ConnectionsMixin, KubernetesPodOpera
 
     The operator creates the MLflow run first and hands its id to the trainer as ``MLFLOW_RUN_ID``, so it
     knows the run without a sidecar. On the ``kubernetes`` backend the trainer runs in a GPU pod; on the
-    ``local`` backend (the embedded default) the same entrypoint runs in a fork of the task process (its
-    libraries are imported already), with the same env.
+    ``local`` backend (the embedded default) the same entrypoint runs with the same env in a fork of the task
+    process (its libraries are imported already), or a new interpreter when a fork is unsafe.
     A retry after a finished training reuses that run instead of training again; on Kubernetes, a retry
     after the worker died reattaches to the pod still training and adopts its run. Returns a
     :class:`~airflow_mlops_provider.contracts.TrainingResult`: ``{mlflow_run_id, experiment_id,
@@ -252,7 +251,7 @@ class GPUTrainingOperator(OpenLineageMixin, ConnectionsMixin, KubernetesPodOpera
         self.gpus = gpus
         self.gpu_resource = gpu_resource
         self.secret_name = secret_name
-        self._process: ForkedTrainer | None = None
+        self._process: LocalTrainer | None = None
         if not _has_template(self.hyperparameters):  # else once rendered, in execute()
             try:
                 check_hyperparameter_arguments(self._hyperparameter_arguments())
@@ -518,11 +517,11 @@ class GPUTrainingOperator(OpenLineageMixin, ConnectionsMixin, KubernetesPodOpera
         env = {**os.environ, **self.mlflow_hook.env(), **self.storage_hook.env(), "MLFLOW_RUN_ID": mlflow_run_id}
         env.update({e.name: e.value for e in self._as_list(self.env_vars) if e.value is not None})
         arguments = self.trainer_arguments()
-        self.log.info("Training locally: python -m %s %s", TRAINER_MODULE, " ".join(arguments))
-        # A fork of this task process (its libraries are imported already), with an argument list, never a
-        # shell. Its own process group, so that on_kill stops it and whatever it started; it gets SIGTERM if
-        # this task process dies first.
-        self._process = ForkedTrainer(arguments, env)
+        # A fork of this task process (its libraries are imported already) when safe, else a new interpreter;
+        # an argument list, never a shell. Its own process group, so that on_kill stops it and whatever it
+        # started; it gets SIGTERM if this task process dies first.
+        self._process = LocalTrainer(arguments, env)
+        self.log.info("Training locally %s: python -m %s %s", self._process.how, TRAINER_MODULE, " ".join(arguments))
         for line in self._process.lines():
             self.log.info("trainer: %s", line)
         code = self._process.wait()

@@ -27,7 +27,7 @@ from airflow_mlops_provider.contracts import Tag
 from airflow_mlops_provider.core.io.datasets import write_dataset
 from airflow_mlops_provider.operators.training import GPUTrainingOperator
 from airflow_mlops_provider.training.errors import EXIT_TERMINATED
-from airflow_mlops_provider.training.forked import ForkedTrainer
+from airflow_mlops_provider.training.local_process import LocalTrainer
 from demo.data import FEATURES_CATEGORICAL, FEATURES_NUMERIC, TARGET, assign_splits, generate_batch
 from tests.paths import REPO
 
@@ -194,6 +194,6 @@ def test_the_trainer_gets_an_argument_list_never_a_shell(
     with pytest.raises(AirflowFailException, match=r"The trainer rejected its input \(exit code 2\)"):
         op.execute(task_context("train", "no_shell"))
     assert list(tmp_path.iterdir()) == []  # nothing ran the text as commands
-    assert isinstance(op._process, ForkedTrainer) and isinstance(op._process.args, list)
+    assert isinstance(op._process, LocalTrainer) and isinstance(op._process.args, list)
     assert op._process.args[-len(op.trainer_arguments()) :] == op.trainer_arguments()
     assert uri in op._process.args  # passed as one literal argument
