@@ -180,6 +180,10 @@ class PromotionRecord(TypedDict, total=False):
     review_reason: str
 
 
+#: The keys of a :class:`PromotionRecord` that only a decision under ``require_approval`` has.
+APPROVAL_KEYS: Final = ("awaiting_approval", "reviewed_by", "review_reason")
+
+
 class RollbackResult(TypedDict):
     """``RollbackModelOperator``: the restored champion and the demoted version."""
 

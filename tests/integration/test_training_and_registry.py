@@ -20,6 +20,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from mlflow import MlflowClient
 
 from airflow_mlops_provider.contracts import (
+    APPROVAL_KEYS,
     CHAMPION,
     PREVIOUS_CHAMPION,
     REJECTED,
@@ -138,7 +139,7 @@ def test_registry_story(mlflow_connection: str, datasets: dict[str, str], task_c
     assert run.data.params[RunParam.SPLIT_POLICY] == SplitPolicy.existing().to_json()
     assert run.data.tags[Tag.HOLDOUT_DIGEST] == holdout_digest
     first = _promote(task_context, "run_1", "1", datasets["clean"])
-    assert set(first) == set(PromotionRecord.__annotations__)
+    assert set(first) == set(PromotionRecord.__annotations__) - set(APPROVAL_KEYS)  # no approval asked
     assert first["promote"] and first["champion_version"] is None
     assert first["holdout_digest"] == holdout_digest
     assert _aliases(client) == {CHAMPION: "1"}
