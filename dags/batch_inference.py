@@ -56,7 +56,8 @@ with DAG(
     params={
         "model_name": Param(MODEL_NAME, type="string", minLength=1, maxLength=128, pattern=NAME_PATTERN,
                             description="Registered model whose champion scores"),
-        "window_hours": Param(24, type="integer", minimum=1, maximum=24 * 365,
+        # 10 days: the span of the demo's recent batches; a daily scoring job would use 24.
+        "window_hours": Param(240, type="integer", minimum=1, maximum=24 * 365,
                               description="Hours of ingested rows before the run to score"),
     },
 ):  # fmt: skip

@@ -402,14 +402,14 @@ def tell_story(api: AirflowApi, stack: Stack) -> str:
     check_drift_after(api, stack, known_checks)
 
     print("\n== 2. The first model trains on a point-in-time Feast training set ==", flush=True)
-    known_scoring = run_ids(api, INFERENCE_DAG)
+    known_scoring = scoring_runs(api)
     report_training(api, run_to_end(api, stack, TRAINING_DAG, trigger(api, TRAINING_DAG, {"model_name": MODEL_NAME})))
     print("The new champion scores the recent customers (asset churn_model_champion):", flush=True)
     follow_scoring(api, stack, known_scoring)
 
     print("\n== 3. The market moves: drifted batches land ==", flush=True)
     known_checks, known_trainings = run_ids(api, DRIFT_DAG), run_ids(api, TRAINING_DAG)
-    known_scoring = run_ids(api, INFERENCE_DAG)
+    known_scoring = scoring_runs(api)
     ingest(api, stack, drifted(today))
     print("The champion scores the new customers (asset churn_features_refreshed):", flush=True)
     follow_scoring(api, stack, known_scoring)
@@ -418,7 +418,7 @@ def tell_story(api: AirflowApi, stack: Stack) -> str:
         raise DemoError("drift_monitor found no drift in the drifted batches, so nothing retrains")
     retraining = wait_for_new_run(api, stack, TRAINING_DAG, known_trainings, "asset_triggered", ASSET_RUN_TIMEOUT)
     print("The scheduler started retraining on the asset event (no one triggered it):", flush=True)
-    known_scoring = run_ids(api, INFERENCE_DAG)
+    known_scoring = scoring_runs(api)
     decision = report_training(api, run_to_end(api, stack, TRAINING_DAG, retraining))
     if decision["promote"]:
         print("The new champion scores the recent customers (asset churn_model_champion):", flush=True)
@@ -427,15 +427,24 @@ def tell_story(api: AirflowApi, stack: Stack) -> str:
     return retraining
 
 
-def follow_scoring(api: AirflowApi, stack: Stack, known: list[str]) -> None:
+def scoring_runs(api: AirflowApi) -> tuple[list[str], list[str]]:
+    """The run ids of ``batch_inference`` and ``model_quality``, taken before the event that starts them: the
+    scheduler may start both before the story looks again.
+
+    :param api: the Airflow API.
+    """
+    return run_ids(api, INFERENCE_DAG), run_ids(api, QUALITY_DAG)
+
+
+def follow_scoring(api: AirflowApi, stack: Stack, known: tuple[list[str], list[str]]) -> None:
     """Follow the next ``batch_inference`` run the scheduler starts, then the ``model_quality`` check it starts.
 
     :param api: the Airflow API.
     :param stack: the servers that must stay alive meanwhile.
-    :param known: ``batch_inference``'s run ids before the event that starts it.
+    :param known: :func:`scoring_runs` before the event that starts them.
     """
-    known_quality = run_ids(api, QUALITY_DAG)
-    run_id = wait_for_new_run(api, stack, INFERENCE_DAG, known, "asset_triggered", ASSET_RUN_TIMEOUT)
+    known_scoring, known_quality = known
+    run_id = wait_for_new_run(api, stack, INFERENCE_DAG, known_scoring, "asset_triggered", ASSET_RUN_TIMEOUT)
     (score,) = [ti for ti in run_to_end(api, stack, INFERENCE_DAG, run_id) if ti["operator"] == INFERENCE]
     if score["state"] == "skipped":
         print("  skipped: nothing to score", flush=True)

@@ -34,7 +34,7 @@ def test_batch_inference_scores_the_ingested_window_with_online_features(bag: Da
     assert score.model_name == "{{ params.model_name }}" and score.predictions_uri is None  # one file per run
     assert "params.window_hours / 24" in score.window_start and "run_after" in str(score.window_end)
     assert score.policy.action == Unscorable.DROP and score.policy.max_fraction == 0.05
-    assert dag.params["window_hours"] == 24 and dag.params["model_name"] == "churn"
+    assert dag.params["window_hours"] == 240 and dag.params["model_name"] == "churn"
     assert score.owner == "ml-platform" and dag.doc_md
 
 
