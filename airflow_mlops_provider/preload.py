@@ -34,6 +34,14 @@ def _feast() -> None:
     import_feast()
 
 
+def _kubernetes_backend() -> None:
+    """The training pod's module (the Kubernetes clients), when ``[mlops] training_backend`` is kubernetes."""
+    from airflow_mlops_provider.config import KUBERNETES, training_backend
+
+    if training_backend() == KUBERNETES:
+        importlib.import_module("airflow_mlops_provider.operators.training_pod")
+
+
 def _great_expectations() -> None:
     """GX through the provider's own import path (its logger at WARNING)."""
     from airflow_mlops_provider.core.validation.suites import _import_gx
@@ -43,7 +51,7 @@ def _great_expectations() -> None:
 
 #: What the provider's tasks import when they run, by the extra that brings it (``None``: the base install):
 #: modules, or a function for the libraries the provider imports in a particular way. The operator modules
-#: come first: a task process parses its DAG file, and ``operators.training`` brings the Kubernetes clients.
+#: come first: a task process parses its DAG file; the Kubernetes clients only for the kubernetes backend.
 TASK_IMPORTS: dict[str | None, tuple[str | Callable[[], None], ...]] = {
     None: (
         "airflow_mlops_provider.operators.training",
@@ -56,6 +64,7 @@ TASK_IMPORTS: dict[str | None, tuple[str | Callable[[], None], ...]] = {
         "airflow_mlops_provider.operators.quality",
         "airflow_mlops_provider.operators.signals",
         "airflow_mlops_provider.sensors.features",
+        _kubernetes_backend,
     ),
     "trainer": (
         "pandas",

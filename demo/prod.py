@@ -70,6 +70,8 @@ ADMIN = "admin"
 #: The Celery workers, as the compose file scales ``airflow-worker``; one task at a time each.
 WORKERS = ("worker1", "worker2")
 WORKER_CONCURRENCY = 1
+#: Celery workers that preload the tasks' libraries before they fork their pool.
+CELERY_CONFIG_OPTIONS = "airflow_mlops_provider.preload_celery.CELERY_CONFIG"
 MIGRATE_TIMEOUT = 600.0
 STARTUP_TIMEOUT = 300.0
 #: The bearer token of the workers' ``mlflow_default`` connection, if any.
@@ -290,6 +292,8 @@ class ProdSettings:
                     "postgresql+psycopg2", var["POSTGRES_USER"], var["POSTGRES_PASSWORD"], var["POSTGRES_DB"]
                 ),
                 "AIRFLOW__CELERY__BROKER_URL": self.broker_url(),
+                # The workers import the tasks' libraries once, before they fork their pool (see preload_celery).
+                "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": CELERY_CONFIG_OPTIONS,
                 "AIRFLOW__CORE__FERNET_KEY": var["AIRFLOW_FERNET_KEY"],
                 "AIRFLOW__API__SECRET_KEY": var["AIRFLOW_API_SECRET_KEY"],
                 "AIRFLOW__API_AUTH__JWT_SECRET": var["AIRFLOW_JWT_SECRET"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import signal
 from collections.abc import Iterator, Sequence
@@ -9,17 +10,14 @@ from contextlib import contextmanager
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
-from airflow.providers.cncf.kubernetes.utils.pod_manager import PodPhase
+from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, TaskDeferred
-from kubernetes.client import models as k8s
-from kubernetes.client.exceptions import ApiException
-from kubernetes.utils.quantity import parse_quantity
 
 from airflow_mlops_provider._optional import require_extra
-from airflow_mlops_provider.config import KUBERNETES, LOCAL, option, training_backend
+from airflow_mlops_provider.config import LOCAL, option, training_backend
 from airflow_mlops_provider.contracts import PROBLEM_TYPES, ProblemType, Split, Tag, TrainingResult
 from airflow_mlops_provider.core.io.splits import SplitPolicy
+from airflow_mlops_provider.core.quantity import is_positive_quantity
 from airflow_mlops_provider.failpoints import failpoint
 from airflow_mlops_provider.hooks.connections import ConnectionsMixin
 from airflow_mlops_provider.hooks.mlflow import MlflowHook
@@ -28,12 +26,17 @@ from airflow_mlops_provider.links.mlflow import MlflowRunLink
 from airflow_mlops_provider.openlineage_facets import OpenLineageMixin, training_lineage
 from airflow_mlops_provider.training.errors import EXIT_BAD_INPUT, TrainerInputError
 from airflow_mlops_provider.training.local_process import TRAINER_MODULE, LocalTrainer
-from airflow_mlops_provider.training.options import HYPERPARAMETERS, check_hyperparameter_arguments, parse_config
+from airflow_mlops_provider.training.options import (
+    HYPERPARAMETERS,
+    RUN_ID_ENV,
+    check_hyperparameter_arguments,
+    parse_config,
+)
 
 if TYPE_CHECKING:
+    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
     from airflow.sdk import Context
 
-GPU_TOLERATION = k8s.V1Toleration(key="nvidia.com/gpu", operator="Exists", effect="NoSchedule")
 #: The node label naming the GPU model, set by NVIDIA GPU Feature Discovery (the GPU operator).
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
 #: The trigger event's key for the MLflow run, so that the resumed task reads back the run its pod trained.
@@ -61,11 +64,7 @@ def check_quantity(name: str, value: object) -> str:
     :param value: what it was given.
     :raises ValueError: not a quantity, or not above zero.
     """
-    try:
-        positive = isinstance(value, str) and parse_quantity(value) > 0
-    except ValueError:
-        positive = False
-    if not positive:
+    if not is_positive_quantity(value):
         raise ValueError(f"{name} must be a positive Kubernetes quantity such as '4', '500m' or '16Gi', not {value!r}")
     return str(value)
 
@@ -100,6 +99,27 @@ _OPERATOR_OPTIONS = (
     "split_column",
     "split_policy",
 )
+#: BaseOperator's own arguments; the operator's other keyword arguments are KubernetesPodOperator's.
+_BASE_ARGUMENTS = frozenset(inspect.signature(BaseOperator.__init__).parameters) - {"self", "kwargs"}
+#: KubernetesPodOperator's arguments that ``GPUTrainingOperator`` passes to the trainer's pod (its own
+#: arguments set ``image``, ``namespace``, ``cmds``, ``arguments`` and ``do_xcom_push``). Listed here so that
+#: a misspelt argument fails when the DAG file is parsed, without importing the Kubernetes clients.
+POD_ARGUMENTS = frozenset({
+    "kubernetes_conn_id", "name", "random_name_suffix", "ports", "volume_mounts", "volumes", "env_vars",
+    "env_from", "secrets", "in_cluster", "cluster_context", "labels", "reattach_on_restart", "durable",
+    "startup_timeout_seconds", "startup_check_interval_seconds", "schedule_timeout_seconds", "get_logs",
+    "base_container_name", "base_container_status_polling_interval", "init_container_logs", "container_logs",
+    "image_pull_policy", "annotations", "container_resources", "affinity", "config_file", "runtime_class_name",
+    "node_selector", "image_pull_secrets", "service_account_name", "automount_service_account_token",
+    "hostnetwork", "host_aliases", "tolerations", "security_context", "container_security_context",
+    "xcom_sidecar_container_security_context", "dnspolicy", "dns_config", "hostname", "subdomain",
+    "schedulername", "full_pod_spec", "init_containers", "log_events_on_failure", "log_events_on_startup",
+    "pod_template_file", "pod_template_dict", "priority_class_name", "pod_runtime_info_envs",
+    "termination_grace_period", "configmaps", "skip_on_exit_code", "deferrable", "poll_interval",
+    "log_pod_spec_on_failure", "on_finish_action", "on_kill_action", "is_delete_operator_pod",
+    "termination_message_policy", "active_deadline_seconds", "callbacks", "progress_callback",
+    "logging_interval", "trigger_kwargs", "container_name_log_prefix_enabled", "log_formatter",
+})  # fmt: skip
 
 
 def _is_template(value: object) -> bool:
@@ -114,7 +134,7 @@ def _has_template(value: object) -> bool:
     return _is_template(value)
 
 
-class GPUTrainingOperator(OpenLineageMixin, ConnectionsMixin, KubernetesPodOperator):
+class GPUTrainingOperator(OpenLineageMixin, ConnectionsMixin, BaseOperator):
     """Train a model with the bundled PyTorch trainer, tracked in MLflow.
 
     The operator creates the MLflow run first and hands its id to the trainer as ``MLFLOW_RUN_ID``, so it
@@ -162,13 +182,15 @@ class GPUTrainingOperator(OpenLineageMixin, ConnectionsMixin, KubernetesPodOpera
         S3 keys), referenced with ``secretKeyRef``; secret values are never put in the pod spec.
     :param image: the trainer image; by default ``[mlops] trainer_image``.
     :param namespace: the pods' namespace; by default ``[mlops] namespace``, else the connection's.
-    :param kwargs: KubernetesPodOperator's arguments, passed through, e.g. ``node_selector``, ``affinity``,
-        ``priority_class_name``, ``pod_template_file`` (a base pod for what this operator does not set:
-        service account, image pull secrets, ...), ``schedule_timeout_seconds``, ``deferrable``.
+    :param kwargs: BaseOperator's arguments, and KubernetesPodOperator's (:data:`POD_ARGUMENTS`), passed to
+        the pod, e.g. ``node_selector``, ``affinity``, ``priority_class_name``, ``pod_template_file`` (a base
+        pod for what this operator does not set: service account, image pull secrets, ...),
+        ``schedule_timeout_seconds``, ``deferrable``. The pod operator is built when the task runs on the
+        ``kubernetes`` backend (the Kubernetes clients are never imported when the DAG file is parsed) and
+        renders its own templated fields (``labels``, ``env_vars``, ``annotations``, ...) then.
     """
 
     template_fields: Sequence[str] = (
-        *KubernetesPodOperator.template_fields,
         "dataset_uri",
         "hyperparameters",
         "experiment_name",
@@ -207,31 +229,22 @@ class GPUTrainingOperator(OpenLineageMixin, ConnectionsMixin, KubernetesPodOpera
     ) -> None:
         if not _is_template(gpus):  # a template is checked once rendered, in execute()
             gpus = check_gpus(gpus)
-        cpu, memory = check_quantity("cpu", cpu), check_quantity("memory", memory)
-        shm_size = check_quantity("shm_size", shm_size)
-        if gpus:
-            kwargs.setdefault("tolerations", [GPU_TOLERATION])
+        self.cpu, self.memory = check_quantity("cpu", cpu), check_quantity("memory", memory)
+        self.shm_size = check_quantity("shm_size", shm_size)
+        base = {key: kwargs.pop(key) for key in list(kwargs) if key in _BASE_ARGUMENTS}
+        unknown = sorted(set(kwargs) - POD_ARGUMENTS)
+        if unknown:
+            raise TypeError(
+                f"GPUTrainingOperator got unexpected arguments {unknown}: it takes BaseOperator's and "
+                "KubernetesPodOperator's arguments (except image, namespace, cmds and arguments, which it sets)"
+            )
         if gpu_type is not None:
             selector = kwargs["node_selector"] = dict(kwargs.get("node_selector") or {})
             if selector.setdefault(gpu_product_label, gpu_type) != gpu_type:
                 raise ValueError(f"node_selector sets {gpu_product_label!r} to another GPU type than {gpu_type!r}")
-        kwargs.setdefault("container_resources", self._resources(gpus, gpu_resource, cpu, memory))
-        kwargs.setdefault("volumes", []).append(
-            k8s.V1Volume(name="dshm", empty_dir=k8s.V1EmptyDirVolumeSource(medium="Memory", size_limit=shm_size))
-        )
-        kwargs.setdefault("volume_mounts", []).append(k8s.V1VolumeMount(name="dshm", mount_path="/dev/shm"))
-        # The result goes to XCom as the task's return value, one key each (``train.output["model_uri"]``);
-        # the trainer reports through MLflow, so the pod never needs KubernetesPodOperator's XCom sidecar.
-        kwargs.setdefault("do_xcom_push", True)
-        kwargs.setdefault("multiple_outputs", True)
-        # A failed trainer's last log lines become the pod's termination message, hence the task's error.
-        kwargs.setdefault("termination_message_policy", "FallbackToLogsOnError")
-        super().__init__(
-            image=image or option("trainer_image"),
-            namespace=namespace or option("namespace"),
-            cmds=["python", "-m", TRAINER_MODULE],
-            **kwargs,
-        )
+        # The result goes to XCom as the task's return value, one key each (``train.output["model_uri"]``).
+        base.setdefault("multiple_outputs", True)
+        super().__init__(**base)
         if problem_type not in PROBLEM_TYPES:
             raise ValueError(f"problem_type must be one of {PROBLEM_TYPES}, not {problem_type!r}")
         self.split = self._split_policy(
@@ -251,6 +264,11 @@ class GPUTrainingOperator(OpenLineageMixin, ConnectionsMixin, KubernetesPodOpera
         self.gpus = gpus
         self.gpu_resource = gpu_resource
         self.secret_name = secret_name
+        self.image = image or option("trainer_image")
+        self.namespace = namespace or option("namespace")
+        #: KubernetesPodOperator's arguments, for the pod (see :meth:`pod_operator`).
+        self.pod_options: dict[str, Any] = kwargs
+        self._pod: KubernetesPodOperator | None = None
         self._process: LocalTrainer | None = None
         if not _has_template(self.hyperparameters):  # else once rendered, in execute()
             try:
@@ -286,11 +304,6 @@ class GPUTrainingOperator(OpenLineageMixin, ConnectionsMixin, KubernetesPodOpera
         if split.stratify and problem_type != ProblemType.BINARY:
             raise ValueError(f"a stratified split needs problem_type {ProblemType.BINARY!r}, not {problem_type!r}")
         return split
-
-    @staticmethod
-    def _resources(gpus: int | str, gpu_resource: str, cpu: str, memory: str) -> k8s.V1ResourceRequirements:
-        limits = {"memory": memory, **({gpu_resource: str(gpus)} if gpus else {})}
-        return k8s.V1ResourceRequirements(requests={"cpu": cpu, "memory": memory}, limits=limits)
 
     def trainer_arguments(self) -> list[str]:
         """The trainer's command-line arguments, from the rendered fields."""
@@ -330,17 +343,19 @@ class GPUTrainingOperator(OpenLineageMixin, ConnectionsMixin, KubernetesPodOpera
     def _start_run(self, context: Context) -> tuple[str, bool]:
         """Reuse a finished run of this task instance (a retry after training); on Kubernetes, adopt the run of
         a pod an earlier try left running (KubernetesPodOperator reattaches to it); else create a new run."""
+        from airflow_mlops_provider.operators import training_pod
+
         client = self.mlflow_hook.get_conn()
         earlier = self.mlflow_hook.find_runs_by_tags(self.experiment_name, self._identity(context, False))
         for mlflow_run_id in earlier:
             run = client.get_run(mlflow_run_id)
             if run.info.status == "FINISHED" and Tag.MODEL_URI in run.data.tags:
                 self.log.info("Reusing run %s: this task instance already trained a model", mlflow_run_id)
-                if training_backend(self.backend) == KUBERNETES:
-                    self._delete_finished_pod(context)
+                if self._pod is not None:
+                    training_pod.delete_finished_pod(self._pod, context)
                 return mlflow_run_id, True
-        if training_backend(self.backend) == KUBERNETES:
-            adopted = self._running_pod_run(context)
+        if self._pod is not None:
+            adopted = training_pod.running_pod_run(self._pod, context)
             if adopted is not None:
                 self.log.info("Reattaching to the pod an earlier try left running, training run %s", adopted)
                 return adopted, False
@@ -361,12 +376,13 @@ class GPUTrainingOperator(OpenLineageMixin, ConnectionsMixin, KubernetesPodOpera
     def execute(self, context: Context) -> TrainingResult:
         """Check the rendered arguments, create or reuse the MLflow run, train on the chosen backend, and read
         the result back. Bad arguments fail the task without retry, before any run, pod or process exists."""
-        if training_backend(self.backend) == LOCAL:
+        local = training_backend(self.backend) == LOCAL
+        if local:
             require_extra("trainer")
         try:
             self.check_trainer_arguments()
-            if training_backend(self.backend) == KUBERNETES:
-                self._check_rendered_gpus()
+            if not local:
+                self._check_rendered_gpus(self._rendered_pod(context))
         except ValueError as err:
             raise AirflowFailException(str(err)) from err
         mlflow_run_id, reused = self._start_run(context)
@@ -375,8 +391,8 @@ class GPUTrainingOperator(OpenLineageMixin, ConnectionsMixin, KubernetesPodOpera
         MlflowRunLink.persist(context, self.mlflow_hook.run_url(mlflow_run_id, run.info.experiment_id))
         if not reused:
             with self._failing_the_run(mlflow_run_id):
-                if training_backend(self.backend) == LOCAL:
-                    self._train_locally(mlflow_run_id)
+                if local:
+                    self._train_locally(mlflow_run_id, context)
                 else:
                     self._train_in_pod(context, mlflow_run_id)
         return self._result(mlflow_run_id)
@@ -389,133 +405,97 @@ class GPUTrainingOperator(OpenLineageMixin, ConnectionsMixin, KubernetesPodOpera
         :param event: the trigger's event.
         """
         mlflow_run_id = event[_RUN_EVENT_KEY]
-        with self._failing_the_run(mlflow_run_id), self._without_xcom_sidecar():
-            super().trigger_reentry(context, event)
+        pod = self._rendered_pod(context)
+        with self._failing_the_run(mlflow_run_id):
+            pod.trigger_reentry(context, event)
         return self._result(mlflow_run_id)
 
     @contextmanager
     def _failing_the_run(self, mlflow_run_id: str) -> Iterator[None]:
         """End the MLflow run FAILED if training fails (not if the task defers: the pod trains on), with the
         scheduler's reason when the pod was never scheduled."""
+        from airflow_mlops_provider.operators import training_pod
+
         try:
             yield
         except TaskDeferred:
             raise
         except BaseException as err:
             self._fail_run_if_running(mlflow_run_id)
-            if (unscheduled := self._unscheduled(err)) is not None:
+            if self._pod is not None and (unscheduled := training_pod.unscheduled(self._pod, err)) is not None:
                 raise AirflowException(unscheduled) from err
             raise
 
+    def pod_operator(self) -> KubernetesPodOperator:
+        """The KubernetesPodOperator that runs this task's trainer pod, built on first use (unrendered)."""
+        from airflow_mlops_provider.operators import training_pod
+
+        if self._pod is None:
+            self._pod = training_pod.pod_operator(
+                self.task_id,
+                image=self.image,
+                namespace=self.namespace,
+                gpus=self.gpus,
+                gpu_resource=self.gpu_resource,
+                cpu=self.cpu,
+                memory=self.memory,
+                shm_size=self.shm_size,
+                options=self.pod_options,
+            )
+        return self._pod
+
+    def _rendered_pod(self, context: Context) -> KubernetesPodOperator:
+        """A new pod operator for this try, its templated fields rendered with this task's template env."""
+        self._pod = None
+        pod = self.pod_operator()
+        pod.render_template_fields(context, jinja_env=self.get_template_env())
+        return pod
+
     def _train_in_pod(self, context: Context, mlflow_run_id: str) -> None:
+        from airflow_mlops_provider.operators import training_pod
+
+        pod = self.pod_operator()
         self.prepare_pod(mlflow_run_id)
-        self.trigger_kwargs = {**(self.trigger_kwargs or {}), _RUN_EVENT_KEY: mlflow_run_id}
-        with self._without_xcom_sidecar():
-            super().execute(context)
+        pod.trigger_kwargs = {**(pod.trigger_kwargs or {}), _RUN_EVENT_KEY: mlflow_run_id}
+        training_pod.execute(pod, context)
 
-    def _check_rendered_gpus(self) -> None:
-        """Refuse a templated ``gpus`` that did not render to a count, before anything is created."""
-        limits = self.container_resources.limits if self.container_resources else None
-        check_gpus((limits or {}).get(self.gpu_resource, 0), rendered=True)
+    def _check_rendered_gpus(self, pod: KubernetesPodOperator) -> None:
+        """Refuse a templated ``gpus`` that did not render to a count, before anything is created.
 
-    def _pod_namespace(self) -> str:
-        """The namespace the pod goes to, resolved as KubernetesPodOperator resolves it."""
-        return str(self.namespace or self.hook.get_namespace() or self._incluster_namespace or "default")
-
-    def _running_pod_run(self, context: Context) -> str | None:
-        """The MLflow run of this task instance's pod if an earlier try left one that KubernetesPodOperator
-        reattaches to (neither finished, failed nor evicted)."""
-        if not self.reattach_on_restart:
-            return None
-        pod = self.find_pod(self._pod_namespace(), context)
-        if pod is None or pod.status is None:
-            return None
-        if pod.status.phase in (PodPhase.SUCCEEDED, PodPhase.FAILED) or (pod.status.reason or "") == "Evicted":
-            return None
-        env = {var.name: var.value for var in pod.spec.containers[0].env or []}
-        return env.get("MLFLOW_RUN_ID")
-
-    def _delete_finished_pod(self, context: Context) -> None:
-        """Clean up after a worker that died once its pod had trained: its pod is left behind, unchecked."""
-        if self.reattach_on_restart and (pod := self.find_pod(self._pod_namespace(), context)) is not None:
-            self.process_pod_deletion(pod, reraise=False)
-
-    def _unscheduled(self, err: BaseException) -> str | None:
-        """When the pod of a failed task was never scheduled, why, in the scheduler's words (e.g.
-        ``Insufficient nvidia.com/gpu``), from the pod's events (kept after the pod is deleted):
-        KubernetesPodOperator only says that it took too long.
-
-        :param err: what the task failed with.
+        :param pod: the rendered pod operator.
         """
-        if not isinstance(err, AirflowException) or self.pod is None:
-            return None
-        try:
-            events = self.pod_manager.read_pod_events(self.pod).items
-        except ApiException:
-            return None
-        reasons = [event.message for event in events if event.reason == "FailedScheduling"]
-        if not reasons or any(event.reason == "Scheduled" for event in events):
-            return None
-        limits = self.container_resources.limits if self.container_resources else None
-        wants = ", ".join(f"{key}: {value}" for key, value in sorted((limits or {}).items()))
-        on_nodes = f" on nodes labelled {self.node_selector}" if self.node_selector else ""
-        return (
-            f"The training pod {self.pod.metadata.namespace}/{self.pod.metadata.name} was never scheduled "
-            f"(waited {self.schedule_timeout_seconds}s): {reasons[-1]} It asks for {wants}{on_nodes}."
-        )
+        from airflow_mlops_provider.operators import training_pod
 
-    def build_pod_request_obj(self, context: Context | None = None, *, dry_run: bool = False) -> k8s.V1Pod:
-        """The pod, never with an XCom sidecar (see ``__init__``).
+        check_gpus(training_pod.rendered_gpus(pod, self.gpu_resource), rendered=True)
+
+    def build_pod_request_obj(self, context: Context | None = None, *, dry_run: bool = False) -> Any:
+        """The trainer's pod (a ``V1Pod``), as KubernetesPodOperator builds it.
 
         :param context: the task's context.
         :param dry_run: build without a Kubernetes API client.
         """
-        with self._without_xcom_sidecar():
-            return super().build_pod_request_obj(context, dry_run=dry_run)
-
-    @contextmanager
-    def _without_xcom_sidecar(self) -> Iterator[None]:
-        """Run the pod machinery with ``do_xcom_push`` off: no sidecar, no sidecar read-back."""
-        push, self.do_xcom_push = self.do_xcom_push, False
-        try:
-            yield
-        finally:
-            self.do_xcom_push = push
+        return self.pod_operator().build_pod_request_obj(context, dry_run=dry_run)
 
     def prepare_pod(self, mlflow_run_id: str) -> None:
         """Set the trainer's arguments and env on the pod, before the pod is built.
 
         :param mlflow_run_id: the MLflow run the trainer logs into.
         """
-        self.arguments = self.trainer_arguments()
-        self.env_vars = [*self._as_list(self.env_vars), *self.pod_env(mlflow_run_id)]
+        from airflow_mlops_provider.operators import training_pod
 
-    @staticmethod
-    def _as_list(env_vars: Any) -> list[k8s.V1EnvVar]:
-        if isinstance(env_vars, dict):
-            return [k8s.V1EnvVar(name=key, value=str(value)) for key, value in env_vars.items()]
-        return list(env_vars or [])
-
-    def pod_env(self, mlflow_run_id: str) -> list[k8s.V1EnvVar]:
-        """The pod's env, from the MLflow and storage connections: plain values, and ``secretKeyRef``
-        entries for every secret key.
-
-        :param mlflow_run_id: the MLflow run the trainer logs into.
-        """
         secret_keys = {*self.mlflow_hook.secret_env_keys(), *self.storage_hook.secret_env_keys()}
-        env = {**self.mlflow_hook.env(), **self.storage_hook.env(), "MLFLOW_RUN_ID": mlflow_run_id}
-        out = []
-        for name in sorted(env):
-            if name in secret_keys:
-                ref = k8s.V1SecretKeySelector(name=self.secret_name, key=name)
-                out.append(k8s.V1EnvVar(name=name, value_from=k8s.V1EnvVarSource(secret_key_ref=ref)))
-            else:
-                out.append(k8s.V1EnvVar(name=name, value=env[name]))
-        return out
+        env = training_pod.pod_env(self._trainer_env(mlflow_run_id), secret_keys, self.secret_name)
+        training_pod.prepare(self.pod_operator(), self.trainer_arguments(), env)
 
-    def _train_locally(self, mlflow_run_id: str) -> None:
-        env = {**os.environ, **self.mlflow_hook.env(), **self.storage_hook.env(), "MLFLOW_RUN_ID": mlflow_run_id}
-        env.update({e.name: e.value for e in self._as_list(self.env_vars) if e.value is not None})
+    def _trainer_env(self, mlflow_run_id: str) -> dict[str, str]:
+        """The trainer's env from the MLflow and storage connections (secrets included), and its run."""
+        return {**self.mlflow_hook.env(), **self.storage_hook.env(), RUN_ID_ENV: mlflow_run_id}
+
+    def _train_locally(self, mlflow_run_id: str, context: Context) -> None:
+        given = self.render_template(self.pod_options.get("env_vars") or {}, context)
+        pairs = given.items() if isinstance(given, dict) else ((var.name, var.value) for var in given)
+        env = {**os.environ, **self._trainer_env(mlflow_run_id)}
+        env.update({name: str(value) for name, value in pairs if value is not None})
         arguments = self.trainer_arguments()
         # A fork of this task process (its libraries are imported already) when safe, else a new interpreter;
         # an argument list, never a shell. Its own process group, so that on_kill stops it and whatever it
@@ -533,7 +513,7 @@ class GPUTrainingOperator(OpenLineageMixin, ConnectionsMixin, KubernetesPodOpera
             raise RuntimeError(f"The trainer failed (exit code {code}); its output is above in this log")
 
     def on_kill(self) -> None:
-        """Stop the local trainer process group, or delete the pod."""
+        """Stop the local trainer process group, or the pod (as KubernetesPodOperator does)."""
         if self._process is not None and self._process.poll() is None:
             os.killpg(self._process.pid, signal.SIGTERM)
             try:
@@ -541,7 +521,8 @@ class GPUTrainingOperator(OpenLineageMixin, ConnectionsMixin, KubernetesPodOpera
             except TimeoutError:
                 os.killpg(self._process.pid, signal.SIGKILL)
             return
-        super().on_kill()
+        if self._pod is not None:
+            self._pod.on_kill()
 
     def _fail_run_if_running(self, mlflow_run_id: str) -> None:
         client = self.mlflow_hook.get_conn()

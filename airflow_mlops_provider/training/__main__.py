@@ -19,7 +19,7 @@ from airflow_mlops_provider.training.errors import (
     TrainerInputError,
     TrainerTerminated,
 )
-from airflow_mlops_provider.training.options import parse_config
+from airflow_mlops_provider.training.options import RUN_ID_ENV, parse_config
 
 log = logging.getLogger("airflow_mlops_provider.training")
 
@@ -36,15 +36,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, partial(_terminate, parent))
     try:
         config = parse_config(argv)
-        missing = [name for name in ("MLFLOW_TRACKING_URI", "MLFLOW_RUN_ID") if not os.environ.get(name)]
+        missing = [name for name in ("MLFLOW_TRACKING_URI", RUN_ID_ENV) if not os.environ.get(name)]
         if missing:
             raise TrainerInputError(f"environment variables not set: {missing}")
         log.info(
-            "training %s into MLflow run %s; loading torch and mlflow", config.data_uri, os.environ["MLFLOW_RUN_ID"]
+            "training %s into MLflow run %s; loading torch and mlflow", config.data_uri, os.environ[RUN_ID_ENV]
         )
         from airflow_mlops_provider.training.trainer import run_training  # heavy: torch, mlflow (seconds)
 
-        summary = run_training(config, os.environ["MLFLOW_RUN_ID"])
+        summary = run_training(config, os.environ[RUN_ID_ENV])
     except TrainerInputError as err:
         print(f"trainer error: {err}", file=sys.stderr)
         _fail_run_if_running()
@@ -75,7 +75,7 @@ def _terminate(parent: int, signum: int, frame: FrameType | None) -> None:
 def _fail_run_if_running() -> None:
     """End ``MLFLOW_RUN_ID`` FAILED if it is still RUNNING (the trainer stopped before it took the run over,
     or while it held it): nobody is left waiting on a RUNNING run."""
-    run_id, tracking_uri = os.environ.get("MLFLOW_RUN_ID"), os.environ.get("MLFLOW_TRACKING_URI")
+    run_id, tracking_uri = os.environ.get(RUN_ID_ENV), os.environ.get("MLFLOW_TRACKING_URI")
     if not (run_id and tracking_uri):
         return
     try:

@@ -14,6 +14,8 @@ from airflow_mlops_provider.core.io.splits import SplitError, SplitPolicy
 from airflow_mlops_provider.training.errors import TrainerInputError
 
 ENV_PREFIX = "TRAINER_"
+#: The MLflow run the trainer logs into (MLflow's own variable), set by ``GPUTrainingOperator``.
+RUN_ID_ENV = "MLFLOW_RUN_ID"
 DEVICES = ("auto", "cpu", "cuda")
 #: The options that ``GPUTrainingOperator(hyperparameters=...)`` may set (as ``snake_case`` keys); the others
 #: (dataset, target, features, split) are the operator's own arguments.

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import re
 from datetime import datetime
 from pathlib import Path
@@ -79,6 +80,27 @@ def test_mapped_ingestion_ran_on_both_workers_at_once(stack: dict[str, Any], api
         ]
     assert set(ran_by.values()) == set(stack["worker_logs"]), ran_by
     assert overlapping, "no two mapped ingestion tasks of one run ran on different workers at the same time"
+
+
+def test_the_celery_workers_and_their_pools_hold_the_task_libraries(stack: dict[str, Any]) -> None:
+    """``preload_celery``: each worker imported torch (and the rest) before it forked its pool, so the pool
+    processes, the parents of every task process, have it mapped without having run a task for it."""
+    import psutil
+
+    def celery(proc: psutil.Process) -> bool:
+        return os.getsid(proc.pid) in stack["sessions"] and "celery" in proc.cmdline()
+
+    # The worker processes themselves (their pool processes and log server are forks: "celery" too).
+    workers = [proc for proc in psutil.process_iter() if celery(proc) and not celery(proc.parent())]
+    assert len(workers) == len(stack["worker_logs"]), workers
+    maps = {
+        proc.pid: Path(f"/proc/{proc.pid}/maps").read_text()
+        for worker in workers
+        for proc in [worker, *worker.children()]
+    }
+    for worker in workers:
+        assert "libtorch" in maps[worker.pid], worker.cmdline()
+        assert any("libtorch" in maps[child.pid] for child in worker.children()), "no pool process holds torch"
 
 
 def _span(ti: dict[str, Any]) -> tuple[datetime, datetime]:

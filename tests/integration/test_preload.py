@@ -72,5 +72,21 @@ def test_the_preload_covers_every_operator_module_and_every_extra() -> None:
     operators = sorted(p.stem for p in (Path(_optional.__file__).parent / "operators").glob("*.py"))
     preloaded = {str(target).rsplit(".", 1)[-1] for target in TASK_IMPORTS[None]}
 
-    assert set(operators) - {"__init__", "base"} <= preloaded
+    assert set(operators) - {"__init__", "base", "training_pod"} <= preloaded
     assert set(TASK_IMPORTS) - {None} == set(_optional.EXTRAS)
+
+
+@pytest.mark.parametrize(("backend", "loaded"), [("kubernetes", True), ("local", False)])
+def test_the_kubernetes_clients_are_preloaded_only_for_the_kubernetes_backend(
+    tmp_path: Path, backend: str, loaded: bool
+) -> None:
+    code = (
+        "import sys\n"
+        "from airflow_mlops_provider.preload import TASK_IMPORTS, preload_task_modules\n"
+        "preload_task_modules({None: TASK_IMPORTS[None]})\n"
+        "print('airflow_mlops_provider.operators.training_pod' in sys.modules, 'kubernetes' in sys.modules)\n"
+    )
+    env = {"PATH": str(Path(sys.executable).parent), "AIRFLOW_HOME": str(tmp_path)}
+    env["AIRFLOW__MLOPS__TRAINING_BACKEND"] = backend
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert done.stdout.split()[-2:] == [str(loaded), str(loaded)]

@@ -5,14 +5,17 @@ No Kubernetes API server exists here: the pod is built with ``dry_run=True``, th
 
 from __future__ import annotations
 
+import inspect
 import json
+import subprocess
+import sys
 
 import pytest
 from kubernetes.client import ApiClient
 
 from airflow_mlops_provider.config import training_backend
 from airflow_mlops_provider.core.io.splits import SplitError, SplitPolicy
-from airflow_mlops_provider.operators.training import GPUTrainingOperator
+from airflow_mlops_provider.operators.training import POD_ARGUMENTS, GPUTrainingOperator
 from airflow_mlops_provider.training.options import parse_config
 
 SECRETS = ("tok-SECRET-123", "AKIA-SECRET-ID", "very-SECRET-key")
@@ -195,12 +198,51 @@ def test_gpus_must_be_a_non_negative_int(gpus: object) -> None:
 
 def test_templated_gpus_are_checked_once_rendered(connections: None) -> None:
     op = _operator(gpus="{{ params.gpus }}")
-    assert op.container_resources.limits["nvidia.com/gpu"] == "{{ params.gpus }}"
-    op.container_resources.limits["nvidia.com/gpu"] = "2"  # as rendered
-    op._check_rendered_gpus()
-    op.container_resources.limits["nvidia.com/gpu"] = "two"
+    limits = op.pod_operator().container_resources.limits
+    assert limits["nvidia.com/gpu"] == "{{ params.gpus }}"
+    limits["nvidia.com/gpu"] = "2"  # as rendered
+    op._check_rendered_gpus(op.pod_operator())
+    limits["nvidia.com/gpu"] = "two"
     with pytest.raises(ValueError, match="not 'two'"):
-        op._check_rendered_gpus()
+        op._check_rendered_gpus(op.pod_operator())
+
+
+def test_pod_arguments_are_kubernetes_pod_operators_own() -> None:
+    """The list that checks the pass-through arguments at parse time is KubernetesPodOperator's signature,
+    less what the operator sets itself: a provider upgrade that changes it fails here."""
+    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+
+    signature = set(inspect.signature(KubernetesPodOperator.__init__).parameters) - {"self", "kwargs"}
+    assert signature - {"image", "namespace", "cmds", "arguments", "do_xcom_push"} == POD_ARGUMENTS
+
+
+def test_a_misspelt_argument_fails_when_the_dag_is_parsed() -> None:
+    with pytest.raises(TypeError, match=r"unexpected arguments \['node_selecter'\]"):
+        _operator(node_selecter={"gpu": "a100"})
+    with pytest.raises(TypeError, match=r"unexpected arguments \['cmds'\]"):
+        _operator(cmds=["bash"])
+
+
+def test_base_operator_arguments_stay_with_the_task_and_the_others_go_to_the_pod(connections: None) -> None:
+    op = _operator(retries=3, pool="gpu", deferrable=True, labels={"team": "ml"})
+    assert (op.retries, op.pool) == (3, "gpu")
+    assert op.pod_options == {"node_selector": {"gpu": "a100"}, "deferrable": True, "labels": {"team": "ml"}}
+    pod = op.pod_operator()
+    assert (pod.task_id, pod.deferrable, pod.labels, pod.do_xcom_push) == ("train", True, {"team": "ml"}, False)
+
+
+def test_parsing_a_training_task_imports_no_kubernetes_client() -> None:
+    """A DAG file's parse never pays the Kubernetes clients (seconds); the pod module does, when it runs."""
+    code = (
+        "import sys\n"
+        "from airflow_mlops_provider.operators.training import POD_ARGUMENTS, GPUTrainingOperator\n"
+        "GPUTrainingOperator(task_id='t', dataset_uri='d', target='y', gpus=2, gpu_type='A100', cpu='500m')\n"
+        "print(sorted(m for m in sys.modules if m == 'kubernetes' or m.startswith('kubernetes')))\n"
+        "import airflow_mlops_provider.operators.training_pod\n"
+        "print('kubernetes' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["[]", "True"]
 
 
 def test_gpu_type_selects_nodes_by_the_gpu_product_label(connections: None) -> None:
