@@ -39,9 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         missing = [name for name in ("MLFLOW_TRACKING_URI", RUN_ID_ENV) if not os.environ.get(name)]
         if missing:
             raise TrainerInputError(f"environment variables not set: {missing}")
-        log.info(
-            "training %s into MLflow run %s; loading torch and mlflow", config.data_uri, os.environ[RUN_ID_ENV]
-        )
+        log.info("training %s into MLflow run %s; loading torch and mlflow", config.data_uri, os.environ[RUN_ID_ENV])
         from airflow_mlops_provider.training.trainer import run_training  # heavy: torch, mlflow (seconds)
 
         summary = run_training(config, os.environ[RUN_ID_ENV])
