@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
 
 from airflow_mlops_provider.contracts import PredictionColumn, Split
@@ -51,7 +50,7 @@ def holdout_predictions(reference: ReferenceSet, store: ObjectStore) -> pd.DataF
     :raises ValueError: no model version or target to score with, or holdout rows that are not the trainer's.
     """
     from airflow_mlops_provider.core.io.splits import SplitPolicy
-    from airflow_mlops_provider.core.models.evaluation import check_holdout, holdout_rows
+    from airflow_mlops_provider.core.models.evaluation import check_holdout, holdout_rows, predict
 
     if not (reference.model_name and reference.model_version and reference.target):
         raise ValueError("prediction drift needs the champion version and its run's target: set model_name")
@@ -63,7 +62,7 @@ def holdout_predictions(reference: ReferenceSet, store: ObjectStore) -> pd.DataF
     if reference.holdout_digest is not None:
         check_holdout(rows, reference.holdout_digest, reference.uri)
     model_uri = f"models:/{reference.model_name}/{reference.model_version}"
-    return pd.DataFrame({PredictionColumn.PREDICTION: _predict(model_uri, rows.drop(columns=[reference.target]))})
+    return pd.DataFrame({PredictionColumn.PREDICTION: predict(model_uri, rows.drop(columns=[reference.target]))})
 
 
 def prediction_drift(reference_predictions: pd.DataFrame, current: pd.DataFrame, config: DriftConfig) -> ColumnDrift:
@@ -75,19 +74,3 @@ def prediction_drift(reference_predictions: pd.DataFrame, current: pd.DataFrame,
     """
     (verdict,) = compute_drift(reference_predictions, current, [PredictionColumn.PREDICTION], config).columns
     return verdict
-
-
-def _predict(model_uri: str, features: pd.DataFrame) -> np.ndarray:
-    """``model_uri``'s pyfunc predictions on ``features`` (whole numbers widened where its signature wants
-    floats, as :func:`~airflow_mlops_provider.core.models.evaluation.score_model` does)."""
-    import mlflow.pyfunc
-    from mlflow.types import DataType
-
-    model = mlflow.pyfunc.load_model(model_uri)
-    schema = model.metadata.get_input_schema()
-    if schema is not None and schema.has_input_names():
-        types = schema.input_types_dict()
-        floats = [name for name, kind in types.items() if kind in (DataType.double, DataType.float)]
-        widen = [name for name in floats if name in features and pd.api.types.is_integer_dtype(features[name])]
-        features = features[[name for name in types if name in features]].astype(dict.fromkeys(widen, "float64"))
-    return np.asarray(model.predict(features), dtype=np.float64).ravel()

@@ -55,6 +55,29 @@ def check_holdout(rows: pd.DataFrame, recorded_digest: str, source: str = "the h
     return digest
 
 
+def predict(model_uri: str, features: pd.DataFrame) -> np.ndarray:
+    """``model_uri``'s pyfunc predictions on ``features``, as float64.
+
+    Whole numbers where the model's signature says double (a file that stores 12 as 12) are widened, as
+    MLflow's schema enforcement refuses int64 -> float64; columns the signature does not name are dropped.
+
+    :param model_uri: any MLflow model URI, e.g. ``models:/churn/3``.
+    :param features: rows with the model's raw input features.
+    :raises ValueError: ``features`` lack some of the model's input columns.
+    """
+    model = mlflow.pyfunc.load_model(model_uri)
+    schema = model.metadata.get_input_schema()
+    if schema is not None and schema.has_input_names():
+        types = schema.input_types_dict()
+        missing = sorted(set(types) - set(features.columns))
+        if missing:
+            raise ValueError(f"the data lacks the model's input columns {missing}")
+        floats = [name for name, kind in types.items() if kind in (DataType.double, DataType.float)]
+        widen = [name for name in floats if pd.api.types.is_integer_dtype(features[name])]
+        features = features[list(types)].astype(dict.fromkeys(widen, "float64"))
+    return np.asarray(model.predict(features), dtype=np.float64).ravel()
+
+
 def score_model(model_uri: str, holdout: pd.DataFrame, target: str, problem_type: str) -> dict[str, float]:
     """Load ``model_uri`` with pyfunc and compute the metrics of ``problem_type`` on ``holdout``.
 
@@ -62,19 +85,7 @@ def score_model(model_uri: str, holdout: pd.DataFrame, target: str, problem_type
     :param holdout: labelled rows with the model's raw input features.
     :param target: the label column.
     :param problem_type: ``binary`` or ``regression``.
+    :raises ValueError: the holdout lacks some of the model's input columns.
     """
-    model = mlflow.pyfunc.load_model(model_uri)
-    features = holdout.drop(columns=[target])
-    schema = model.metadata.get_input_schema()
-    if schema is not None and schema.has_input_names():
-        types = schema.input_types_dict()
-        missing = sorted(set(types) - set(features.columns))
-        if missing:
-            raise ValueError(f"holdout data lacks the model's input columns {missing}")
-        # Whole numbers where the signature says double (a file that stores 12 as 12): widen them, as
-        # MLflow's schema enforcement refuses int64 -> float64.
-        floats = [name for name, kind in types.items() if kind in (DataType.double, DataType.float)]
-        widen = [name for name in floats if pd.api.types.is_integer_dtype(features[name])]
-        features = features[list(types)].astype(dict.fromkeys(widen, "float64"))
-    predictions = np.asarray(model.predict(features), dtype=np.float64).ravel()
+    predictions = predict(model_uri, holdout.drop(columns=[target]))
     return compute_metrics(problem_type, holdout[target].to_numpy(), predictions)
