@@ -83,24 +83,21 @@ def test_mapped_ingestion_ran_on_both_workers_at_once(stack: dict[str, Any], api
 
 
 def test_the_celery_workers_and_their_pools_hold_the_task_libraries(stack: dict[str, Any]) -> None:
-    """``preload_celery``: each worker imported torch (and the rest) before it forked its pool, so the pool
-    processes, the parents of every task process, have it mapped without having run a task for it."""
+    """``preload_celery``: each worker imported torch (and the rest) before it forked its pool. Neither the
+    worker nor its pool processes run a task (each task is a process forked from a pool process), so torch
+    in them comes from the preload."""
     import psutil
 
-    def celery(proc: psutil.Process) -> bool:
-        return os.getsid(proc.pid) in stack["sessions"] and "celery" in proc.cmdline()
-
-    # The worker processes themselves (their pool processes and log server are forks: "celery" too).
-    workers = [proc for proc in psutil.process_iter() if celery(proc) and not celery(proc.parent())]
-    assert len(workers) == len(stack["worker_logs"]), workers
-    maps = {
-        proc.pid: Path(f"/proc/{proc.pid}/maps").read_text()
-        for worker in workers
-        for proc in [worker, *worker.children()]
-    }
-    for worker in workers:
-        assert "libtorch" in maps[worker.pid], worker.cmdline()
-        assert any("libtorch" in maps[child.pid] for child in worker.children()), "no pool process holds torch"
+    titles: dict[int, str] = {}  # Celery retitles its processes: "[celeryd: worker1@host:MainProcess] ..."
+    for proc in psutil.process_iter():
+        with contextlib.suppress(psutil.Error):
+            if os.getsid(proc.pid) in stack["sessions"] and "[celeryd:" in (title := " ".join(proc.cmdline())):
+                titles[proc.pid] = title
+    workers = [pid for pid, title in titles.items() if ":MainProcess]" in title]
+    pools = [pid for pid, title in titles.items() if ":ForkPoolWorker-" in title]
+    assert len(workers) == len(stack["worker_logs"]) and len(pools) >= len(workers), titles
+    for pid in [*workers, *pools]:
+        assert "libtorch" in Path(f"/proc/{pid}/maps").read_text(), titles[pid]
 
 
 def _span(ti: dict[str, Any]) -> tuple[datetime, datetime]:
