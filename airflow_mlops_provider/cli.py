@@ -33,8 +33,8 @@ PROG = "airflow-mlops"
 
 def _suite_init(args: argparse.Namespace) -> int:
     """Profile ``args.source`` into a suite, check it on the same data, and write it to ``args.out``."""
+    from airflow_mlops_provider.core.io.datasets import read_batch
     from airflow_mlops_provider.core.validation.profiler import NULL_COLUMNS, ProfileOptions, profile_suite
-    from airflow_mlops_provider.core.validation.reading import read_batch
 
     out = Path(args.out)
     if out.is_dir():

@@ -40,7 +40,8 @@ Raw batches (parquet or CSV files, one per batch, each holding `customer_id`, a 
    - **ingest_batches** checks each batch that passed against the feature view (columns, dtypes,
      non-null entity keys, time-zone-aware timestamps at most 15 minutes in the future, one row per
      customer and timestamp), appends each as one part file named by its batch id to the offline store,
-     and materializes them all to the online store at once. A batch it refuses writes nothing and stays
+     and writes their newest rows to the online store at once (never over newer values already online;
+     the offline store is not read again). A batch it refuses writes nothing and stays
      in the landing zone, and the task then fails without retries after ingesting the others. The task's
      event on the `{feature_view_asset(FEATURE_VIEW).name}` Asset lists each ingested batch id with its
      row count. One chunk is ingested at a time (the local online store is one SQLite file).

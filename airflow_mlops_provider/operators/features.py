@@ -153,8 +153,9 @@ class FeatureIngestionOperator(OpenLineageMixin, MlopsBaseOperator):
     timestamp (time-zone aware, at most ``max_clock_skew`` in the future), every feature with its dtype, and
     one row per (entity keys, timestamp); extra columns are left out. Each is written as one part file named
     by its batch id into the view's directory source, so re-ingesting a batch replaces its part. Then the
-    batches' time range, up to the newest data of the view, is materialized to the online store with one
-    ``materialize(start, end)``.
+    batches are materialized at once: the newest row of each entity they hold goes to the online store unless
+    a newer one is there, and their time range, up to the newest data of the view, is recorded in the registry
+    as materialized (see :mod:`~airflow_mlops_provider.core.features.online`).
 
     Given one batch URI, a bad batch fails the task, without retries, before anything is written; the task
     returns an :class:`~airflow_mlops_provider.contracts.IngestionResult`. Given a list, a bad batch is

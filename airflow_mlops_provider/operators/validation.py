@@ -94,9 +94,9 @@ class DataValidationOperator(OpenLineageMixin, MlopsBaseOperator):
     def execute(self, context: Context) -> ValidationRecord | BatchesValidation:
         """Validate, store the Data Docs, then pass, warn, fail or quarantine."""
         require_extra("gx")
+        from airflow_mlops_provider.core.io.datasets import read_batch
         from airflow_mlops_provider.core.validation import suites as validation
         from airflow_mlops_provider.core.validation.quarantine import quarantine_batch, quarantined_result
-        from airflow_mlops_provider.core.validation.reading import read_batch
 
         if isinstance(self.dataset, Sequence) and not isinstance(self.dataset, str):
             return self._validate_many(context, list(self.dataset))
@@ -140,9 +140,9 @@ class DataValidationOperator(OpenLineageMixin, MlopsBaseOperator):
     def _validate_many(self, context: Context, uris: list[str]) -> BatchesValidation:
         """Validate ``uris`` together where the suite allows; pass, warn, fail or quarantine each alone."""
         from airflow_mlops_provider.core.features.batch_gate import validate_batches
+        from airflow_mlops_provider.core.io.datasets import read_batch
         from airflow_mlops_provider.core.validation import suites as validation
         from airflow_mlops_provider.core.validation.quarantine import quarantine_batch, quarantined_result
-        from airflow_mlops_provider.core.validation.reading import read_batch
 
         store = self.storage_hook.get_conn()
         quarantine = self.quarantine_uri or data_path(DataFolder.QUARANTINE)

@@ -21,8 +21,8 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_mlops_provider.cli import main
+from airflow_mlops_provider.core.io.datasets import read_batch
 from airflow_mlops_provider.core.validation.profiler import profile_suite
-from airflow_mlops_provider.core.validation.reading import read_batch
 from airflow_mlops_provider.core.validation.suites import MAX_FAILURES, MAX_LINE_CHARS, load_suite
 from airflow_mlops_provider.operators.validation import DataValidationOperator
 
@@ -30,7 +30,7 @@ CORPUS = Path(__file__).parent / "bad_inputs" / "validation"
 CASES = json.loads((CORPUS / "cases.json").read_text())
 CLI, READ, LOAD, PROFILE, OPERATOR = (
     "airflow-mlops",
-    "core.validation.reading",
+    "core.io.datasets",
     "core.validation.suites",
     ("core.validation.profiler"),
     "DataValidationOperator",

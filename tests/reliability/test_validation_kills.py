@@ -36,7 +36,7 @@ import json, sys
 from airflow_mlops_provider.core.io.storage import ObjectStore
 from airflow_mlops_provider.core.validation import suites
 from airflow_mlops_provider.core.validation.quarantine import quarantine_batch, quarantined_result
-from airflow_mlops_provider.core.validation.reading import read_batch
+from airflow_mlops_provider.core.io.datasets import read_batch
 
 batches, suite_path, quarantine = {batches!r}, {suite!r}, {quarantine!r}
 store = ObjectStore()

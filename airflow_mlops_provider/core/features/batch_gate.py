@@ -3,15 +3,16 @@ each batch alone when it fails, so that every bad batch is found (and quarantine
 
 A GX run costs about 0.2 s of fixed work per suite of some 35 expectations, whatever the rows. Row-wise
 expectations (each row, or each column's type or presence, judged on its own) that hold on the batches
-put together hold on each batch, provided the batches share one schema. They run once on the union. The
-others (row counts, aggregates, ``mostly`` below 1) run per batch, in a suite of their own. A batch whose
-own expectations fail, or every batch of a union that fails, is validated alone with the whole suite, so
-its result and Data Docs are exactly those of a validation of that batch alone.
+put together hold on each batch, provided the batches share one schema. They run once on the union. Row
+counts with plain bounds are checked on each batch's row count, without a GX run; the other expectations
+(aggregates, ``mostly`` below 1, row counts with a row condition) run per batch, in a suite of their own.
+A batch whose own expectations fail, or every batch of a union that fails, is validated alone with the
+whole suite, so its result and Data Docs are exactly those of a validation of that batch alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +38,13 @@ _ROW_WISE_PREFIXES = (
     "expect_column_pair_values_",
     "expect_multicolumn_values_to_",
 )
+
+
+#: The arguments of a row-count expectation that :func:`row_count_check` reads; with any other, GX decides.
+_ROW_COUNT_ARGUMENTS = {
+    "expect_table_row_count_to_equal": frozenset({"value"}),
+    "expect_table_row_count_to_be_between": frozenset({"min_value", "max_value", "strict_min", "strict_max"}),
+}
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,33 @@ def is_row_wise(expectation: Mapping[str, Any]) -> bool:
     return (kind in _ROW_WISE or kind.startswith(_ROW_WISE_PREFIXES)) and (mostly is None or mostly >= 1)
 
 
+def row_count_check(expectation: Mapping[str, Any]) -> Callable[[int], bool] | None:
+    """What a row-count expectation (in its JSON form) checks, as a test of a row count, as GX judges it;
+    ``None`` for any other expectation, or one whose arguments are not plain numbers and flags.
+
+    :param expectation: one item of a suite's ``expectations``.
+    """
+    kind = str(expectation.get("type", ""))
+    kwargs = dict(expectation.get("kwargs") or {})
+    if kind not in _ROW_COUNT_ARGUMENTS or not set(kwargs) <= _ROW_COUNT_ARGUMENTS[kind]:
+        return None
+    if kind == "expect_table_row_count_to_equal":
+        value = kwargs.get("value")
+        return (lambda rows: rows == value) if _is_number(value) else None
+    low, high = kwargs.get("min_value"), kwargs.get("max_value")
+    strict_min, strict_max = kwargs.get("strict_min", False), kwargs.get("strict_max", False)
+    if (low is None and high is None) or not all(bound is None or _is_number(bound) for bound in (low, high)):
+        return None
+    if not isinstance(strict_min, bool) or not isinstance(strict_max, bool):
+        return None
+
+    def holds(rows: int) -> bool:
+        above = low is None or (rows > low if strict_min else rows >= low)
+        return above and (high is None or (rows < high if strict_max else rows <= high))
+
+    return holds
+
+
 def validate_batches(
     frames: Mapping[str, pd.DataFrame], suite: Mapping[str, Any], sample_size: int = suites.DEFAULT_SAMPLE_SIZE
 ) -> list[BatchVerdict]:
@@ -78,7 +113,9 @@ def validate_batches(
     whole = suites.load_suite(suite)
     expectations = list(suite.get("expectations") or [])
     shared = [e for e in expectations if is_row_wise(e)]
-    own = [e for e in expectations if not is_row_wise(e)]
+    others = [(e, row_count_check(e)) for e in expectations if not is_row_wise(e)]
+    counts = [check for _, check in others if check is not None]
+    own = [e for e, check in others if check is None]
 
     def alone(uri: str) -> BatchVerdict:
         gx_result = suites.run_suite(frames[uri], whole)
@@ -94,11 +131,20 @@ def validate_batches(
     verdicts = []
     for uri, frame in frames.items():
         # An empty batch never passes, whatever the suite: only the whole suite's run says so.
-        if frame.empty or (own_suite is not None and not suites.run_suite(frame, own_suite).success):
+        if (
+            frame.empty
+            or not all(holds(len(frame)) for holds in counts)
+            or (own_suite is not None and not suites.run_suite(frame, own_suite).success)
+        ):
             verdicts.append(alone(uri))
         else:
             verdicts.append(BatchVerdict(uri, _passed(str(suite["name"]), len(expectations), len(frame)), union, False))
     return verdicts
+
+
+def _is_number(value: Any) -> bool:
+    """Whether ``value`` is a plain number (not a flag, nor a suite parameter)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _same_schema(frames: list[pd.DataFrame]) -> bool:

@@ -19,7 +19,7 @@ import pyarrow as pa
 from pandas.api import types as ptypes
 
 from airflow_mlops_provider.core.features.specs import FeatureViewSpec
-from airflow_mlops_provider.core.io.datasets import read_dataset
+from airflow_mlops_provider.core.io.datasets import read_batch
 from airflow_mlops_provider.core.io.storage import ObjectStore
 from airflow_mlops_provider.core.io.urls import moved_uri
 
@@ -139,16 +139,17 @@ def safe_batch_id(batch_id: str) -> str:
     return safe
 
 
-def read_batch(uri: str, store: ObjectStore | None = None) -> pd.DataFrame:
-    """Read a raw batch (parquet or CSV, local or ``s3://``).
+def load_batch(uri: str, store: ObjectStore | None = None) -> pd.DataFrame:
+    """Read a raw batch to ingest (parquet or CSV, local or ``s3://``), as every landed file is read
+    (:func:`~airflow_mlops_provider.core.io.datasets.read_batch`), refusing an unreadable or empty one.
 
     :param uri: the batch's path or URI.
     :param store: the store to read through.
     :raises FileNotFoundError: nothing at ``uri``.
-    :raises BatchValidationError: an unreadable or empty file.
+    :raises BatchValidationError: an unreadable, truncated or empty file.
     """
     try:
-        frame = read_dataset(uri, store)
+        frame = read_batch(uri, store)
     except ValueError as err:
         raise BatchValidationError(f"cannot read batch {uri}: {err}") from err
     if frame.empty:

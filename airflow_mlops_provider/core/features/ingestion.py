@@ -19,6 +19,7 @@ import pyarrow as pa
 from airflow_mlops_provider.core.features import batches as raw
 from airflow_mlops_provider.core.features.feast_repo import online_store_address
 from airflow_mlops_provider.core.features.offline_source import materialization_window, part_uri, write_part
+from airflow_mlops_provider.core.features.online import write_online
 from airflow_mlops_provider.core.features.specs import FeatureViewSpec
 from airflow_mlops_provider.core.io.storage import ObjectStore
 from airflow_mlops_provider.failpoints import failpoint
@@ -73,8 +74,10 @@ def ingest_batches(
 ) -> Ingestion:
     """Check every batch, write a part for each good one, then materialize them all at once.
 
-    The materialized range runs from the oldest ingested row to the newest data of the view, so the online
-    store holds the latest values even when an older batch arrives after newer ones.
+    Materializing puts the newest row of each entity of the batches online unless a newer one is there
+    (:func:`~airflow_mlops_provider.core.features.online.write_online`), so the online store holds the latest
+    values even when an older batch arrives after newer ones, at a cost that does not grow with the rows
+    stored. The materialized range runs from the oldest ingested row to the newest data of the view.
 
     :param store: the feature store.
     :param view: the feature view, from :func:`~airflow_mlops_provider.core.features.feast_repo.feature_view`.
@@ -96,7 +99,7 @@ def ingest_batches(
             batch_id = raw.safe_batch_id(batch_ids[index] if batch_ids is not None else raw.batch_id_from_uri(uri))
             if batch_id in owners:
                 raise raw.BatchValidationError(f"batch id {batch_id!r} is also the id of {owners[batch_id]}")
-            frame = raw.read_batch(uri, storage)
+            frame = raw.load_batch(uri, storage)
             tables[uri] = batch_id, raw.conform_batch(frame, view, uri, now, max_clock_skew)
             owners[batch_id] = uri
         except (ValueError, FileNotFoundError) as err:
@@ -114,7 +117,7 @@ def ingest_batches(
     written = pa.concat_tables(table for _, table in tables.values())
     start, end = materialization_window(written, view.timestamp_field, view.source_uri, storage)
     try:
-        store.materialize(start.to_pydatetime(), end.to_pydatetime(), feature_views=[view.name])
+        write_online(store, view, written, (start, end))
     except Exception as err:  # a server down, a timeout: the task's retry materializes again
         raise MaterializationError(
             f"materializing {view.name} from {start} to {end} into the online store ({online_store_address(store)}) "

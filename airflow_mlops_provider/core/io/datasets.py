@@ -1,7 +1,14 @@
-"""Read and write tabular datasets at a local path or ``s3://`` URI, and hash their content."""
+"""Read and write tabular datasets at a local path or ``s3://`` URI, and hash their content.
+
+A file that lands whole or not at all (a raw batch, a file to profile) is read by :func:`read_batch`,
+which refuses a CSV file whose last row was cut short: pandas fills the missing fields of a short row with
+nulls, so a truncated file (an interrupted upload or export) would be judged on values nobody wrote.
+"""
 
 from __future__ import annotations
 
+import csv
+import gzip
 import hashlib
 import io
 import json
@@ -91,7 +98,58 @@ def read_dataset(uri: str, store: ObjectStore | None = None, columns: list[str] 
     :raises ValueError: if the suffix is unsupported or the content cannot be parsed.
     """
     fmt = dataset_format(uri)
+    return _parse(uri, fmt, (store or ObjectStore()).read_bytes(uri), columns)
+
+
+def read_batch(uri: str, store: ObjectStore | None = None) -> pd.DataFrame:
+    """Read a dataset as :func:`read_dataset` does, refusing a CSV file whose last row has fewer fields than
+    its header (see :func:`truncated_csv_row`).
+
+    :param uri: a local path, ``file://`` or ``s3://`` URI.
+    :param store: the store to read through; a default :class:`ObjectStore` if ``None``.
+    :raises FileNotFoundError: if nothing exists at ``uri``.
+    :raises ValueError: if the suffix is unsupported, the content cannot be parsed, or a CSV file is truncated.
+    """
+    fmt = dataset_format(uri)
     data = (store or ObjectStore()).read_bytes(uri)
+    frame = _parse(uri, fmt, data)
+    if fmt != "parquet":
+        cut = truncated_csv_row(gzip.decompress(data) if fmt == "csv.gz" else data)
+        if cut is not None:
+            raise ValueError(f"{uri} looks truncated: {cut}; re-export or re-upload the whole file")
+    return frame
+
+
+def truncated_csv_row(data: bytes) -> str | None:
+    """Describe the last row of CSV ``data`` if it has fewer fields than the header; ``None`` if it is whole.
+
+    A last line that continues a quoted multi-line field (an odd number of quotes) is not judged: pandas
+    already refuses a file cut inside quotes.
+
+    :param data: the file's bytes (uncompressed).
+    """
+    end = len(data)
+    while end and data[end - 1] in b"\r\n":
+        end -= 1
+    header_end, last_start = data.find(b"\n", 0, end), data.rfind(b"\n", 0, end) + 1
+    last_line = data[last_start:end]
+    if header_end < 0 or last_line.count(b'"') % 2:
+        return None
+    header, last = _fields(data[:header_end]), _fields(last_line)
+    if len(last) >= len(header):
+        return None
+    shown = last_line[:80].decode("utf-8", "replace")
+    ended = end < len(data)
+    ending = "" if ended else ", and the file does not end with a newline"
+    return f"its last row has {len(last)} of the header's {len(header)} fields ({shown!r}){ending}"
+
+
+def _fields(line: bytes) -> list[str]:
+    return next(csv.reader([line.decode("utf-8", "replace").rstrip("\r")]), [])
+
+
+def _parse(uri: str, fmt: Format, data: bytes, columns: list[str] | None = None) -> pd.DataFrame:
+    """The frame in a dataset file's bytes; ``uri`` names it in errors."""
     try:
         if fmt == "parquet":
             df = pd.read_parquet(io.BytesIO(data), columns=columns)

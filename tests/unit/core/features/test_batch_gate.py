@@ -41,7 +41,7 @@ def test_good_batches_are_validated_together_and_counted_alone(runs: list[int]) 
     assert all(v.result.success and not v.alone for v in verdicts)
     assert [v.result.row_count for v in verdicts] == [100] * 5
     assert verdicts[0].result.statistics["evaluated_expectations"] == len(SUITE["expectations"])
-    assert runs == [500, 100, 100, 100, 100, 100]  # the union; each batch's row-count expectation
+    assert runs == [500]  # the union only: each batch's row count is checked without GX
 
 
 def test_a_bad_batch_is_found_alone_with_its_own_full_result(runs: list[int]) -> None:
@@ -84,3 +84,62 @@ def test_batches_of_different_schemas_are_validated_alone(runs: list[int]) -> No
 )
 def test_only_row_wise_expectations_run_on_the_union(expectation: dict[str, Any], row_wise: bool) -> None:
     assert batch_gate.is_row_wise(expectation) is row_wise
+
+
+def test_a_batch_outside_the_row_count_bounds_is_validated_alone(runs: list[int]) -> None:
+    bound = {"type": "expect_table_row_count_to_be_between", "kwargs": {"max_value": 150}}
+    suite = {**SUITE, "expectations": [*SUITE["expectations"], bound]}
+    frames = {**batches(2), "big": batches(3, rows=200)["b2"]}
+    verdicts = {v.uri: v for v in batch_gate.validate_batches(frames, suite)}
+    assert [(verdicts[uri].result.success, verdicts[uri].alone) for uri in frames] == [
+        (True, False), (True, False), (False, True)
+    ]  # fmt: skip
+    assert [f.expectation_type for f in verdicts["big"].result.failures] == ["expect_table_row_count_to_be_between"]
+    assert runs == [400, 200]  # the union, then the failing batch alone
+
+
+def test_other_table_expectations_still_run_per_batch_in_gx(runs: list[int]) -> None:
+    mean = {"type": "expect_column_mean_to_be_between", "kwargs": {"column": "tenure_months", "min_value": 0}}
+    suite = {**SUITE, "expectations": [*SUITE["expectations"], mean]}
+    verdicts = batch_gate.validate_batches(batches(3), suite)
+    assert all(v.result.success and not v.alone for v in verdicts)
+    assert runs == [300, 100, 100, 100]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "rows", "holds"),
+    [
+        ({"min_value": 1}, 0, False),
+        ({"min_value": 1}, 1, True),
+        ({"min_value": 1, "strict_min": True}, 1, False),
+        ({"max_value": 10}, 10, True),
+        ({"max_value": 10, "strict_max": True}, 10, False),
+        ({"min_value": 2, "max_value": 4}, 5, False),
+        ({"min_value": 2.5, "max_value": 4}, 3, True),
+    ],
+)
+def test_row_count_bounds_are_judged_as_gx_judges_them(kwargs: dict[str, Any], rows: int, holds: bool) -> None:
+    check = batch_gate.row_count_check({"type": "expect_table_row_count_to_be_between", "kwargs": kwargs})
+    assert check is not None and check(rows) is holds
+    frame = pd.DataFrame({"a": range(rows)})
+    suite = {"name": "s", "expectations": [{"type": "expect_table_row_count_to_be_between", "kwargs": kwargs}]}
+    assert suites.run_suite(frame, suites.load_suite(suite)).success is holds
+
+
+@pytest.mark.parametrize(
+    "expectation",
+    [
+        {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 1, "row_condition": "a > 0"}},
+        {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": {"$PARAMETER": "low"}}},
+        {"type": "expect_table_row_count_to_be_between", "kwargs": {}},
+        {"type": "expect_table_row_count_to_equal", "kwargs": {"value": True}},
+        {"type": "expect_column_mean_to_be_between", "kwargs": {"column": "a", "min_value": 1}},
+    ],
+)
+def test_gx_judges_the_row_counts_not_told_by_plain_bounds(expectation: dict[str, Any]) -> None:
+    assert batch_gate.row_count_check(expectation) is None
+
+
+def test_an_exact_row_count_is_checked_without_gx() -> None:
+    check = batch_gate.row_count_check({"type": "expect_table_row_count_to_equal", "kwargs": {"value": 3}})
+    assert check is not None and check(3) and not check(4)

@@ -15,7 +15,7 @@ from airflow_mlops_provider.core.features.batches import (
     archive_ingested,
     batch_id_from_uri,
     conform_batch,
-    read_batch,
+    load_batch,
     utc_timestamps,
 )
 from airflow_mlops_provider.core.features.offline_source import (
@@ -146,17 +146,21 @@ def test_unsupported_dtypes_are_named(batch: pd.DataFrame) -> None:
         conform_batch(batch, view)
 
 
-def test_read_batch_rejects_empty_and_unreadable_files(tmp_path: Path, batch: pd.DataFrame) -> None:
+def test_load_batch_rejects_empty_unreadable_and_truncated_files(tmp_path: Path, batch: pd.DataFrame) -> None:
     batch.iloc[:0].to_parquet(tmp_path / "empty.parquet")
     (tmp_path / "garbage.parquet").write_bytes(b"not parquet at all")
     (tmp_path / "blank.csv").write_text("")
+    batch.to_csv(tmp_path / "cut.csv", index=False)
+    (tmp_path / "cut.csv").write_text((tmp_path / "cut.csv").read_text() + "17,")
     with pytest.raises(BatchValidationError, match=r"empty\.parquet has no rows"):
-        read_batch(str(tmp_path / "empty.parquet"))
+        load_batch(str(tmp_path / "empty.parquet"))
     for name in ("garbage.parquet", "blank.csv"):
         with pytest.raises(BatchValidationError, match=rf"cannot read batch .*{name}"):
-            read_batch(str(tmp_path / name))
+            load_batch(str(tmp_path / name))
+    with pytest.raises(BatchValidationError, match=r"cannot read batch .*cut\.csv: .*cut\.csv looks truncated"):
+        load_batch(str(tmp_path / "cut.csv"))
     with pytest.raises(FileNotFoundError):
-        read_batch(str(tmp_path / "absent.csv"))
+        load_batch(str(tmp_path / "absent.csv"))
 
 
 def test_timestamps_parse_mixed_offsets_to_utc() -> None:
