@@ -97,7 +97,7 @@ def _operator_case(
     op = GPUTrainingOperator(**kwargs)
     rendered = dict(spec["rendered"])
     if "gpus" in rendered:
-        op.container_resources.limits[op.gpu_resource] = rendered.pop("gpus")
+        op.gpus = rendered.pop("gpus")  # the pod operator built in execute() takes its limit from it
     for field, value in rendered.items():
         setattr(op, field, value)
     with pytest.raises(error, match=match):
