@@ -137,7 +137,8 @@ def execute_window(log: str) -> tuple[datetime, datetime]:
 
 
 def task_spans(tis: list[dict[str, Any]], logs: dict[str, str], event_time: datetime) -> list[TaskSpan]:
-    """The run's task instances in start order, each ready when the previous one ended (the event for the first).
+    """The run's task instances that ran, in start order, each ready when the previous one ended (the event for
+    the first). A skipped task (the approval tasks, when no approval is asked) never ran: it has no span.
 
     :param tis: the run's task instances from the API.
     :param logs: each task's log, by task id.
@@ -145,7 +146,8 @@ def task_spans(tis: list[dict[str, Any]], logs: dict[str, str], event_time: date
     """
     spans: list[TaskSpan] = []
     ready = event_time
-    for ti in sorted(tis, key=lambda ti: ti["start_date"]):
+    ran = [ti for ti in tis if ti.get("state") != "skipped"]
+    for ti in sorted(ran, key=lambda ti: ti["start_date"]):
         begin, end = execute_window(logs[ti["task_id"]])
         span = TaskSpan(ti["task_id"], ready, _time(ti["start_date"]), begin, end, _time(ti["end_date"]))
         spans.append(span)
@@ -165,7 +167,7 @@ def ct_figures(spans: list[TaskSpan], event_time: datetime) -> list[Figure]:
     figures = [
         Figure(
             goal_id="P6",
-            what=f"drift event -> promotion decision, {len(spans)} tasks, embedded stack",
+            what=f"drift event -> promotion decision, {len(spans)} tasks that ran, embedded stack",
             ours=wall,
             baseline=work,
             baseline_name="sum of the tasks' execute",

@@ -30,8 +30,9 @@ def ti(task_id: str, start: str, end: str) -> dict[str, str]:
 
 
 def test_each_task_is_split_into_wait_start_execute_and_finish_from_the_drift_event_on() -> None:
-    tis = [ti("register", "12:00:11", "12:00:14"), ti("train", "12:00:01", "12:00:10")]
-    logs = {"train": log("12:00:02", "12:00:09.5"), "register": log("12:00:12", "12:00:13")}
+    skipped = {"task_id": "approve", "start_date": None, "end_date": "2026-12-03T12:00:14Z", "state": "skipped"}
+    tis = [ti("register", "12:00:11", "12:00:14"), skipped, ti("train", "12:00:01", "12:00:10")]
+    logs = {"train": log("12:00:02", "12:00:09.5"), "register": log("12:00:12", "12:00:13"), "approve": ""}
 
     first, second = task_spans(tis, logs, EVENT)
 
