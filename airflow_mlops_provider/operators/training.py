@@ -8,6 +8,7 @@ import signal
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
@@ -343,19 +344,18 @@ class GPUTrainingOperator(OpenLineageMixin, ConnectionsMixin, BaseOperator):
     def _start_run(self, context: Context) -> tuple[str, bool]:
         """Reuse a finished run of this task instance (a retry after training); on Kubernetes, adopt the run of
         a pod an earlier try left running (KubernetesPodOperator reattaches to it); else create a new run."""
-        from airflow_mlops_provider.operators import training_pod
-
+        pods = self._pod_module()
         client = self.mlflow_hook.get_conn()
         earlier = self.mlflow_hook.find_runs_by_tags(self.experiment_name, self._identity(context, False))
         for mlflow_run_id in earlier:
             run = client.get_run(mlflow_run_id)
             if run.info.status == "FINISHED" and Tag.MODEL_URI in run.data.tags:
                 self.log.info("Reusing run %s: this task instance already trained a model", mlflow_run_id)
-                if self._pod is not None:
-                    training_pod.delete_finished_pod(self._pod, context)
+                if pods is not None and self._pod is not None:
+                    pods.delete_finished_pod(self._pod, context)
                 return mlflow_run_id, True
-        if self._pod is not None:
-            adopted = training_pod.running_pod_run(self._pod, context)
+        if pods is not None and self._pod is not None:
+            adopted = pods.running_pod_run(self._pod, context)
             if adopted is not None:
                 self.log.info("Reattaching to the pod an earlier try left running, training run %s", adopted)
                 return adopted, False
@@ -414,17 +414,25 @@ class GPUTrainingOperator(OpenLineageMixin, ConnectionsMixin, BaseOperator):
     def _failing_the_run(self, mlflow_run_id: str) -> Iterator[None]:
         """End the MLflow run FAILED if training fails (not if the task defers: the pod trains on), with the
         scheduler's reason when the pod was never scheduled."""
-        from airflow_mlops_provider.operators import training_pod
-
+        pods = self._pod_module()
         try:
             yield
         except TaskDeferred:
             raise
         except BaseException as err:
             self._fail_run_if_running(mlflow_run_id)
-            if self._pod is not None and (unscheduled := training_pod.unscheduled(self._pod, err)) is not None:
+            if pods is not None and self._pod is not None and (unscheduled := pods.unscheduled(self._pod, err)):
                 raise AirflowException(unscheduled) from err
             raise
+
+    def _pod_module(self) -> ModuleType | None:
+        """``operators.training_pod`` once this task built its pod; ``None`` before (the local backend never
+        imports the Kubernetes clients)."""
+        if self._pod is None:
+            return None
+        from airflow_mlops_provider.operators import training_pod
+
+        return training_pod
 
     def pod_operator(self) -> KubernetesPodOperator:
         """The KubernetesPodOperator that runs this task's trainer pod, built on first use (unrendered)."""
