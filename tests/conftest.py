@@ -13,6 +13,7 @@ pytest_plugins = [
     "tests.fixtures.task_context",
     "tests.fixtures.feast_repo",
     "tests.fixtures.live_prod",
+    "tests.fixtures.task_server",
 ]
 
 

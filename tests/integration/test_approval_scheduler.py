@@ -28,7 +28,7 @@ from demo.processes import BIN_DIR, ManagedProcess, Resource, free_ports, wait_f
 from demo.stack import AirflowSite
 from tests.fixtures.mlflow_server import MlflowServer
 from tests.integration.approval.approval_dag import MODEL
-from tests.reliability.killing import ROOT
+from tests.paths import REPO
 from tests.reliability.registry_models import CraftedModel, craft_models
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
@@ -135,7 +135,7 @@ def stack(mlflow_server: MlflowServer, tmp_path_factory: pytest.TempPathFactory)
     api = AirflowApi(site.url)
     try:
         # The crafted models' class lives in tests/: the task processes import it from the repository root.
-        env = airflow.env() | {"PYTHONPATH": str(ROOT)}
+        env = airflow.env() | {"PYTHONPATH": str(REPO)}
         command = [str(BIN_DIR / "airflow"), "standalone"]
         resources.append(ManagedProcess.start(airflow.NAME, command, env, site.home / "standalone.log"))
         airflow.wait_ready(resources)

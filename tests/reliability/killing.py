@@ -5,13 +5,11 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from airflow_mlops_provider.failpoints import ENV, STATE_ENV
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.fixtures.task_server import TaskServer
 
 
 @dataclass(frozen=True)
@@ -28,6 +26,7 @@ class Attempts:
 
 
 def run_with_retries(
+    server: TaskServer,
     script: str,
     point: str,
     hit: int,
@@ -36,8 +35,9 @@ def run_with_retries(
     env: dict[str, str] | None = None,
     timeout: float = 300,
 ) -> Attempts:
-    """Run ``script`` in a fresh interpreter with ``point`` armed for its ``hit``-th pass; retry while it dies.
+    """Run ``script`` in a task process with ``point`` armed for its ``hit``-th pass; retry while it dies.
 
+    :param server: forks each try, a process of its own, from a warm interpreter (as a preloading worker).
     :param script: Python source of the task (it runs from the project root).
     :param point: the failpoint's name.
     :param hit: which pass of the point kills (1-based, counted across tries).
@@ -51,17 +51,13 @@ def run_with_retries(
     codes: list[int] = []
     output = ""
     for _ in range(retries + 1):
-        done = subprocess.run(
-            [sys.executable, "-c", script],
-            cwd=ROOT,
-            env=full_env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        codes.append(done.returncode)
-        output = done.stdout + done.stderr
-        if done.returncode == 0:
+        task = server.start(script, full_env)
+        try:
+            output = task.communicate(timeout)[0]
+        except subprocess.TimeoutExpired:
+            task.kill()
+            raise
+        codes.append(task.wait())
+        if codes[-1] == 0:
             break
     return Attempts(codes, output)

@@ -1,5 +1,5 @@
 """Registry fixtures of the reliability tests: models whose holdout score is known, and promotions run as
-separate task processes (each its own interpreter, as on a Celery worker).
+separate task processes (each its own process, forked from a warm interpreter as on a preloading worker).
 
 A crafted model predicts one column of the holdout file, so its ROC AUC on the holdout is exactly the AUC
 of that column, computed here with the provider's own metric.
@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +25,7 @@ from airflow_mlops_provider.contracts import PROMOTION_LEASE_SUFFIX, Tag
 from airflow_mlops_provider.core.io.datasets import write_dataset
 from airflow_mlops_provider.core.models.lineage import filter_value
 from airflow_mlops_provider.core.models.metrics import roc_auc
-from tests.reliability.killing import ROOT
+from tests.fixtures.task_server import ForkedTask, TaskServer
 
 TARGET = "y"
 
@@ -125,11 +123,9 @@ def task_env(tracking_uri: str) -> dict[str, str]:
     return {**os.environ, "AIRFLOW_CONN_MLFLOW_DEFAULT": conn, "MLFLOW_TRACKING_URI": tracking_uri}
 
 
-def start_task(script: str, env: dict[str, str]) -> subprocess.Popen[str]:
-    """Start a task process from the project root."""
-    return subprocess.Popen(
-        [sys.executable, "-c", script], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+def start_task(server: TaskServer, script: str, env: dict[str, str]) -> ForkedTask:
+    """Start a task process (forked by ``server``, a warm interpreter) from the project root."""
+    return server.start(script, env)
 
 
 def aliases(client: MlflowClient, model: str) -> dict[str, str]:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.drift_data import NOT_FEATURES, DriftData, write_drift_data
+from tests.fixtures.task_server import TaskServer
 from tests.reliability.killing import run_with_retries
 
 POINT = "drift.after_episode_update"
@@ -59,13 +60,15 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> DriftData:
 
 
 @pytest.mark.parametrize("hit", HITS)
-def test_a_killed_check_emits_its_episode_event_exactly_once(data: DriftData, tmp_path: Path, hit: int) -> None:
+def test_a_killed_check_emits_its_episode_event_exactly_once(
+    data: DriftData, tmp_path: Path, hit: int, task_server: TaskServer
+) -> None:
     work = tmp_path / "work"
     work.mkdir()
     runs = [data.drifted, data.clean, data.drifted_later]  # episode 1 starts, ends; episode 2 starts
     script = SCRIPT.format(work=str(work), runs=runs, reference=data.reference, exclude=NOT_FEATURES)
 
-    attempts = run_with_retries(script, POINT, hit, tmp_path / "failpoints")
+    attempts = run_with_retries(task_server, script, POINT, hit, tmp_path / "failpoints")
 
     assert attempts.killed == 1 and attempts.codes[-1] == 0, attempts.output
     events = [json.loads(line) for line in (work / "events.jsonl").read_text().splitlines()]

@@ -19,6 +19,7 @@ import pytest
 
 from airflow_mlops_provider.core.features.feast_repo import open_store
 from demo import data as demo_data
+from tests.fixtures.task_server import TaskServer
 from tests.reliability.killing import run_with_retries
 
 pytestmark = pytest.mark.integration
@@ -66,7 +67,7 @@ def offline(repo: Path) -> pd.DataFrame:
 
 
 def test_a_killed_chunk_ingestion_retried_leaves_each_row_once_and_the_newest_online(
-    feast_repo: Path, tmp_path: Path
+    feast_repo: Path, tmp_path: Path, task_server: TaskServer
 ) -> None:
     rng = random.Random(1411)
     ids = demo_data.generate_batch(CUSTOMERS, T0, seed=99)["customer_id"].tolist()
@@ -78,7 +79,12 @@ def test_a_killed_chunk_ingestion_retried_leaves_each_row_once_and_the_newest_on
         hit = rng.randint(1, CHUNK - 1) if point == "ingestion.between_batches" else 1
         batches = chunk(tmp_path, number, ids)
         attempts = run_with_retries(
-            INGEST, point, hit, tmp_path / f"state-{number}", env={**env, "KILL_BATCHES": json.dumps(batches)}
+            task_server,
+            INGEST,
+            point,
+            hit,
+            tmp_path / f"state-{number}",
+            env={**env, "KILL_BATCHES": json.dumps(batches)},
         )
         assert attempts.killed == 1 and attempts.codes[-1] == 0, (point, hit, attempts.codes, attempts.output[-3000:])
         (line,) = [line for line in attempts.output.splitlines() if line.startswith("RESULT=")]

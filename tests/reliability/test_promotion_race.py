@@ -19,6 +19,7 @@ from mlflow import MlflowClient
 from airflow_mlops_provider.contracts import CHAMPION, PREVIOUS_CHAMPION, PROMOTED, REJECTED, Tag
 from airflow_mlops_provider.operators.registry import RegisterModelOperator
 from tests.fixtures.mlflow_server import MlflowServer
+from tests.fixtures.task_server import TaskServer
 from tests.reliability.registry_models import (
     TARGET,
     CraftedModel,
@@ -52,6 +53,7 @@ def test_racing_promotions_leave_the_best_champion_and_one_history(
     crafted: tuple[str, list[CraftedModel]],
     mlflow_connection: str,
     task_context: Callable[..., dict[str, Any]],
+    task_server: TaskServer,
 ) -> None:
     holdout, models = crafted
     model = f"race_{seed}"
@@ -76,7 +78,7 @@ def test_racing_promotions_leave_the_best_champion_and_one_history(
     tasks = {}
     for version in order:
         script = task_script("PromoteModelOperator", {**settings, "version": version}, f"run_{version}", 1, "promote")
-        tasks[version] = start_task(script, env)
+        tasks[version] = start_task(task_server, script, env)
         time.sleep(rng.uniform(0, 0.3))
     outputs = {version: task.communicate(timeout=1500)[0] for version, task in tasks.items()}
     retried = {}
@@ -85,7 +87,7 @@ def test_racing_promotions_leave_the_best_champion_and_one_history(
             script = task_script(
                 "PromoteModelOperator", {**settings, "version": version}, f"run_{version}", 2, "promote"
             )
-            retried[version] = start_task(script, env)
+            retried[version] = start_task(task_server, script, env)
     for version, task in retried.items():
         outputs[version] += task.communicate(timeout=1500)[0]
     failed = {version: outputs[version][-3000:] for version, task in tasks.items() if task.returncode != 0}

@@ -20,6 +20,7 @@ from airflow_mlops_provider.contracts import CHAMPION, PREVIOUS_CHAMPION, Tag
 from airflow_mlops_provider.core.models.lease import PromotionLease
 from airflow_mlops_provider.operators.registry import PromoteModelOperator, RegisterModelOperator
 from tests.fixtures.mlflow_server import MlflowServer
+from tests.fixtures.task_server import TaskServer
 from tests.reliability.registry_models import (
     TARGET,
     aliases,
@@ -94,7 +95,7 @@ def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 900) ->
 
 
 def test_a_promotion_that_loses_the_server_fails_naming_it_and_its_retry_promotes(
-    restartable: RestartableServer, tmp_path: Path, task_context: Context
+    restartable: RestartableServer, tmp_path: Path, task_context: Context, task_server: TaskServer
 ) -> None:
     holdout, models = craft_models(restartable.uri, tmp_path, [0.7, 0.9], seed=8)
     for i, crafted in enumerate(models):
@@ -110,7 +111,7 @@ def test_a_promotion_that_loses_the_server_fails_naming_it_and_its_retry_promote
     # Hold the lease, so the promotion has scored the challenger and waits in line when the server goes away.
     blocker = PromotionLease(client, "faults", "ct/blocker/promote")
     blocker.acquire()
-    first = start_task(task_script("PromoteModelOperator", settings, "run_1", 1, "promote"), env)
+    first = start_task(task_server, task_script("PromoteModelOperator", settings, "run_1", 1, "promote"), env)
     _wait_for(lambda: len(lease_tickets(client, "faults")) == 2, "the promotion to queue for the lease")
     restartable.down()
     output = first.communicate(timeout=900)[0]
@@ -121,7 +122,7 @@ def test_a_promotion_that_loses_the_server_fails_naming_it_and_its_retry_promote
     assert Tag.PROMOTION not in client.get_model_version("faults", "2").tags
     blocker.release()
 
-    retry = start_task(task_script("PromoteModelOperator", settings, "run_1", 2, "promote"), env)
+    retry = start_task(task_server, task_script("PromoteModelOperator", settings, "run_1", 2, "promote"), env)
     output = retry.communicate(timeout=900)[0]
     assert retry.returncode == 0, output[-3000:]
     assert aliases(client, "faults") == {CHAMPION: "2", PREVIOUS_CHAMPION: "1"}
@@ -130,13 +131,13 @@ def test_a_promotion_that_loses_the_server_fails_naming_it_and_its_retry_promote
 
 
 def test_a_registration_without_the_server_fails_naming_it_and_its_retry_registers_once(
-    restartable: RestartableServer, tmp_path: Path
+    restartable: RestartableServer, tmp_path: Path, task_server: TaskServer
 ) -> None:
     _, models = craft_models(restartable.uri, tmp_path, [0.8], seed=2)
     settings = {"model_name": "faults_register", "mlflow_run_id": models[0].mlflow_run_id}
     env = task_env(restartable.uri)
     restartable.down()
-    first = start_task(task_script("RegisterModelOperator", settings, "run_0", 1, "register"), env)
+    first = start_task(task_server, task_script("RegisterModelOperator", settings, "run_0", 1, "register"), env)
     output = first.communicate(timeout=900)[0]
     assert first.returncode != 0
     assert restartable.uri in output.strip().splitlines()[-1], output[-3000:]
@@ -144,7 +145,9 @@ def test_a_registration_without_the_server_fails_naming_it_and_its_retry_registe
     client = MlflowClient(restartable.uri)
     assert client.search_registered_models("name = 'faults_register'") == []
     for try_number, created in ((2, True), (3, False)):
-        task = start_task(task_script("RegisterModelOperator", settings, "run_0", try_number, "register"), env)
+        task = start_task(
+            task_server, task_script("RegisterModelOperator", settings, "run_0", try_number, "register"), env
+        )
         output = task.communicate(timeout=900)[0]
         assert task.returncode == 0, output[-3000:]
         assert f'"created": {str(created).lower()}' in output.strip().splitlines()[-1]

@@ -21,6 +21,7 @@ from airflow_mlops_provider.contracts import CHAMPION, PREVIOUS_CHAMPION, Tag
 from airflow_mlops_provider.core.models.history import HistoryKind, read_history
 from airflow_mlops_provider.failpoints import STATE_ENV
 from tests.fixtures.mlflow_server import MlflowServer
+from tests.fixtures.task_server import TaskServer
 from tests.reliability.killing import run_with_retries
 from tests.reliability.registry_models import (
     TARGET,
@@ -81,7 +82,12 @@ print(json.dumps(promote.execute({{"ti": ti}})))
 
 @pytest.mark.parametrize(("point", "hit"), CASES, ids=[f"{p}-{h}" for p, h in CASES])
 def test_a_killed_registration_or_promotion_is_finished_by_its_retry(
-    point: str, hit: int, crafted: tuple[str, list[CraftedModel]], mlflow_server: MlflowServer, tmp_path: Path
+    point: str,
+    hit: int,
+    crafted: tuple[str, list[CraftedModel]],
+    mlflow_server: MlflowServer,
+    tmp_path: Path,
+    task_server: TaskServer,
 ) -> None:
     holdout, models = crafted
     model = f"kill_{point.split('.')[1]}_{hit}_{tmp_path.name[-6:]}"
@@ -90,7 +96,13 @@ def test_a_killed_registration_or_promotion_is_finished_by_its_retry(
     returned: dict[str, Any] = {}
     for i, crafted_model in enumerate(models):
         attempts = run_with_retries(
-            _ct_run_script(model, crafted_model, holdout, f"run_{i}"), point, hit, tmp_path, env=env, timeout=900
+            task_server,
+            _ct_run_script(model, crafted_model, holdout, f"run_{i}"),
+            point,
+            hit,
+            tmp_path,
+            env=env,
+            timeout=900,
         )
         assert attempts.codes[-1] == 0, attempts.output[-3000:]
         assert set(attempts.codes[:-1]) <= {-9}, attempts.codes  # only the kill made it retry

@@ -20,6 +20,7 @@ from mlflow import MlflowClient
 from airflow_mlops_provider.contracts import Tag
 from airflow_mlops_provider.core.io.datasets import write_dataset
 from demo.data import assign_splits, generate_batch
+from tests.fixtures.task_server import TaskServer
 from tests.reliability.killing import run_with_retries
 
 pytestmark = pytest.mark.integration
@@ -69,10 +70,17 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.mark.parametrize(("point", "hit"), _scenarios(), ids=[f"{p}-{h}-{i}" for i, (p, h) in enumerate(_scenarios())])
 def test_a_killed_training_retries_into_exactly_one_complete_run(
-    point: str, hit: int, dataset: str, mlflow_connection: str, tmp_path: Path, request: pytest.FixtureRequest
+    point: str,
+    hit: int,
+    dataset: str,
+    mlflow_connection: str,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    task_server: TaskServer,
 ) -> None:
     run_id = f"kill_{request.node.callspec.id}"
     attempts = run_with_retries(
+        task_server,
         TASK,
         point,
         hit,

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from airflow_mlops_provider.core.validation.quarantine import RESULT_SUFFIX
+from tests.fixtures.task_server import TaskServer
 from tests.reliability.killing import run_with_retries
 
 CORPUS = Path(__file__).parent / "bad_inputs" / "validation"
@@ -56,14 +57,16 @@ for uri in batches:
 
 
 @pytest.mark.parametrize(("point", "hit"), KILLS, ids=[f"{point}:{hit}" for point, hit in KILLS])
-def test_a_killed_quarantine_is_retried_to_exactly_once(point: str, hit: int, tmp_path: Path) -> None:
+def test_a_killed_quarantine_is_retried_to_exactly_once(
+    point: str, hit: int, tmp_path: Path, task_server: TaskServer
+) -> None:
     landing, quarantine = tmp_path / "landing", tmp_path / "quarantine"
     landing.mkdir()
     uris = {name: str(shutil.copy(CORPUS / file, landing / f"{name}.csv")) for name, file in BATCHES.items()}
     originals = {name: Path(uri).read_bytes() for name, uri in uris.items()}
     script = TASK.format(batches=list(uris.values()), suite=str(CORPUS / "suite.json"), quarantine=str(quarantine))
 
-    attempts = run_with_retries(script, point, hit, tmp_path / "failpoints")
+    attempts = run_with_retries(task_server, script, point, hit, tmp_path / "failpoints")
 
     assert attempts.killed == 1 and attempts.codes[-1] == 0, (attempts.codes, attempts.output)
     if point == "validation.after_quarantine":  # the retry finds the moved batch's result, and does not redo it
