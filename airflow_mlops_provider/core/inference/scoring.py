@@ -62,7 +62,10 @@ def unscorable_rows(frame: pd.DataFrame, features: Sequence[str]) -> np.ndarray:
     absent = [name for name in features if name not in frame.columns]
     if absent:
         raise ValueError(f"the rows lack the model's feature columns {absent}; they have {sorted(map(str, frame))}")
-    return frame[list(features)].isna().to_numpy().any(axis=1)
+    if not features:
+        return np.zeros(len(frame), dtype=bool)
+    # Column by column: no copy of the feature columns as one frame (the object columns' checks are the cost).
+    return np.logical_or.reduce([frame[name].isna().to_numpy() for name in features])
 
 
 def model_frame(frame: pd.DataFrame, inputs: ModelInputs) -> pd.DataFrame:
@@ -135,11 +138,11 @@ def score_chunk(
             f"{count} of {len(frame)} rows of a chunk are unscorable (an unknown entity or a missing feature "
             f"value), e.g. {', '.join(examples)}; unscorable='fail' allows none (use 'drop' or 'fill')"
         )
-    rows = frame.reset_index(drop=True)
+    rows = frame  # no copy: rows are kept by position, and the predictions frame takes only the key columns
     if count and policy.action == Unscorable.DROP:
-        rows = rows[~bad].reset_index(drop=True)
+        rows = frame[~bad]
     elif count:
-        rows = rows.fillna({name: policy.fill_values[name] for name in inputs.features})
+        rows = frame.fillna({name: policy.fill_values[name] for name in inputs.features})
     return ScoredChunk(rows, predict(model, rows, inputs), count, examples)
 
 
