@@ -115,11 +115,18 @@ def run_module(module: str, smoke: bool) -> ModuleRun:
     return ModuleRun(module, seconds, figures=figures)
 
 
-def warm_up() -> float:
-    """Run :data:`_WARM_UP` in a throwaway interpreter; return its seconds."""
+def warm_up() -> str:
+    """Run :data:`_WARM_UP` in a throwaway interpreter; say how it went, for the table's facts."""
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", _WARM_UP], cwd=HERE.parent, capture_output=True, check=True, timeout=900)
-    return time.perf_counter() - started
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", _WARM_UP], cwd=HERE.parent, capture_output=True, text=True, timeout=900, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return "not warmed: the warm-up timed out after 900 s"
+    if done.returncode != 0:
+        return f"not warmed: the warm-up failed ({done.stderr.strip().splitlines()[-1:]})"
+    return f"warmed first by one throwaway preload and training step ({time.perf_counter() - started:.0f} s)"
 
 
 def machine() -> dict[str, str]:
@@ -229,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"no such benchmark module: {', '.join(unknown)}; choose from {', '.join(modules)}")
     facts = machine()
     if not args.smoke:
-        facts["file cache"] = f"warmed first by one throwaway preload and training step ({warm_up():.0f} s)"
+        facts["file cache"] = warm_up()
     runs = []
     for module in args.only or modules:
         print(f"running {module} ({'smoke' if args.smoke else 'full'}) ...", flush=True)

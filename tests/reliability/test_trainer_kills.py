@@ -5,7 +5,9 @@ dies, its run stays RUNNING) and ``training.epoch_end`` (the trainer process, af
 the task sees the trainer die and ends the run FAILED). The retry, a new try of the same task instance,
 ends a run an earlier try left RUNNING as FAILED and trains in a new run. Afterwards the task instance has
 exactly one FINISHED run, complete (every epoch's metrics, holdout metrics, the model), and no RUNNING one.
-The hits are drawn from a seeded generator.
+The hits are drawn from a seeded generator. The trainer is a fork of the task process, as on a preloading
+worker, except in one case where it is a new interpreter (a task process that runs a native thread pool); the
+task log says which.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ from airflow_mlops_provider.operators.training import GPUTrainingOperator
 from demo.data import FEATURES_CATEGORICAL, FEATURES_NUMERIC, TARGET
 from tests.fixtures.task_context import RuntimeTaskInstance
 
+if os.environ["KILL_TEST_TRAINER"] == "interpreter":  # as in a task process that runs a native thread pool
+    from airflow_mlops_provider.training import local_process
+    local_process.native_threads = lambda: 1
 tries = pathlib.Path(os.environ["AIRFLOW_MLOPS_FAILPOINT_STATE"], "tries")
 try_number = int(tries.read_text()) + 1 if tries.exists() else 1
 tries.write_text(str(try_number))
@@ -55,10 +60,12 @@ print("RESULT", json.dumps(op.execute({"ti": ti})))
 """
 
 
-def _scenarios() -> list[tuple[str, int]]:
-    """Five kills: the task process once after creating its run, the trainer at four epoch ends."""
+def _scenarios() -> list[tuple[str, int, str]]:
+    """Six kills: the task process once after creating its run; the trainer at four epoch ends as a fork of the
+    task process (on a preloading worker), and at one as a new interpreter (where a fork would be unsafe)."""
     rng = random.Random(SEED)
-    return [("training.run_created", 1)] + [("training.epoch_end", rng.randint(1, EPOCHS)) for _ in range(4)]
+    epochs = [("training.epoch_end", rng.randint(1, EPOCHS), "fork") for _ in range(4)]
+    return [("training.run_created", 1, "fork"), *epochs, ("training.epoch_end", rng.randint(1, EPOCHS), "interpreter")]
 
 
 @pytest.fixture(scope="module")
@@ -68,10 +75,13 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> str:
     return uri
 
 
-@pytest.mark.parametrize(("point", "hit"), _scenarios(), ids=[f"{p}-{h}-{i}" for i, (p, h) in enumerate(_scenarios())])
+@pytest.mark.parametrize(
+    ("point", "hit", "trainer"), _scenarios(), ids=[f"{p}-{h}-{t}-{i}" for i, (p, h, t) in enumerate(_scenarios())]
+)
 def test_a_killed_training_retries_into_exactly_one_complete_run(
     point: str,
     hit: int,
+    trainer: str,
     dataset: str,
     mlflow_connection: str,
     tmp_path: Path,
@@ -93,9 +103,12 @@ def test_a_killed_training_retries_into_exactly_one_complete_run(
             "KILL_TEST_EXPERIMENT": EXPERIMENT,
             "KILL_TEST_EPOCHS": str(EPOCHS),
             "KILL_TEST_RUN_ID": run_id,
+            "KILL_TEST_TRAINER": trainer,
         },
     )
     assert attempts.codes[-1] == 0, attempts.output[-3000:]
+    how = "in a fork of the task process" if trainer == "fork" else "in a new interpreter"
+    assert f"Training locally {how}" in attempts.output, attempts.output[-3000:]
     assert len(attempts.codes) == 2  # one try died, the retry trained
     if point == "training.run_created":
         assert attempts.killed == 1  # the task process itself died

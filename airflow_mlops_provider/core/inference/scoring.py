@@ -40,7 +40,7 @@ class Predictor(Protocol):
 class ScoredChunk:
     """A chunk after the policy: the rows kept, their predictions, and the unscorable ones.
 
-    :param rows: the kept rows (filled under ``fill``), index reset.
+    :param rows: the kept rows (filled under ``fill``), in order; their index is the input's.
     :param predictions: one float64 per kept row.
     :param unscorable: unscorable rows in the chunk (dropped under ``drop``, filled under ``fill``).
     :param examples: up to :data:`EXAMPLES` of them, by their key columns (``customer_id=7``).
