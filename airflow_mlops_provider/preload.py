@@ -8,9 +8,11 @@ mlflow, torch, pandas, Feast, Great Expectations and scipy). Enable it with::
     [core]
     executor = airflow_mlops_provider.preload.PreloadingLocalExecutor
 
-It behaves exactly like the ``LocalExecutor`` otherwise. The imports happen when the scheduler starts the
-executor, never when a DAG is parsed; an extra that is not installed is skipped. A Celery worker forks its
-pool the same way: call :func:`preload_task_modules` from its ``worker_init`` signal.
+It behaves like the ``LocalExecutor`` otherwise, except that it keeps a started task in ``running`` until
+its last process has ended, so that a resumed deferred or human-in-the-loop task is not failed by the late
+report of the process that paused (:mod:`airflow_mlops_provider.resumed_tasks`). The imports happen when
+the scheduler starts the executor, never when a DAG is parsed; an extra that is not installed is skipped.
+A Celery worker forks its pool the same way: call :func:`preload_task_modules` from its ``worker_init`` signal.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from airflow.executors.local_executor import LocalExecutor
 
 from airflow_mlops_provider._optional import MissingExtraError, require_extra
+from airflow_mlops_provider.resumed_tasks import ResumedTaskTracking
 
 log = logging.getLogger(__name__)
 
@@ -112,8 +115,9 @@ def preload_task_modules(
     return seconds
 
 
-class PreloadingLocalExecutor(LocalExecutor):
-    """The ``LocalExecutor``, importing :data:`TASK_IMPORTS` before it forks its workers.
+class PreloadingLocalExecutor(ResumedTaskTracking, LocalExecutor):
+    """The ``LocalExecutor``, importing :data:`TASK_IMPORTS` before it forks its workers, and keeping a
+    resumed deferred or human-in-the-loop task alive under load (:mod:`.resumed_tasks`).
 
     With a start method other than ``fork`` (the workers would not inherit the imports) it does not preload.
     """

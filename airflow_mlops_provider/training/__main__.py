@@ -8,7 +8,6 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
-from functools import partial
 from types import FrameType
 
 from airflow_mlops_provider.training.errors import (
@@ -27,13 +26,22 @@ log = logging.getLogger("airflow_mlops_provider.training")
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the trainer; print a JSON summary on stdout and return the exit code (``errors.EXIT_*``).
 
-    Whatever stops it (bad arguments or data, a failure, SIGTERM), ``MLFLOW_RUN_ID`` is not left RUNNING.
+    Whatever stops it (bad arguments or data, a failure, SIGTERM, even while it is ending on another
+    error), ``MLFLOW_RUN_ID`` is not left RUNNING.
 
     :param argv: arguments without the program name; ``sys.argv[1:]`` by default.
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    parent = os.getppid()
-    signal.signal(signal.SIGTERM, partial(_terminate, parent))
+    signal.signal(signal.SIGTERM, _Termination(os.getppid()))
+    try:
+        return _train(argv)
+    except TrainerTerminated:  # SIGTERM came while _train was ending on another error
+        _fail_run_if_running()
+        return EXIT_TERMINATED
+
+
+def _train(argv: Sequence[str] | None) -> int:
+    """The trainer, from its arguments to its exit code; :func:`main` with the SIGTERM handler installed."""
     try:
         config = parse_config(argv)
         missing = [name for name in ("MLFLOW_TRACKING_URI", RUN_ID_ENV) if not os.environ.get(name)]
@@ -44,30 +52,60 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         summary = run_training(config, os.environ[RUN_ID_ENV])
     except TrainerInputError as err:
-        print(f"trainer error: {err}", file=sys.stderr)
+        _say(f"trainer error: {err}")
         _fail_run_if_running()
         return EXIT_BAD_INPUT
     except TrainerTerminated:
-        print("trainer stopped by SIGTERM", file=sys.stderr)
+        _say("trainer stopped by SIGTERM")
         _fail_run_if_running()
         return EXIT_TERMINATED
     except Exception as err:
         log.exception("training failed")
-        print(f"trainer failed: {type(err).__name__}: {err}", file=sys.stderr)
+        _say(f"trainer failed: {type(err).__name__}: {err}")
         _fail_run_if_running()
         return EXIT_FAILED
     print(json.dumps(summary))
     return EXIT_OK
 
 
-def _terminate(parent: int, signum: int, frame: FrameType | None) -> None:
-    """Unwind on SIGTERM. When it comes because the task process died (PR_SET_PDEATHSIG), nobody reads the
-    output pipe any more: send the output to /dev/null first, so that ending the run cannot die of SIGPIPE."""
-    if os.getppid() != parent:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.dup2(devnull, sys.stderr.fileno())
-    raise TrainerTerminated
+class _Termination:
+    """The SIGTERM handler: unwinds once (:class:`TrainerTerminated`); a second SIGTERM lets the first
+    finish ending the run.
+
+    :param parent: the parent's pid when the trainer started. When SIGTERM comes because the task process
+        died (PR_SET_PDEATHSIG), nobody reads the output pipe any more: the output goes to /dev/null first,
+        so that ending the run cannot fail on a broken pipe.
+    """
+
+    def __init__(self, parent: int) -> None:
+        self.parent, self.raised = parent, False
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        if os.getppid() != self.parent:
+            _drop_output()
+        if not self.raised:
+            self.raised = True
+            raise TrainerTerminated
+
+
+def _drop_output() -> None:
+    """Send stdout and stderr to /dev/null: their reader is gone."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.dup2(devnull, sys.stderr.fileno())
+    os.close(devnull)
+
+
+def _say(message: str) -> None:
+    """Print ``message`` on stderr; a broken pipe (the task process died) sends the output to /dev/null
+    instead of failing the trainer before it ends its run.
+
+    :param message: one line for the task log.
+    """
+    try:
+        print(message, file=sys.stderr, flush=True)
+    except BrokenPipeError:
+        _drop_output()
 
 
 def _fail_run_if_running() -> None:

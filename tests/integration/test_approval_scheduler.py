@@ -35,15 +35,16 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
 
 DAG_FILE = Path(__file__).parent / "approval" / "approval_dag.py"
 FINISHED = {"success", "failed", "skipped", "upstream_failed"}
-#: Seconds between the request appearing and the answer (see Stack.answer).
-ANSWER_DELAY = 5.0
 
 
 class Stack:
     """The running Airflow, its API client, and the crafted models."""
 
-    def __init__(self, api: AirflowApi, base_url: str, holdout: str, models: list[CraftedModel]) -> None:
+    def __init__(
+        self, api: AirflowApi, base_url: str, holdout: str, models: list[CraftedModel], log_file: Path
+    ) -> None:
         self.api, self.base_url, self.holdout, self.models = api, base_url, holdout, models
+        self.log_file = log_file
 
     def trigger(self, dag_id: str, run_id: str, model: CraftedModel, require_approval: bool = True) -> None:
         conf = {"mlflow_run_id": model.mlflow_run_id, "holdout": self.holdout, "require_approval": require_approval}
@@ -74,14 +75,19 @@ class Stack:
         )
         return self.states(dag_id, run_id)
 
-    def answer(self, dag_id: str, run_id: str, option: str, reason: str) -> dict[str, Any]:
-        """Answer the approval request as a person does, through the REST API: not within milliseconds.
+    def expect(self, dag_id: str, run_id: str, expected: dict[str, str]) -> dict[str, str]:
+        """Wait for the run to finish and assert its tasks' states, showing the failed tasks' logs if not.
 
-        Airflow 3.3 races on an instant answer: the scheduler requeues the task before the executor reports
-        that its first process (the one that paused for input) ended, then takes that report for the
-        requeued task's and fails it. A person's answer comes seconds later, after the report.
+        :param expected: states by task id.
         """
-        time.sleep(ANSWER_DELAY)
+        states = self.wait_run(dag_id, run_id)
+        got = {task_id: states.get(task_id) for task_id in expected}
+        assert got == expected, f"{run_id}: {states}\n{self.logs(dag_id, run_id)}"
+        return states
+
+    def answer(self, dag_id: str, run_id: str, option: str, reason: str) -> dict[str, Any]:
+        """Answer the approval request through the REST API, at once: the resumed task is queued before the
+        executor has read the exit of the process that paused, the race ``resumed_tasks`` closes."""
         path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/approve_promotion/-1/hitlDetails"
         body = {"chosen_options": [option], "params_input": {"reason": reason}}
         response = httpx.patch(f"{self.base_url}{path}", json=body, timeout=30)
@@ -97,11 +103,15 @@ class Stack:
         return result
 
     def logs(self, dag_id: str, run_id: str) -> str:
-        return "\n".join(
+        """The failed tasks' logs, and the Airflow processes' errors and warnings about this run."""
+        tasks = [
             f"--- {ti['task_id']} ({ti['state']})\n{self.api.task_log(ti)[-3000:]}"
             for ti in self.api.task_instances(dag_id, run_id)
             if ti["state"] in ("failed", "up_for_retry")
-        )
+        ]
+        lines = self.log_file.read_text(errors="replace").splitlines()
+        said = [line for line in lines if run_id in line and ("[error" in line or "[warning" in line)]
+        return "\n".join([*tasks, "--- Airflow errors and warnings", *said[-20:]])
 
 
 def _version_of(client: MlflowClient, model: CraftedModel) -> str:
@@ -143,7 +153,7 @@ def stack(mlflow_server: MlflowServer, tmp_path_factory: pytest.TempPathFactory)
             wait_for(f"{dag_id} parsed", lambda d=dag_id: api.dag(d), 180, resources)  # type: ignore[misc]
         for dag_id in ("approval_test", "approval_timeout"):
             api.set_paused(dag_id, False)
-        yield Stack(api, site.url, holdout, models)
+        yield Stack(api, site.url, holdout, models, site.home / "standalone.log")
     finally:
         api.close()
         for resource in resources:
@@ -171,7 +181,7 @@ def test_approve_reject_and_timeout_through_the_scheduler_and_rest_api(
     assert dict(client.get_registered_model(MODEL).aliases) == {}  # nothing moves before the answer
     answered = stack.answer("approval_test", "approve_1", "Approve", "holdout gain confirmed")
     person = answered["responded_by"]["name"]
-    assert stack.wait_run("approval_test", "approve_1")["apply_promotion"] == "success"
+    stack.expect("approval_test", "approve_1", {"approve_promotion": "success", "apply_promotion": "success"})
     assert dict(client.get_registered_model(MODEL).aliases) == {CHAMPION: approved}
     tags = client.get_model_version(MODEL, approved).tags
     assert tags[Tag.PROMOTION_DECISION] == PROMOTED
@@ -180,22 +190,18 @@ def test_approve_reject_and_timeout_through_the_scheduler_and_rest_api(
     assert record["promote"] and not record["awaiting_approval"] and record["reviewed_by"] == person
 
     # 2. Timeout: nobody answered in 20 s; the approval failed, nothing was applied.
-    timeout_states = stack.wait_run("approval_timeout", "timeout_1")
-    assert timeout_states["approve_promotion"] == "failed"
-    assert timeout_states["apply_promotion"] == "upstream_failed"
+    stack.expect("approval_timeout", "timeout_1", {"approve_promotion": "failed", "apply_promotion": "upstream_failed"})
 
     # 3. Reject: the version is tagged rejected with the person's reason; the champion stays.
     stack.trigger("approval_test", "reject_1", stack.models[1])
     stack.wait_task("approval_test", "reject_1", "approve_promotion", {"awaiting_input"})
     stack.answer("approval_test", "reject_1", "Reject", "wait for the quarterly review")
-    assert stack.wait_run("approval_test", "reject_1")["apply_promotion"] == "success"
+    stack.expect("approval_test", "reject_1", {"approve_promotion": "success", "apply_promotion": "success"})
 
     # 4. Approval off: the promotion moves the aliases itself; approval and apply are skipped.
     stack.trigger("approval_test", "direct_1", stack.models[3], require_approval=False)
-    direct = stack.wait_run("approval_test", "direct_1")
-    assert (direct["promote_model"], direct["approve_promotion"], direct["apply_promotion"]) == (
-        "success", "skipped", "skipped",
-    )  # fmt: skip
+    direct = {"promote_model": "success", "approve_promotion": "skipped", "apply_promotion": "skipped"}
+    stack.expect("approval_test", "direct_1", direct)
 
     rejected, timed, direct_v = (_version_of(client, m) for m in stack.models[1:])
     rejected_tags = client.get_model_version(MODEL, rejected).tags

@@ -29,6 +29,7 @@ from airflow_mlops_provider.operators.training import GPUTrainingOperator
 from airflow_mlops_provider.training.errors import EXIT_TERMINATED
 from airflow_mlops_provider.training.local_process import LocalTrainer
 from demo.data import FEATURES_CATEGORICAL, FEATURES_NUMERIC, TARGET, assign_splits, generate_batch
+from tests.fixtures.mlflow_server import MlflowServer
 from tests.paths import REPO
 
 pytestmark = pytest.mark.integration
@@ -159,7 +160,9 @@ def _trainer_pid(output: Path, task: subprocess.Popen[bytes], timeout: float = 3
     raise AssertionError(f"the task never started its trainer:\n{output.read_text(errors='replace')[-3000:]}")
 
 
-def test_a_killed_task_process_leaves_no_trainer_behind(dataset: str, mlflow_connection: str, tmp_path: Path) -> None:
+def test_a_killed_task_process_leaves_no_trainer_behind(
+    dataset: str, mlflow_connection: str, mlflow_server: MlflowServer, tmp_path: Path
+) -> None:
     env = os.environ | {
         "AIRFLOW_CONN_MLFLOW_DEFAULT": json.dumps({"conn_type": "mlflow", "host": mlflow_connection}),
         "MLFLOW_TRACKING_URI": mlflow_connection,
@@ -178,7 +181,13 @@ def test_a_killed_task_process_leaves_no_trainer_behind(dataset: str, mlflow_con
         deadline = time.monotonic() + 30
         while client.get_run(run_id).info.status == "RUNNING" and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert client.get_run(run_id).info.status == "FAILED"  # ended by the trainer itself
+        server_errors = [
+            line
+            for line in (mlflow_server.root / "server.log").read_text(errors="replace").splitlines()
+            if "ERROR" in line or "Error" in line
+        ]
+        # ended by the trainer itself
+        assert client.get_run(run_id).info.status == "FAILED", "\n".join(server_errors[-20:])
     finally:
         if task.poll() is None:
             task.kill()
