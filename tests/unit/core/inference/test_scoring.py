@@ -68,6 +68,16 @@ def test_a_row_missing_any_feature_is_unscorable(rows: pd.DataFrame) -> None:
         unscorable_rows(rows.drop(columns="plan"), FEATURES)
 
 
+@pytest.mark.parametrize("missing", [None, np.nan, pd.NA, pd.NaT])
+@pytest.mark.parametrize("dtype", [object, "string", "category"])
+def test_every_kind_of_missing_category_is_unscorable(rows: pd.DataFrame, missing: object, dtype: object) -> None:
+    frame = rows.astype({"plan": object})
+    frame.loc[5, "plan"] = missing
+    frame["plan"] = frame["plan"].astype(dtype)
+    assert np.flatnonzero(unscorable_rows(frame, FEATURES)).tolist() == [5]
+    assert not unscorable_rows(rows.astype({"plan": dtype}), FEATURES).any()  # only strings: none missing
+
+
 def test_values_are_typed_as_the_signature_takes_them(rows: pd.DataFrame, inputs: ModelInputs) -> None:
     served = rows.astype({"tenure_months": "float64", "usage_gb": "int64"})  # as a store with nulls serves them
 
