@@ -75,7 +75,7 @@ class Stack:
         )
         return self.states(dag_id, run_id)
 
-    def expect(self, dag_id: str, run_id: str, expected: dict[str, str]) -> dict[str, str]:
+    def expect(self, dag_id: str, run_id: str, expected: dict[str, str]) -> None:
         """Wait for the run to finish and assert its tasks' states, showing the failed tasks' logs if not.
 
         :param expected: states by task id.
@@ -83,7 +83,6 @@ class Stack:
         states = self.wait_run(dag_id, run_id)
         got = {task_id: states.get(task_id) for task_id in expected}
         assert got == expected, f"{run_id}: {states}\n{self.logs(dag_id, run_id)}"
-        return states
 
     def answer(self, dag_id: str, run_id: str, option: str, reason: str) -> dict[str, Any]:
         """Answer the approval request through the REST API, at once: the resumed task is queued before the

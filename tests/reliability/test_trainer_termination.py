@@ -160,6 +160,12 @@ def _trainer_pid(output: Path, task: subprocess.Popen[bytes], timeout: float = 3
     raise AssertionError(f"the task never started its trainer:\n{output.read_text(errors='replace')[-3000:]}")
 
 
+def _server_errors(server: MlflowServer) -> str:
+    """The last error lines of the MLflow server's log."""
+    lines = (server.root / "server.log").read_text(errors="replace").splitlines()
+    return "\n".join([line for line in lines if "ERROR" in line or "Error" in line][-20:])
+
+
 def test_a_killed_task_process_leaves_no_trainer_behind(
     dataset: str, mlflow_connection: str, mlflow_server: MlflowServer, tmp_path: Path
 ) -> None:
@@ -181,13 +187,8 @@ def test_a_killed_task_process_leaves_no_trainer_behind(
         deadline = time.monotonic() + 30
         while client.get_run(run_id).info.status == "RUNNING" and time.monotonic() < deadline:
             time.sleep(0.2)
-        server_errors = [
-            line
-            for line in (mlflow_server.root / "server.log").read_text(errors="replace").splitlines()
-            if "ERROR" in line or "Error" in line
-        ]
-        # ended by the trainer itself
-        assert client.get_run(run_id).info.status == "FAILED", "\n".join(server_errors[-20:])
+        # ended by the trainer itself; if not, the server's errors may say why
+        assert client.get_run(run_id).info.status == "FAILED", _server_errors(mlflow_server)
     finally:
         if task.poll() is None:
             task.kill()
