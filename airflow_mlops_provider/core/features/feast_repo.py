@@ -11,6 +11,7 @@ whose ``get_torch()`` imports torch only when tensors are asked for.
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import sys
 from collections.abc import Iterator
@@ -31,6 +32,11 @@ _TORCH_WRAPPER = "feast.torch_wrapper"
 #: Seconds a Redis online store client waits to connect, and for a reply, unless its connection string says:
 #: redis-py waits forever by default, so a stopped or hung server would hang a task until its timeout.
 REDIS_TIMEOUTS = {"socket_connect_timeout": 5, "socket_timeout": 10}
+#: The Redis client's settings :func:`open_store` adds unless the connection string sets them: the timeouts,
+#: and no retry inside the client (``retry=null``). redis-py 6+ retries a timed-out command 3 times with up to
+#: 14 s of backoff, which would hold a task on a hung server for 4 timeouts; the Airflow task's retry is the
+#: retry layer, and a materialization is safe to run again.
+REDIS_CLIENT_DEFAULTS: dict[str, float | None] = {**REDIS_TIMEOUTS, "retry": None}
 
 
 def _lazy_torch_wrapper() -> ModuleType:
@@ -86,12 +92,13 @@ def open_store(repo_path: str | None, feature_store_yaml: str | None = None) -> 
 
 
 def bounded_redis(connection_string: str) -> str:
-    """Add :data:`REDIS_TIMEOUTS` to a Feast Redis ``connection_string`` that does not set them.
+    """Add :data:`REDIS_CLIENT_DEFAULTS` to a Feast Redis ``connection_string`` that does not set them.
 
-    :param connection_string: ``host:port[,key=value...]``, as Feast's ``redis`` online store reads it.
+    :param connection_string: ``host:port[,key=value...]``, as Feast's ``redis`` online store reads it (each
+        value JSON-decoded when it can be).
     """
     given = {part.split("=", 1)[0].strip() for part in connection_string.split(",") if "=" in part}
-    missing = [f"{key}={value}" for key, value in REDIS_TIMEOUTS.items() if key not in given]
+    missing = [f"{key}={json.dumps(value)}" for key, value in REDIS_CLIENT_DEFAULTS.items() if key not in given]
     return ",".join([connection_string, *missing])
 
 
