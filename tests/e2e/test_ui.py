@@ -105,6 +105,7 @@ def browser(chromium: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             viewport={"width": 1400, "height": 1000},
         )
         context.set_default_timeout(30_000)
+        expect.set_options(timeout=30_000)  # expect() keeps its own 5 s default; the stack trains meanwhile
         yield context
         context.close()
 
