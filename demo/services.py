@@ -122,6 +122,8 @@ class Services:
         :param db: the database index.
         """
         import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
 
         parts = self.redis
         return redis.Redis(
@@ -132,6 +134,8 @@ class Services:
             db=db,
             socket_timeout=5,
             socket_connect_timeout=5,
+            # No retry (redis-py's default is 3 with up to 14 s of backoff): a missing Redis is named at once.
+            retry=Retry(NoBackoff(), 0),
         )
 
 

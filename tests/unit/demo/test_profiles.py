@@ -55,6 +55,11 @@ def test_prod_profile_without_its_services_stops_at_once_naming_them(tmp_path: P
     assert seconds < 60
 
 
+def test_the_admin_redis_client_does_not_retry_so_a_missing_redis_is_named_at_once() -> None:
+    connection = Services(DEFAULT_POSTGRES_URL, DEFAULT_REDIS_URL).redis_client(0).connection_pool.make_connection()
+    assert connection.retry.get_retries() == 0  # redis-py's default, 3 with backoff, took 12 s to say so
+
+
 def test_unknown_profile_is_refused(tmp_path: Path) -> None:
     code, output, _ = run_demo(tmp_path / "demo", DEMO_PROFILE="staging")
 
