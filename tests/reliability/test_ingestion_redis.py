@@ -63,6 +63,10 @@ class RedisServer:
         """Freeze the server: it still accepts connections (the kernel does) but never replies."""
         self.signal(signal.SIGSTOP)
 
+    def resume(self) -> None:
+        """Let a frozen server run again."""
+        self.signal(signal.SIGCONT)
+
     def kill(self) -> None:
         """Stop the server and wait until it is gone: Redis ends on SIGTERM only at its next cron tick."""
         assert self.process is not None
@@ -122,16 +126,16 @@ def test_redis_hung_then_stopped_fails_fast_naming_it_and_the_retry_completes(
         uris.append(str(path))
     where = f"redis at 127.0.0.1:{redis_server.port}"
 
-    for fault, error in ((redis_server.hang, "Timeout"), (redis_server.kill, "Connection")):
+    # A hung server, then a stopped one that comes back on the same port, empty: the retry must fill it.
+    server = redis_server
+    faults = ((server.hang, "Timeout", server.resume), (server.kill, "Connection", server.start))
+    for fault, error, recover in faults:
         fault()
         started = time.monotonic()
         with pytest.raises(MaterializationError, match=rf"into the online store \({where}\) failed: \w*{error}"):
             ingest(uris)
         assert time.monotonic() - started < WORST_CASE, "the client's timeouts bound the failure"
-        if fault == redis_server.hang:
-            redis_server.signal(signal.SIGCONT)
-        else:
-            redis_server.start()  # the same port, empty: the retry must fill it
+        recover()
 
     result = ingest(uris)
     assert [batch["batch_uri"] for batch in result["batches"]] == uris
